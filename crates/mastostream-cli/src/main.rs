@@ -1,0 +1,27 @@
+//! The `mastostream` command.
+//!
+//! Arguments are parsed into [`cli::Command`]; each subcommand lives in its own
+//! module and returns the process's exit code.
+
+mod cli;
+mod decode;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = match cli::Args::try_parse() {
+        Ok(args) => args,
+        Err(error) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let code = if error.use_stderr() { 2 } else { 0 };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    match args.command {
+        cli::Command::Decode(options) => decode::run(&options),
+    }
+}

@@ -1,0 +1,14 @@
+//! Writing to stdout: a closed pipe (`| head`) ends the program quietly.
+
+use std::io;
+use std::process::ExitCode;
+
+/// The exit code after a failed write: a broken pipe is a normal end (0);
+/// any other write error is reported and exits 1.
+pub fn exit_code_for_write_error(error: &io::Error) -> ExitCode {
+    if error.kind() == io::ErrorKind::BrokenPipe {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("mastostream: cannot write output: {error}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,15 @@
+//! The sans-IO protocol core: bytes in, events out. No sockets, no clocks.
+//!
+//! - [`SseDecoder`] frames a Server-Sent Events body incrementally.
+//! - [`Event::parse`] gives an event's data its typed meaning.
+//! - [`EventDecoder`] does both, for a Mastodon SSE stream.
+//! - [`entities`] holds the typed Mastodon entities.
+
+mod decoder;
+pub mod entities;
+mod event;
+pub mod sse;
+
+pub use decoder::{EventDecoder, StreamItem};
+pub use event::{Event, EventKind, KNOWN_EVENTS, Payload};
+pub use sse::{SseDecoder, SseError, SseItem, SseMessage};
