@@ -47,6 +47,12 @@ fn payloads(stream: &[u8]) -> Vec<(String, Vec<u8>)> {
 fn bench(c: &mut Criterion) {
     let stream = stream();
     let payloads = payloads(&stream);
+    eprintln!(
+        "stream: {} bytes, {} events ({} bytes/event)",
+        stream.len(),
+        payloads.len(),
+        stream.len() / payloads.len()
+    );
     let mut group = c.benchmark_group("sse");
     group.throughput(Throughput::Bytes(stream.len() as u64));
     group.sample_size(20);

@@ -58,7 +58,7 @@ impl EventDecoder {
         let item = match self.sse.poll_item()? {
             SseItem::Heartbeat => Ok(StreamItem::Heartbeat),
             SseItem::Message(message) => {
-                Event::parse(&message.name, Some(&message.data)).map(StreamItem::Event)
+                Event::parse_owned(&message.name, Some(message.data)).map(StreamItem::Event)
             }
             SseItem::Error(SseError::InvalidUtf8 { event }) => Err(Error::MalformedEvent {
                 event,

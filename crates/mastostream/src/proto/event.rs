@@ -25,6 +25,13 @@ pub enum Payload {
 impl Payload {
     /// Classifies raw event data. `None` data means the event had no payload at all.
     pub fn from_data(data: Option<&str>) -> Payload {
+        Self::classify(data.map(str::to_owned), true)
+    }
+
+    /// Like [`from_data`](Self::from_data); with `validate` false, text that
+    /// looks like a JSON object or array is taken as JSON unchecked, for a
+    /// caller that parses it next anyway (one parse per event, not two).
+    fn classify(data: Option<String>, validate: bool) -> Payload {
         let Some(data) = data else {
             return Payload::None;
         };
@@ -33,11 +40,11 @@ impl Payload {
             return Payload::None;
         }
         if (trimmed.starts_with('{') || trimmed.starts_with('['))
-            && serde_json::from_str::<IgnoredAny>(trimmed).is_ok()
+            && (!validate || serde_json::from_str::<IgnoredAny>(trimmed).is_ok())
         {
-            return Payload::Json(data.to_owned());
+            return Payload::Json(data);
         }
-        Payload::Text(data.to_owned())
+        Payload::Text(data)
     }
 
     /// The raw text, if there was any.
@@ -131,7 +138,23 @@ impl Event {
     /// A known entity event whose data is not JSON, or lacks a required field,
     /// is an [`Error::MalformedEvent`]; unknown events never fail.
     pub fn parse(name: &str, data: Option<&str>) -> Result<Event, Error> {
-        let payload = Payload::from_data(data);
+        Event::parse_owned(name, data.map(str::to_owned))
+    }
+
+    /// [`parse`](Self::parse), taking the data by value so it is not copied again.
+    pub fn parse_owned(name: &str, data: Option<String>) -> Result<Event, Error> {
+        // Entity events are parsed into their types right below, which checks
+        // the JSON; everything else is checked here.
+        let typed = matches!(
+            name,
+            "update"
+                | "status.update"
+                | "notification"
+                | "conversation"
+                | "announcement"
+                | "announcement.reaction"
+        );
+        let payload = Payload::classify(data, !typed);
         let kind = match name {
             "update" => EventKind::Update(entity(name, &payload)?),
             "status.update" => EventKind::StatusUpdate(entity(name, &payload)?),

@@ -3,13 +3,16 @@
 //! - [`SseDecoder`] frames a Server-Sent Events body incrementally.
 //! - [`Event::parse`] gives an event's data its typed meaning.
 //! - [`EventDecoder`] does both, for a Mastodon SSE stream.
+//! - [`Stream`] names every Mastodon stream, in each of its wire forms.
 //! - [`entities`] holds the typed Mastodon entities.
 
 mod decoder;
 pub mod entities;
 mod event;
 pub mod sse;
+mod stream;
 
 pub use decoder::{EventDecoder, StreamItem};
 pub use event::{Event, EventKind, KNOWN_EVENTS, Payload};
 pub use sse::{SseDecoder, SseError, SseItem, SseMessage};
+pub use stream::{STREAM_NAMES, Stream, StreamError, percent_encode};

@@ -1,0 +1,367 @@
+//! Stream selectors: one typed name for every Mastodon stream, and its forms on
+//! the wire (SSE path and query, WebSocket `stream` name and array) and on the
+//! command line (`hashtag=rust`).
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One of Mastodon's streams.
+///
+/// ```
+/// use mastostream::proto::Stream;
+///
+/// let tag: Stream = "hashtag:local=rust".parse().unwrap();
+/// assert_eq!(tag, Stream::HashtagLocal("rust".into()));
+/// assert_eq!(tag.sse_path_and_query(), "/api/v1/streaming/hashtag/local?tag=rust");
+/// assert_eq!(tag.ws_stream_array(), ["hashtag:local", "rust"]);
+/// assert_eq!(Stream::PublicLocalMedia.name(), "public:local:media");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Stream {
+    /// `user`: the home timeline and notifications of the token's user.
+    User,
+    /// `user:notification`: notifications only.
+    UserNotification,
+    /// `public`: the federated timeline.
+    Public,
+    /// `public:media`: the federated timeline, statuses with media only.
+    PublicMedia,
+    /// `public:local`: the local timeline.
+    PublicLocal,
+    /// `public:local:media`: the local timeline, statuses with media only.
+    PublicLocalMedia,
+    /// `public:remote`: the remote-only timeline.
+    PublicRemote,
+    /// `public:remote:media`: the remote-only timeline, statuses with media only.
+    PublicRemoteMedia,
+    /// `hashtag`: statuses with a tag (without `#`).
+    Hashtag(String),
+    /// `hashtag:local`: local statuses with a tag.
+    HashtagLocal(String),
+    /// `list`: a list's timeline, by list id.
+    List(String),
+    /// `direct`: direct conversations.
+    Direct,
+}
+
+/// Why a stream could not be named, with the text Mastodon's server answers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The stream name (or SSE path) is not one Mastodon knows.
+    #[error("Unknown channel requested")]
+    UnknownChannel,
+    /// A hashtag stream without a tag.
+    #[error("Missing tag name parameter")]
+    MissingTag,
+    /// A list stream without a list id.
+    #[error("Missing list name parameter")]
+    MissingList,
+}
+
+/// Every stream name, in the order Mastodon documents them.
+pub const STREAM_NAMES: [&str; 12] = [
+    "user",
+    "user:notification",
+    "public",
+    "public:media",
+    "public:local",
+    "public:local:media",
+    "public:remote",
+    "public:remote:media",
+    "hashtag",
+    "hashtag:local",
+    "list",
+    "direct",
+];
+
+impl Stream {
+    /// The stream's name as Mastodon spells it (`public:local:media`, `hashtag`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stream::User => "user",
+            Stream::UserNotification => "user:notification",
+            Stream::Public => "public",
+            Stream::PublicMedia => "public:media",
+            Stream::PublicLocal => "public:local",
+            Stream::PublicLocalMedia => "public:local:media",
+            Stream::PublicRemote => "public:remote",
+            Stream::PublicRemoteMedia => "public:remote:media",
+            Stream::Hashtag(_) => "hashtag",
+            Stream::HashtagLocal(_) => "hashtag:local",
+            Stream::List(_) => "list",
+            Stream::Direct => "direct",
+        }
+    }
+
+    /// The tag or list id, for the streams that take one.
+    pub fn arg(&self) -> Option<&str> {
+        match self {
+            Stream::Hashtag(arg) | Stream::HashtagLocal(arg) | Stream::List(arg) => Some(arg),
+            _ => None,
+        }
+    }
+
+    /// A stream from its name and, for hashtag and list streams, its argument.
+    /// An empty argument counts as missing.
+    pub fn from_name(name: &str, arg: Option<&str>) -> Result<Stream, StreamError> {
+        let arg = arg.filter(|a| !a.is_empty());
+        let tag = || arg.map(str::to_owned).ok_or(StreamError::MissingTag);
+        Ok(match name {
+            "user" => Stream::User,
+            "user:notification" => Stream::UserNotification,
+            "public" => Stream::Public,
+            "public:media" => Stream::PublicMedia,
+            "public:local" => Stream::PublicLocal,
+            "public:local:media" => Stream::PublicLocalMedia,
+            "public:remote" => Stream::PublicRemote,
+            "public:remote:media" => Stream::PublicRemoteMedia,
+            "hashtag" => Stream::Hashtag(tag()?),
+            "hashtag:local" => Stream::HashtagLocal(tag()?),
+            "list" => Stream::List(arg.map(str::to_owned).ok_or(StreamError::MissingList)?),
+            "direct" => Stream::Direct,
+            _ => return Err(StreamError::UnknownChannel),
+        })
+    }
+
+    /// The stream an SSE request asks for: `path` after `/api/v1/streaming/`
+    /// (`public/local`, `hashtag`, ...), with the request's query values.
+    /// `only_media` is taken as Mastodon does: `true` or `1`.
+    pub fn from_sse_path(
+        path: &str,
+        only_media: Option<&str>,
+        tag: Option<&str>,
+        list: Option<&str>,
+    ) -> Result<Stream, StreamError> {
+        let media = matches!(only_media, Some("true" | "1"));
+        let path = path.trim_end_matches('/');
+        let name = match (path, media) {
+            ("public", true) => "public:media",
+            ("public/local", true) => "public:local:media",
+            ("public/remote", true) => "public:remote:media",
+            ("user", _) => "user",
+            ("user/notification", _) => "user:notification",
+            ("public", false) => "public",
+            ("public/local", false) => "public:local",
+            ("public/remote", false) => "public:remote",
+            ("hashtag", _) => "hashtag",
+            ("hashtag/local", _) => "hashtag:local",
+            ("list", _) => "list",
+            ("direct", _) => "direct",
+            _ => return Err(StreamError::UnknownChannel),
+        };
+        let arg = if name == "list" { list } else { tag };
+        Stream::from_name(name, arg)
+    }
+
+    /// The SSE path and query for this stream, e.g.
+    /// `/api/v1/streaming/public/local?only_media=true`.
+    pub fn sse_path_and_query(&self) -> String {
+        let base = "/api/v1/streaming/";
+        match self {
+            Stream::User => format!("{base}user"),
+            Stream::UserNotification => format!("{base}user/notification"),
+            Stream::Public => format!("{base}public"),
+            Stream::PublicMedia => format!("{base}public?only_media=true"),
+            Stream::PublicLocal => format!("{base}public/local"),
+            Stream::PublicLocalMedia => format!("{base}public/local?only_media=true"),
+            Stream::PublicRemote => format!("{base}public/remote"),
+            Stream::PublicRemoteMedia => format!("{base}public/remote?only_media=true"),
+            Stream::Hashtag(tag) => format!("{base}hashtag?tag={}", percent_encode(tag)),
+            Stream::HashtagLocal(tag) => {
+                format!("{base}hashtag/local?tag={}", percent_encode(tag))
+            }
+            Stream::List(id) => format!("{base}list?list={}", percent_encode(id)),
+            Stream::Direct => format!("{base}direct"),
+        }
+    }
+
+    /// The `stream` array Mastodon puts on WebSocket frames: `[name]`, or
+    /// `[name, tag]` / `[name, list_id]`.
+    pub fn ws_stream_array(&self) -> Vec<&str> {
+        let mut array = vec![self.name()];
+        array.extend(self.arg());
+        array
+    }
+
+    /// The stream a WebSocket frame's `stream` array names.
+    pub fn from_ws_stream_array<S: AsRef<str>>(array: &[S]) -> Result<Stream, StreamError> {
+        let name = array.first().ok_or(StreamError::UnknownChannel)?;
+        Stream::from_name(name.as_ref(), array.get(1).map(AsRef::as_ref))
+    }
+
+    /// The WebSocket control frame that subscribes to (or unsubscribes from) this stream.
+    pub fn ws_command(&self, subscribe: bool) -> String {
+        let mut frame = serde_json::json!({
+            "type": if subscribe { "subscribe" } else { "unsubscribe" },
+            "stream": self.name(),
+        });
+        match self {
+            Stream::Hashtag(tag) | Stream::HashtagLocal(tag) => frame["tag"] = tag.as_str().into(),
+            Stream::List(id) => frame["list"] = id.as_str().into(),
+            _ => {}
+        }
+        frame.to_string()
+    }
+
+    /// Whether events published to `other` reach a subscriber of `self`:
+    /// the same stream, with tags compared case-insensitively as Mastodon does.
+    pub fn matches(&self, other: &Stream) -> bool {
+        match (self, other) {
+            (Stream::Hashtag(a), Stream::Hashtag(b))
+            | (Stream::HashtagLocal(a), Stream::HashtagLocal(b)) => {
+                a.to_lowercase() == b.to_lowercase()
+            }
+            _ => self == other,
+        }
+    }
+}
+
+/// The command-line form: the name, then `=` and the tag or list id.
+impl fmt::Display for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())?;
+        if let Some(arg) = self.arg() {
+            write!(f, "={arg}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses the command-line form: `user`, `public:local:media`, `hashtag=rust`, `list=42`.
+impl FromStr for Stream {
+    type Err = StreamError;
+
+    fn from_str(text: &str) -> Result<Stream, StreamError> {
+        match text.split_once('=') {
+            Some((name, arg)) => {
+                let stream = Stream::from_name(name, Some(arg))?;
+                // `public=x`: an argument where none is taken.
+                if stream.arg().is_none() {
+                    return Err(StreamError::UnknownChannel);
+                }
+                Ok(stream)
+            }
+            None => Stream::from_name(text, None),
+        }
+    }
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are).
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for &b in value.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<Stream> {
+        STREAM_NAMES
+            .iter()
+            .map(|name| Stream::from_name(name, Some("42")).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for (stream, name) in all().iter().zip(STREAM_NAMES) {
+            assert_eq!(stream.name(), name);
+            assert_eq!(stream.to_string().parse::<Stream>().unwrap(), *stream);
+            assert_eq!(
+                Stream::from_ws_stream_array(&stream.ws_stream_array()).unwrap(),
+                *stream
+            );
+        }
+    }
+
+    #[test]
+    fn sse_paths_round_trip() {
+        for stream in all() {
+            let path_and_query = stream.sse_path_and_query();
+            let rest = path_and_query.strip_prefix("/api/v1/streaming/").unwrap();
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let param = |key: &str| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            };
+            let parsed =
+                Stream::from_sse_path(path, param("only_media"), param("tag"), param("list"));
+            assert_eq!(parsed.unwrap(), stream, "{path_and_query}");
+        }
+    }
+
+    #[test]
+    fn only_media_values() {
+        assert_eq!(
+            Stream::from_sse_path("public", Some("1"), None, None),
+            Ok(Stream::PublicMedia)
+        );
+        assert_eq!(
+            Stream::from_sse_path("public", Some("false"), None, None),
+            Ok(Stream::Public)
+        );
+        assert_eq!(
+            Stream::from_sse_path("user", Some("true"), None, None),
+            Ok(Stream::User)
+        );
+    }
+
+    #[test]
+    fn errors_carry_mastodon_texts() {
+        assert_eq!(
+            Stream::from_sse_path("nope", None, None, None),
+            Err(StreamError::UnknownChannel)
+        );
+        assert_eq!(
+            Stream::from_sse_path("hashtag", None, Some(""), None),
+            Err(StreamError::MissingTag)
+        );
+        assert_eq!(
+            Stream::from_name("list", None),
+            Err(StreamError::MissingList)
+        );
+        assert_eq!(
+            StreamError::MissingTag.to_string(),
+            "Missing tag name parameter"
+        );
+        assert_eq!(
+            "public=x".parse::<Stream>(),
+            Err(StreamError::UnknownChannel)
+        );
+        assert_eq!("hashtag".parse::<Stream>(), Err(StreamError::MissingTag));
+    }
+
+    #[test]
+    fn tags_are_encoded_and_matched_case_insensitively() {
+        let tag = Stream::Hashtag("café rust&x".into());
+        assert_eq!(
+            tag.sse_path_and_query(),
+            "/api/v1/streaming/hashtag?tag=caf%C3%A9%20rust%26x"
+        );
+        assert!(Stream::Hashtag("Rust".into()).matches(&Stream::Hashtag("rust".into())));
+        assert!(!Stream::Hashtag("rust".into()).matches(&Stream::HashtagLocal("rust".into())));
+    }
+
+    #[test]
+    fn ws_commands() {
+        assert_eq!(
+            Stream::List("7".into()).ws_command(true),
+            r#"{"list":"7","stream":"list","type":"subscribe"}"#
+        );
+        assert_eq!(
+            Stream::User.ws_command(false),
+            r#"{"stream":"user","type":"unsubscribe"}"#
+        );
+    }
+}
