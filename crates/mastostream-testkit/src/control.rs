@@ -1,0 +1,81 @@
+//! The control endpoints tests and demos drive the server with.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+use crate::app::{self, AppState};
+use crate::faults::{Fault, Reject};
+use crate::publish::Publish;
+
+/// `POST /api/testkit/publish` → `{"delivered": N}`.
+pub async fn publish(State(state): State<AppState>, body: Bytes) -> Response {
+    match Publish::from_json(&body) {
+        Ok(publish) => {
+            let delivered = state.hub.publish(publish);
+            app::json_response(
+                StatusCode::OK,
+                json!({ "delivered": delivered }).to_string(),
+            )
+        }
+        Err(error) => app::json_error(StatusCode::UNPROCESSABLE_ENTITY, &error),
+    }
+}
+
+/// `POST /api/testkit/faults` → `{"ok": true, ...}`.
+pub async fn fault(State(state): State<AppState>, body: Bytes) -> Response {
+    let fault: Fault = match serde_json::from_slice(&body) {
+        Ok(fault) => fault,
+        Err(error) => return app::json_error(StatusCode::UNPROCESSABLE_ENTITY, &error.to_string()),
+    };
+    match apply(&state, fault) {
+        Ok(affected) => app::json_response(
+            StatusCode::OK,
+            json!({ "ok": true, "affected": affected }).to_string(),
+        ),
+        Err(error) => app::json_error(StatusCode::UNPROCESSABLE_ENTITY, &error),
+    }
+}
+
+/// Applies a fault; returns how many open connections it touched.
+pub fn apply(state: &AppState, fault: Fault) -> Result<usize, String> {
+    let open = state.hub.connections().len();
+    match fault {
+        Fault::Disconnect => state.hub.faults.disconnect_all(),
+        Fault::Stall { seconds } => {
+            let duration = Duration::try_from_secs_f64(seconds)
+                .map_err(|_| format!("bad stall duration: {seconds}"))?;
+            state.hub.faults.stall(duration);
+        }
+        Fault::Reject {
+            status,
+            count,
+            retry_after,
+        } => {
+            if !(100..=599).contains(&status) {
+                return Err(format!("bad status: {status}"));
+            }
+            state.hub.faults.set_reject(Reject {
+                status,
+                remaining: count,
+                retry_after,
+            });
+            return Ok(0);
+        }
+        Fault::Raw { bytes } => return Ok(state.hub.send_raw(bytes.into_bytes().into())),
+    }
+    Ok(open)
+}
+
+/// `GET /api/testkit/connections` → `[{"id", "transport", "streams"}]`.
+pub async fn connections(State(state): State<AppState>) -> Response {
+    let list = state.hub.connections();
+    app::json_response(
+        StatusCode::OK,
+        serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),
+    )
+}

@@ -1,0 +1,338 @@
+//! The connection registry: who is subscribed to what, and delivery to them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use mastostream::proto::Stream;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::faults::FaultState;
+use crate::ids::IdGenerator;
+use crate::publish::{Encoded, Publish};
+use crate::store::{StatusFacts, Store};
+
+/// How a connection streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Server-Sent Events.
+    Sse,
+    /// WebSocket.
+    Websocket,
+}
+
+/// What the hub sends a connection's task.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// An event, for the connection's subscription `stream` (as the client spelled it).
+    Event {
+        /// The framed event.
+        encoded: Arc<Encoded>,
+        /// The subscription it matched.
+        stream: Stream,
+    },
+    /// Raw bytes for an SSE body (the `raw` fault).
+    Raw(Bytes),
+}
+
+/// An open streaming connection, as `GET /api/testkit/connections` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionInfo {
+    /// A number unique for the server's lifetime.
+    pub id: u64,
+    /// SSE or WebSocket.
+    pub transport: Transport,
+    /// Its subscriptions, in WebSocket `stream` array form.
+    pub streams: Vec<Vec<String>>,
+}
+
+struct Connection {
+    transport: Transport,
+    subscriptions: Vec<Stream>,
+    tx: mpsc::UnboundedSender<Outgoing>,
+}
+
+/// Shared state of one test server.
+pub struct Hub {
+    next_connection: AtomicU64,
+    connections: Mutex<HashMap<u64, Connection>>,
+    store: Mutex<Store>,
+    ids: IdGenerator,
+    /// The faults connections watch.
+    pub faults: FaultState,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking test thread must not poison the server for the others.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes its connection from the registry when the connection's task ends.
+pub struct Registration {
+    hub: Arc<Hub>,
+    /// The connection's id.
+    pub id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        lock(&self.hub.connections).remove(&self.id);
+    }
+}
+
+impl Hub {
+    /// A hub whose REST store keeps `capacity` records per collection.
+    pub fn new(capacity: usize) -> Hub {
+        Hub {
+            next_connection: AtomicU64::new(1),
+            connections: Mutex::new(HashMap::new()),
+            store: Mutex::new(Store::with_capacity(capacity)),
+            ids: IdGenerator::default(),
+            faults: FaultState::default(),
+        }
+    }
+
+    /// Registers a connection; events for it arrive on the returned receiver.
+    pub fn register(
+        self: &Arc<Self>,
+        transport: Transport,
+        subscriptions: Vec<Stream>,
+    ) -> (Registration, mpsc::UnboundedReceiver<Outgoing>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        lock(&self.connections).insert(
+            id,
+            Connection {
+                transport,
+                subscriptions,
+                tx,
+            },
+        );
+        let registration = Registration {
+            hub: self.clone(),
+            id,
+        };
+        (registration, rx)
+    }
+
+    /// Adds a subscription; a duplicate (same channel) is ignored, as Mastodon does.
+    pub fn subscribe(&self, connection: u64, stream: Stream) {
+        if let Some(c) = lock(&self.connections).get_mut(&connection)
+            && !c.subscriptions.iter().any(|s| s.matches(&stream))
+        {
+            c.subscriptions.push(stream);
+        }
+    }
+
+    /// Removes a subscription; says whether there was one.
+    pub fn unsubscribe(&self, connection: u64, stream: &Stream) -> bool {
+        let mut connections = lock(&self.connections);
+        let Some(c) = connections.get_mut(&connection) else {
+            return false;
+        };
+        let before = c.subscriptions.len();
+        c.subscriptions.retain(|s| !s.matches(stream));
+        before != c.subscriptions.len()
+    }
+
+    /// The open streaming connections.
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        let mut list: Vec<ConnectionInfo> = lock(&self.connections)
+            .iter()
+            .map(|(id, c)| ConnectionInfo {
+                id: *id,
+                transport: c.transport,
+                streams: c
+                    .subscriptions
+                    .iter()
+                    .map(|s| s.ws_stream_array().into_iter().map(str::to_owned).collect())
+                    .collect(),
+            })
+            .collect();
+        list.sort_by_key(|c| c.id);
+        list
+    }
+
+    /// Writes raw bytes to every SSE connection; returns how many got them.
+    pub fn send_raw(&self, bytes: Bytes) -> usize {
+        lock(&self.connections)
+            .values()
+            .filter(|c| c.transport == Transport::Sse)
+            .filter(|c| c.tx.send(Outgoing::Raw(bytes.clone())).is_ok())
+            .count()
+    }
+
+    /// Delivers an event to every matching subscription, records it for the
+    /// REST timelines, and returns the number of deliveries.
+    pub fn publish(&self, mut publish: Publish) -> usize {
+        let targets = self.record(&mut publish);
+        let data = publish.data();
+        let encoded = Arc::new(Encoded::new(&publish.event, data.as_deref()));
+        self.deliver(&encoded, &targets)
+    }
+
+    /// Sends an already framed event to every subscription matching one of `targets`.
+    pub fn deliver(&self, encoded: &Arc<Encoded>, targets: &[Stream]) -> usize {
+        let connections = lock(&self.connections);
+        let mut delivered = 0;
+        for connection in connections.values() {
+            for subscription in &connection.subscriptions {
+                if targets.iter().any(|t| subscription.matches(t)) {
+                    let out = Outgoing::Event {
+                        encoded: encoded.clone(),
+                        stream: subscription.clone(),
+                    };
+                    delivered += connection.tx.send(out).is_ok() as usize;
+                }
+            }
+        }
+        delivered
+    }
+
+    /// The streams an event goes to, as Mastodon would send it. Records
+    /// statuses, notifications and conversations for the REST side, giving
+    /// records without a numeric id a fresh one (written into the payload).
+    pub fn record(&self, publish: &mut Publish) -> Vec<Stream> {
+        let mut store = lock(&self.store);
+        let explicit = publish.stream.clone();
+        match publish.event.as_str() {
+            "update" | "status.update" if publish.payload.is_object() => {
+                let id = self.ensure_id(&mut publish.payload["id"]);
+                let facts = StatusFacts::of(&publish.payload);
+                let targets = match explicit {
+                    Some(stream) => vec![stream],
+                    None => public_fanout(&facts),
+                };
+                let json: Arc<str> = publish.payload.to_string().into();
+                if publish.event == "update" || store.status(id).is_some() {
+                    store.put_status(id, json, &facts, &targets);
+                }
+                targets
+            }
+            "delete" => {
+                let id = publish.data().and_then(|d| d.trim().parse::<u64>().ok());
+                let removed = id.and_then(|id| store.delete_status(id));
+                match (explicit, removed) {
+                    (Some(stream), _) => vec![stream],
+                    (None, Some(status)) => {
+                        let facts = StatusFacts {
+                            local: status.local,
+                            has_media: status.has_media,
+                            tags: status.tags.clone(),
+                            public_visibility: status.public,
+                        };
+                        let mut targets = public_fanout(&facts);
+                        if status.home {
+                            targets.push(Stream::User);
+                        }
+                        targets.extend(status.lists.iter().cloned().map(Stream::List));
+                        targets
+                    }
+                    (None, None) => vec![
+                        Stream::Public,
+                        Stream::PublicMedia,
+                        Stream::PublicLocal,
+                        Stream::PublicLocalMedia,
+                        Stream::PublicRemote,
+                        Stream::PublicRemoteMedia,
+                    ],
+                }
+            }
+            "notification" if publish.payload.is_object() => {
+                let id = self.ensure_id(&mut publish.payload["id"]);
+                store.put_notification(id, publish.payload.to_string().into());
+                match explicit {
+                    // Mastodon publishes a notification on both of the user's channels.
+                    None | Some(Stream::User) => vec![Stream::User, Stream::UserNotification],
+                    Some(stream) => vec![stream],
+                }
+            }
+            "conversation" if publish.payload.is_object() => {
+                let conversation_id = match &publish.payload["id"] {
+                    Value::String(id) => id.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => {
+                        let id = self.ids.next().to_string();
+                        publish.payload["id"] = id.clone().into();
+                        id
+                    }
+                };
+                let key = match publish.payload["last_status"]["id"].as_str() {
+                    Some(id) => id.parse().unwrap_or_else(|_| self.ids.next()),
+                    None => self.ids.next(),
+                };
+                self.ids.observe(key);
+                store.put_conversation(&conversation_id, key, publish.payload.to_string().into());
+                vec![explicit.unwrap_or(Stream::Direct)]
+            }
+            // Announcements, filters_changed and anything else go to the user's stream.
+            _ => vec![explicit.unwrap_or(Stream::User)],
+        }
+    }
+
+    /// Reads a numeric id, or writes a fresh one in its place.
+    fn ensure_id(&self, slot: &mut Value) -> u64 {
+        let given = match slot {
+            Value::String(id) => id.parse::<u64>().ok(),
+            Value::Number(n) => n.as_u64(),
+            _ => None,
+        };
+        match given {
+            Some(id) => {
+                self.ids.observe(id);
+                id
+            }
+            None => {
+                let id = self.ids.next();
+                *slot = Value::String(id.to_string());
+                id
+            }
+        }
+    }
+
+    /// A fresh id, later than every id seen.
+    pub fn next_id(&self) -> u64 {
+        self.ids.next()
+    }
+
+    /// The REST store.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.store)
+    }
+}
+
+/// The public streams a public status goes to: public, local or remote, their
+/// media variants, and a hashtag stream per tag.
+pub fn public_fanout(facts: &StatusFacts) -> Vec<Stream> {
+    if !facts.public_visibility {
+        return Vec::new();
+    }
+    let mut targets = vec![Stream::Public];
+    targets.push(if facts.local {
+        Stream::PublicLocal
+    } else {
+        Stream::PublicRemote
+    });
+    if facts.has_media {
+        targets.push(Stream::PublicMedia);
+        targets.push(if facts.local {
+            Stream::PublicLocalMedia
+        } else {
+            Stream::PublicRemoteMedia
+        });
+    }
+    let mut tags = facts.tags.clone();
+    tags.sort();
+    tags.dedup();
+    for tag in tags {
+        if facts.local {
+            targets.push(Stream::HashtagLocal(tag.clone()));
+        }
+        targets.push(Stream::Hashtag(tag));
+    }
+    targets
+}

@@ -1,0 +1,184 @@
+//! Replaying a recorded stream: at a fixed rate through the hub, or to each
+//! connection at its own pace (`rate 0`), framed once and shared.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mastostream::proto::Stream;
+use serde_json::Value;
+
+use crate::hub::{Hub, public_fanout};
+use crate::publish::{Encoded, Publish};
+use crate::store::StatusFacts;
+
+/// Reads a replay file: JSON lines, each a publish body. Blank lines are skipped.
+pub fn load(path: &Path) -> Result<Vec<Publish>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Parses replay text (JSON lines of publish bodies).
+pub fn parse(text: &str) -> Result<Vec<Publish>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            Publish::from_json(line.as_bytes()).map_err(|e| format!("line {}: {e}", n + 1))
+        })
+        .collect()
+}
+
+/// The replay shipped with this crate: a few thousand varied events made from
+/// Mastodon's documented example entities.
+pub fn bundled() -> Vec<Publish> {
+    parse(include_str!("../data/replay.jsonl")).unwrap_or_default()
+}
+
+/// A replay framed once: each event with the streams it goes to.
+#[derive(Debug)]
+pub struct PreparedReplay {
+    entries: Vec<(Vec<Stream>, Arc<Encoded>)>,
+}
+
+impl PreparedReplay {
+    /// Frames every event and works out where it goes, without touching any store.
+    pub fn new(events: &[Publish]) -> PreparedReplay {
+        let entries = events
+            .iter()
+            .map(|publish| {
+                let targets = match (&publish.stream, publish.event.as_str()) {
+                    (Some(stream), _) => vec![stream.clone()],
+                    (None, "update" | "status.update" | "delete")
+                        if publish.payload.is_object() =>
+                    {
+                        public_fanout(&StatusFacts::of(&publish.payload))
+                    }
+                    (None, "delete") => {
+                        vec![Stream::Public, Stream::PublicLocal, Stream::PublicRemote]
+                    }
+                    (None, "notification") => vec![Stream::User, Stream::UserNotification],
+                    (None, "conversation") => vec![Stream::Direct],
+                    (None, _) => vec![Stream::User],
+                };
+                let data = publish.data();
+                (
+                    targets,
+                    Arc::new(Encoded::new(&publish.event, data.as_deref())),
+                )
+            })
+            .collect();
+        PreparedReplay { entries }
+    }
+
+    /// How many events it holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// One connection's position in a paced replay, looping forever over the
+/// events that go to its stream.
+#[derive(Debug)]
+pub struct Cursor {
+    replay: Arc<PreparedReplay>,
+    stream: Stream,
+    position: usize,
+}
+
+impl Cursor {
+    /// A cursor at the start of the replay.
+    pub fn new(replay: Arc<PreparedReplay>, stream: Stream) -> Cursor {
+        Cursor {
+            replay,
+            stream,
+            position: 0,
+        }
+    }
+
+    /// The next event for this stream; `None` if the replay has none for it.
+    pub fn next_event(&mut self) -> Option<Arc<Encoded>> {
+        let len = self.replay.entries.len();
+        for _ in 0..len {
+            let (targets, encoded) = &self.replay.entries[self.position];
+            self.position = (self.position + 1) % len;
+            if targets.iter().any(|t| self.stream.matches(t)) {
+                return Some(encoded.clone());
+            }
+        }
+        None
+    }
+}
+
+/// Publishes `events` through the hub in a loop at `rate` events per second,
+/// giving each status and notification a fresh id so the REST timelines stay
+/// in order. Runs until the hub is dropped.
+pub async fn run_rated(hub: std::sync::Weak<Hub>, events: Vec<Publish>, rate: f64) {
+    if events.is_empty() || rate.is_nan() || rate <= 0.0 {
+        return;
+    }
+    let start = tokio::time::Instant::now();
+    let mut sent: u64 = 0;
+    let mut ticks = tokio::time::interval(Duration::from_millis(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(hub) = hub.upgrade() else { return };
+        let due = (start.elapsed().as_secs_f64() * rate) as u64;
+        while sent < due {
+            let mut publish = events[(sent % events.len() as u64) as usize].clone();
+            if matches!(publish.event.as_str(), "update" | "notification")
+                && publish.payload.is_object()
+            {
+                publish.payload["id"] = Value::Null;
+            }
+            hub.publish(publish);
+            sent += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_replay_parses_and_is_varied() {
+        let events = bundled();
+        assert!(events.len() >= 2000, "{}", events.len());
+        for name in [
+            "update",
+            "delete",
+            "notification",
+            "status.update",
+            "conversation",
+        ] {
+            assert!(events.iter().any(|e| e.event == name), "no {name}");
+        }
+    }
+
+    #[test]
+    fn cursor_loops_over_matching_events() {
+        let events = parse(
+            r#"{"stream":"user","event":"delete","payload":"1"}
+{"stream":"public","event":"delete","payload":"2"}
+{"stream":"user","event":"delete","payload":"3"}"#,
+        )
+        .unwrap();
+        let replay = Arc::new(PreparedReplay::new(&events));
+        let mut cursor = Cursor::new(replay.clone(), Stream::User);
+        let datas: Vec<_> = (0..4)
+            .map(|_| cursor.next_event().unwrap().sse_data.clone())
+            .collect();
+        assert_eq!(
+            datas,
+            ["data: 1\n\n", "data: 3\n\n", "data: 1\n\n", "data: 3\n\n"]
+        );
+        assert!(Cursor::new(replay, Stream::Direct).next_event().is_none());
+    }
+}

@@ -1,0 +1,276 @@
+//! The REST endpoints a streaming client touches: instance discovery and the
+//! timelines that catch-up pages through.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::get;
+use serde_json::json;
+
+use crate::app::{self, AppState};
+use crate::store::{Page, PageParams, TimelineFilter};
+
+/// Mastodon's defaults and caps for `limit`.
+const STATUS_LIMIT: (usize, usize) = (20, 40);
+const NOTIFICATION_LIMIT: (usize, usize) = (40, 80);
+const CONVERSATION_LIMIT: (usize, usize) = (20, 40);
+
+/// The REST routes, each also with a trailing slash, as Mastodon's router allows.
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for (path, handler) in [
+        ("/api/v1/instance", get(instance_v1)),
+        ("/api/v2/instance", get(instance_v2)),
+        ("/api/v1/timelines/home", get(home)),
+        ("/api/v1/timelines/public", get(public)),
+        ("/api/v1/timelines/tag/{tag}", get(tag)),
+        ("/api/v1/timelines/list/{id}", get(list)),
+        ("/api/v1/notifications", get(notifications)),
+        ("/api/v1/conversations", get(conversations)),
+    ] {
+        router = router
+            .route(path, handler.clone())
+            .route(&format!("{path}/"), handler);
+    }
+    router
+}
+
+fn host(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+}
+
+/// The streaming URL to advertise: the configured one, or this server's own.
+fn streaming_url(state: &AppState, headers: &HeaderMap) -> String {
+    state
+        .settings
+        .streaming_url
+        .clone()
+        .unwrap_or_else(|| format!("ws://{}", host(headers)))
+}
+
+async fn instance_v1(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let body = json!({
+        "uri": host(&headers),
+        "title": "mastostream testkit",
+        "short_description": "A Mastodon-compatible streaming test server",
+        "description": "",
+        "email": "",
+        "version": "4.6.5",
+        "urls": { "streaming_api": streaming_url(&state, &headers) },
+        "stats": { "user_count": 1, "status_count": 0, "domain_count": 0 },
+        "languages": ["en"],
+        "registrations": false,
+        "approval_required": false,
+        "invites_enabled": false,
+        "configuration": {},
+        "contact_account": null,
+        "rules": []
+    });
+    app::json_response(StatusCode::OK, body.to_string())
+}
+
+async fn instance_v2(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let body = json!({
+        "domain": host(&headers),
+        "title": "mastostream testkit",
+        "version": "4.6.5",
+        "source_url": "",
+        "description": "A Mastodon-compatible streaming test server",
+        "usage": { "users": { "active_month": 1 } },
+        "thumbnail": { "url": "" },
+        "languages": ["en"],
+        "configuration": {
+            "urls": { "streaming": streaming_url(&state, &headers), "status": null }
+        },
+        "registrations": { "enabled": false, "approval_required": false, "message": null },
+        "api_versions": { "mastodon": 6 },
+        "contact": { "email": "", "account": null },
+        "rules": []
+    });
+    app::json_response(StatusCode::OK, body.to_string())
+}
+
+fn flag(query: &app::Query, key: &str) -> bool {
+    matches!(query.get(key).map(String::as_str), Some("true" | "1"))
+}
+
+fn page_params(query: &app::Query, (default, max): (usize, usize)) -> PageParams {
+    let id = |key: &str| query.get(key).and_then(|v| v.parse::<u64>().ok());
+    let limit = query
+        .get("limit")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(default)
+        .clamp(1, max);
+    PageParams {
+        max_id: id("max_id"),
+        since_id: id("since_id"),
+        min_id: id("min_id"),
+        limit,
+    }
+}
+
+/// A REST endpoint that needs a user token answers 401 without one.
+fn require_user(state: &AppState, headers: &HeaderMap, query: &app::Query) -> Option<Response> {
+    let refused = state.settings.tokens.check(headers, query).is_err();
+    refused.then(|| app::json_error(StatusCode::UNAUTHORIZED, "The access token is invalid"))
+}
+
+/// The JSON array of a page, with the `Link` header Mastodon sends: `next`
+/// pages older with `max_id`, `prev` pages newer with `min_id`; other
+/// parameters kept. No `Link` for an empty page.
+fn page_response(page: Page, headers: &HeaderMap, path: &str, query: &app::Query) -> Response {
+    let mut body = String::with_capacity(2 + page.items.iter().map(|i| i.len() + 1).sum::<usize>());
+    body.push('[');
+    for (i, item) in page.items.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(item);
+    }
+    body.push(']');
+    let mut response = app::json_response(StatusCode::OK, body);
+    if let (Some(newest), Some(oldest)) = (page.newest, page.oldest) {
+        let mut kept: Vec<(&String, &String)> = query
+            .iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "max_id" | "since_id" | "min_id" | "access_token"
+                )
+            })
+            .collect();
+        kept.sort();
+        let base = format!("http://{}{}", host(headers), path);
+        let url = |key: &str, id: u64| {
+            let mut url = format!("{base}?");
+            for (k, v) in &kept {
+                url.push_str(&format!(
+                    "{}={}&",
+                    mastostream::proto::percent_encode(k),
+                    mastostream::proto::percent_encode(v)
+                ));
+            }
+            url.push_str(&format!("{key}={id}"));
+            url
+        };
+        let link = format!(
+            "<{}>; rel=\"next\", <{}>; rel=\"prev\"",
+            url("max_id", oldest),
+            url("min_id", newest)
+        );
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    response
+}
+
+async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<app::Query>,
+) -> Response {
+    if let Some(response) = require_user(&state, &headers, &query) {
+        return response;
+    }
+    let page = state
+        .hub
+        .store()
+        .timeline(&TimelineFilter::Home, page_params(&query, STATUS_LIMIT));
+    page_response(page, &headers, "/api/v1/timelines/home", &query)
+}
+
+async fn public(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<app::Query>,
+) -> Response {
+    let filter = TimelineFilter::Public {
+        local: flag(&query, "local"),
+        remote: flag(&query, "remote"),
+        only_media: flag(&query, "only_media"),
+    };
+    let page = state
+        .hub
+        .store()
+        .timeline(&filter, page_params(&query, STATUS_LIMIT));
+    page_response(page, &headers, "/api/v1/timelines/public", &query)
+}
+
+async fn tag(
+    State(state): State<AppState>,
+    Path(tag): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<app::Query>,
+) -> Response {
+    let filter = TimelineFilter::Tag {
+        tag: tag.to_lowercase(),
+        local: flag(&query, "local"),
+        remote: flag(&query, "remote"),
+        only_media: flag(&query, "only_media"),
+    };
+    let page = state
+        .hub
+        .store()
+        .timeline(&filter, page_params(&query, STATUS_LIMIT));
+    let path = format!(
+        "/api/v1/timelines/tag/{}",
+        mastostream::proto::percent_encode(&tag)
+    );
+    page_response(page, &headers, &path, &query)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<app::Query>,
+) -> Response {
+    if let Some(response) = require_user(&state, &headers, &query) {
+        return response;
+    }
+    let filter = TimelineFilter::List(id.clone());
+    let page = state
+        .hub
+        .store()
+        .timeline(&filter, page_params(&query, STATUS_LIMIT));
+    let path = format!(
+        "/api/v1/timelines/list/{}",
+        mastostream::proto::percent_encode(&id)
+    );
+    page_response(page, &headers, &path, &query)
+}
+
+async fn notifications(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<app::Query>,
+) -> Response {
+    if let Some(response) = require_user(&state, &headers, &query) {
+        return response;
+    }
+    let page = state
+        .hub
+        .store()
+        .notifications(page_params(&query, NOTIFICATION_LIMIT));
+    page_response(page, &headers, "/api/v1/notifications", &query)
+}
+
+async fn conversations(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<app::Query>,
+) -> Response {
+    if let Some(response) = require_user(&state, &headers, &query) {
+        return response;
+    }
+    let page = state
+        .hub
+        .store()
+        .conversations(page_params(&query, CONVERSATION_LIMIT));
+    page_response(page, &headers, "/api/v1/conversations", &query)
+}

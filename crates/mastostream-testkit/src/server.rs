@@ -1,0 +1,304 @@
+//! Starting and driving a test server, from async or blocking code.
+
+use std::collections::HashSet;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::app::{self, AppState, Settings};
+use crate::auth::TokenPolicy;
+use crate::control;
+use crate::faults::Fault;
+use crate::hub::{ConnectionInfo, Hub};
+use crate::publish::Publish;
+use crate::replay::{self, PreparedReplay};
+use crate::store::DEFAULT_CAPACITY;
+
+/// Settings for a [`TestServer`]; see [`TestServer::builder`].
+#[derive(Debug, Clone)]
+pub struct TestServerBuilder {
+    addr: SocketAddr,
+    heartbeat: Duration,
+    ping_interval: Duration,
+    tokens: HashSet<String>,
+    streaming_url: Option<String>,
+    replay: Option<(Vec<Publish>, f64)>,
+    capacity: usize,
+}
+
+impl Default for TestServerBuilder {
+    fn default() -> Self {
+        TestServerBuilder {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            heartbeat: Duration::from_secs(15),
+            ping_interval: Duration::from_secs(30),
+            tokens: HashSet::new(),
+            streaming_url: None,
+            replay: None,
+            capacity: DEFAULT_CAPACITY,
+        }
+    }
+}
+
+impl TestServerBuilder {
+    /// The address to listen on (default `127.0.0.1:0`, a free port).
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Time between SSE heartbeats (default 15 s, as Mastodon).
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.heartbeat = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Time between WebSocket pings (default 30 s, as Mastodon).
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Accepts this token; once any is given, only the given ones are
+    /// accepted (by default any non-empty token is).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.tokens.insert(token.into());
+        self
+    }
+
+    /// The streaming URL the instance endpoints advertise (default: this server).
+    pub fn streaming_url(mut self, url: impl Into<String>) -> Self {
+        self.streaming_url = Some(url.into());
+        self
+    }
+
+    /// Replays `events` in a loop: at `rate` events per second through every
+    /// connection, or with `rate` 0 to each connection as fast as it reads.
+    pub fn replay(mut self, events: Vec<Publish>, rate: f64) -> Self {
+        self.replay = Some((events, rate));
+        self
+    }
+
+    /// How many statuses, notifications and conversations the REST side keeps.
+    pub fn store_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Binds and starts serving on the current tokio runtime.
+    pub async fn start(self) -> io::Result<TestServer> {
+        let listener = TcpListener::bind(self.addr).await?;
+        let addr = listener.local_addr()?;
+        let hub = Arc::new(Hub::new(self.capacity));
+        let tokens = if self.tokens.is_empty() {
+            TokenPolicy::AnyNonEmpty
+        } else {
+            TokenPolicy::Only(self.tokens)
+        };
+        let (paced, rated) = match self.replay {
+            Some((events, rate)) if rate <= 0.0 => {
+                (Some(Arc::new(PreparedReplay::new(&events))), None)
+            }
+            Some((events, rate)) => (None, Some((events, rate))),
+            None => (None, None),
+        };
+        let state = AppState {
+            hub: hub.clone(),
+            settings: Arc::new(Settings {
+                heartbeat: self.heartbeat,
+                ping_interval: self.ping_interval,
+                tokens,
+                streaming_url: self.streaming_url,
+            }),
+            paced_replay: paced,
+        };
+        if let Some((events, rate)) = rated {
+            tokio::spawn(replay::run_rated(Arc::downgrade(&hub), events, rate));
+        }
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let router = app::router(state.clone());
+        let stop_hub = hub.clone();
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop_rx.await;
+                // Open streams never end by themselves: cut them so the server can stop.
+                stop_hub.faults.disconnect_all();
+            };
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await;
+        });
+        Ok(TestServer {
+            addr,
+            state,
+            stop: Some(stop_tx),
+            task: Some(task),
+        })
+    }
+
+    /// Starts the server on a runtime of its own, for blocking tests.
+    pub fn start_blocking(self) -> io::Result<BlockingTestServer> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("mastostream-testkit")
+            .enable_all()
+            .build()?;
+        let server = runtime.block_on(self.start())?;
+        Ok(BlockingTestServer {
+            server: Some(server),
+            runtime: Some(runtime),
+        })
+    }
+}
+
+/// A running Mastodon-compatible streaming server on loopback.
+///
+/// Dropping it stops it; [`shutdown`](Self::shutdown) also waits for that.
+pub struct TestServer {
+    addr: SocketAddr,
+    state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestServer {
+    /// A builder with Mastodon's defaults, listening on `127.0.0.1:0`.
+    pub fn builder() -> TestServerBuilder {
+        TestServerBuilder::default()
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, the base URL for clients.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Delivers an event (see [`Publish`]); returns how many subscriptions got it.
+    pub fn publish(&self, publish: Publish) -> usize {
+        self.state.hub.publish(publish)
+    }
+
+    /// Injects a fault; returns how many connections it touched.
+    pub fn fault(&self, fault: Fault) -> Result<usize, String> {
+        control::apply(&self.state, fault)
+    }
+
+    /// The open streaming connections.
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        self.state.hub.connections()
+    }
+
+    /// Waits until at least `count` streaming connections are open; false on timeout.
+    pub async fn wait_for_connections(&self, count: usize, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.state.hub.connections().len() >= count {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Stops accepting, drops every open stream and waits for the server to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Sending on a oneshot needs no runtime, so this is safe anywhere.
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A [`TestServer`] with its own runtime, for tests without one.
+pub struct BlockingTestServer {
+    server: Option<TestServer>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for BlockingTestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockingTestServer")
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
+impl BlockingTestServer {
+    fn server(&self) -> &TestServer {
+        self.server.as_ref().expect("server is present until drop")
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.server().addr()
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        self.server().url()
+    }
+
+    /// See [`TestServer::publish`].
+    pub fn publish(&self, publish: Publish) -> usize {
+        self.server().publish(publish)
+    }
+
+    /// See [`TestServer::fault`].
+    pub fn fault(&self, fault: Fault) -> Result<usize, String> {
+        self.server().fault(fault)
+    }
+
+    /// See [`TestServer::connections`].
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        self.server().connections()
+    }
+
+    /// See [`TestServer::wait_for_connections`].
+    pub fn wait_for_connections(&self, count: usize, timeout: Duration) -> bool {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .expect("runtime is present until drop");
+        runtime.block_on(self.server().wait_for_connections(count, timeout))
+    }
+}
+
+impl Drop for BlockingTestServer {
+    fn drop(&mut self) {
+        drop(self.server.take());
+        if let Some(runtime) = self.runtime.take() {
+            // Safe even when dropped inside another runtime.
+            runtime.shutdown_background();
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Server-Sent Events streaming, byte for byte as Mastodon 4.6 writes it.
+
+use std::io;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use mastostream::proto::{Stream, StreamError};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior, interval_at};
+
+use crate::app::{self, AppState};
+use crate::hub::{Outgoing, Transport};
+use crate::replay::Cursor;
+
+/// How many body chunks may wait in front of a slow reader before the
+/// connection's task waits too (so a paced replay follows the reader).
+const BODY_QUEUE: usize = 64;
+
+/// The size a paced replay's body chunks grow to.
+const PACED_CHUNK: usize = 16 * 1024;
+
+/// `GET /api/v1/streaming/{path}`.
+pub async fn entry(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    Query(query): Query<app::Query>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(response) = rejection(&state) {
+        return response;
+    }
+    let get = |key: &str| query.get(key).map(String::as_str);
+    let stream = Stream::from_sse_path(&path, get("only_media"), get("tag"), get("list"));
+    // Mastodon checks the channel name before the token.
+    if let Err(StreamError::UnknownChannel) = stream {
+        return app::json_error(StatusCode::BAD_REQUEST, "Unknown channel requested");
+    }
+    if let Err(error) = state.settings.tokens.check(&headers, &query) {
+        return app::json_error(StatusCode::UNAUTHORIZED, error.message());
+    }
+    let stream = match stream {
+        Ok(stream) => stream,
+        Err(error) => return app::json_error(StatusCode::BAD_REQUEST, &error.to_string()),
+    };
+    open(state, stream)
+}
+
+/// A pending `reject` fault, as the response to send instead.
+pub fn rejection(state: &AppState) -> Option<Response> {
+    let reject = state.hub.faults.take_reject()?;
+    let status = StatusCode::from_u16(reject.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let message = status.canonical_reason().unwrap_or("Error");
+    let mut response = app::json_error(status, message);
+    if let Some(seconds) = reject.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    Some(response)
+}
+
+fn open(state: AppState, stream: Stream) -> Response {
+    let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, io::Error>>(BODY_QUEUE);
+    let cursor = state
+        .paced_replay
+        .clone()
+        .map(|replay| Cursor::new(replay, stream.clone()));
+    let (registration, events) = state.hub.register(Transport::Sse, vec![stream]);
+    let hub = state.hub.clone();
+    let heartbeat = state.settings.heartbeat;
+    tokio::spawn(async move {
+        let _registration = registration;
+        let _ = run(&hub, heartbeat, events, cursor, &body_tx).await;
+    });
+    let body = tokio_stream_from(body_rx);
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "private, no-store")
+        .header("x-accel-buffering", "no")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| {
+            app::plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "An unexpected error occurred",
+            )
+        })
+}
+
+fn tokio_stream_from(
+    mut rx: mpsc::Receiver<Result<Bytes, io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).fuse()
+}
+
+/// Why the connection's task stopped writing.
+struct Closed;
+
+async fn send(body: &mpsc::Sender<Result<Bytes, io::Error>>, bytes: Bytes) -> Result<(), Closed> {
+    body.send(Ok(bytes)).await.map_err(|_| Closed)
+}
+
+/// The connection's task: greeting, heartbeats, events, faults.
+async fn run(
+    hub: &Arc<crate::hub::Hub>,
+    heartbeat: std::time::Duration,
+    mut events: mpsc::UnboundedReceiver<Outgoing>,
+    mut cursor: Option<Cursor>,
+    body: &mpsc::Sender<Result<Bytes, io::Error>>,
+) -> Result<(), Closed> {
+    let mut disconnect = hub.faults.watch_disconnect();
+    let mut stall = hub.faults.watch_stall();
+    disconnect.mark_unchanged();
+    send(body, Bytes::from_static(b":)\n")).await?;
+    let mut ticks = interval_at(Instant::now() + heartbeat, heartbeat);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let stalled_until = (*stall.borrow_and_update()).filter(|t| *t > Instant::now());
+        if let Some(until) = stalled_until {
+            tokio::select! {
+                _ = disconnect.changed() => return abort(body).await,
+                _ = body.closed() => return Err(Closed),
+                _ = tokio::time::sleep_until(until) => {}
+                _ = stall.changed() => {}
+            }
+            continue;
+        }
+        tokio::select! {
+            biased;
+            _ = disconnect.changed() => return abort(body).await,
+            _ = body.closed() => return Err(Closed),
+            _ = stall.changed() => {}
+            _ = ticks.tick() => send(body, Bytes::from_static(b":thump\n\n")).await?,
+            out = events.recv() => match out {
+                Some(Outgoing::Event { encoded, .. }) => {
+                    // Mastodon writes the event line and the data in two writes.
+                    send(body, encoded.sse_event_line.clone()).await?;
+                    send(body, encoded.sse_data.clone()).await?;
+                }
+                Some(Outgoing::Raw(bytes)) => send(body, bytes).await?,
+                None => return Err(Closed),
+            },
+            permit = body.reserve(), if cursor.is_some() => {
+                let Ok(permit) = permit else { return Err(Closed) };
+                match cursor.as_mut().map(next_paced_chunk) {
+                    Some(Some(chunk)) => permit.send(Ok(chunk)),
+                    // Nothing in the replay for this stream.
+                    _ => cursor = None,
+                }
+            }
+        }
+    }
+}
+
+/// Up to [`PACED_CHUNK`] bytes of replayed events in one body chunk, so a
+/// paced replay costs the server one write per chunk, not two per event.
+fn next_paced_chunk(cursor: &mut Cursor) -> Option<Bytes> {
+    let mut chunk = Vec::with_capacity(PACED_CHUNK + 4096);
+    while chunk.len() < PACED_CHUNK {
+        let encoded = cursor.next_event()?;
+        chunk.extend_from_slice(&encoded.sse_event_line);
+        chunk.extend_from_slice(&encoded.sse_data);
+    }
+    Some(Bytes::from(chunk))
+}
+
+/// Ends the body with an error: hyper then drops the connection without the
+/// final chunk, as a restarting Mastodon does.
+async fn abort(body: &mpsc::Sender<Result<Bytes, io::Error>>) -> Result<(), Closed> {
+    let _ = body
+        .send(Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "disconnect fault",
+        )))
+        .await;
+    Err(Closed)
+}

@@ -1,0 +1,233 @@
+//! WebSocket streaming on `/api/v1/streaming`: many subscriptions on one connection.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ws::{
+    CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade,
+    rejection::WebSocketUpgradeRejection,
+};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use mastostream::proto::{Stream, StreamError};
+use serde::Deserialize;
+use tokio::time::{Instant, MissedTickBehavior, interval_at};
+
+use crate::app::{self, AppState};
+use crate::auth::TokenSource;
+use crate::hub::{Hub, Outgoing, Transport};
+
+/// `GET /api/v1/streaming`: a WebSocket upgrade, or (without one) what
+/// Mastodon's Rails side answers there — a redirect to the streaming host.
+pub async fn entry(
+    State(state): State<AppState>,
+    Query(query): Query<app::Query>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(upgrade) = upgrade else {
+        return rails_streaming_redirect(&state, &headers);
+    };
+    if let Some(response) = crate::sse::rejection(&state) {
+        return response;
+    }
+    let source = match state.settings.tokens.check(&headers, &query) {
+        Ok((_, source)) => source,
+        Err(error) => {
+            // Mastodon refuses the upgrade with a bare status and the reason in a header.
+            return Response::builder()
+                .status(StatusCode::UNAUTHORIZED)
+                .header("x-error-message", error.message())
+                .body(Body::empty())
+                .unwrap_or_else(|_| StatusCode::UNAUTHORIZED.into_response());
+        }
+    };
+    let initial = query.get("stream").map(|name| {
+        let arg = if name == "list" {
+            query.get("list")
+        } else {
+            query.get("tag")
+        };
+        Stream::from_name(name, arg.map(String::as_str))
+    });
+    let mut upgrade = upgrade;
+    if source == TokenSource::Protocol
+        && let Some(protocol) = headers
+            .get(header::SEC_WEBSOCKET_PROTOCOL)
+            .and_then(|v| v.to_str().ok())
+    {
+        // Echo the token-as-protocol, or browsers drop the connection.
+        upgrade = upgrade.protocols([protocol.trim().to_owned()]);
+    }
+    let hub = state.hub.clone();
+    let ping_interval = state.settings.ping_interval;
+    upgrade
+        .read_buffer_size(16 * 1024)
+        .on_upgrade(move |socket| connection(socket, hub, ping_interval, initial))
+}
+
+fn rails_streaming_redirect(state: &AppState, headers: &HeaderMap) -> Response {
+    let own_host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    match &state.settings.streaming_url {
+        Some(url) if !url_host(url).eq_ignore_ascii_case(own_host) => {
+            let target = format!("{}/api/v1/streaming", url.trim_end_matches('/'));
+            Response::builder()
+                .status(StatusCode::MOVED_PERMANENTLY)
+                .header(header::LOCATION, target)
+                .body(Body::empty())
+                .unwrap_or_else(|_| StatusCode::MOVED_PERMANENTLY.into_response())
+        }
+        _ => app::json_error(StatusCode::NOT_FOUND, "Record not found"),
+    }
+}
+
+/// The `host[:port]` of a URL.
+fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?', '#']).next().unwrap_or(rest)
+}
+
+#[derive(Deserialize)]
+struct Command {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    stream: String,
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    list: Option<serde_json::Value>,
+}
+
+impl Command {
+    fn stream(&self) -> Result<Stream, StreamError> {
+        let list = match &self.list {
+            Some(serde_json::Value::String(id)) => Some(id.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let arg = if self.stream == "list" {
+            list
+        } else {
+            self.tag.clone()
+        };
+        Stream::from_name(&self.stream, arg.as_deref())
+    }
+}
+
+fn error_frame(error: &StreamError) -> String {
+    let message = match error {
+        StreamError::UnknownChannel => "Unknown stream type",
+        other => return serde_json::json!({"error": other.to_string(), "status": 400}).to_string(),
+    };
+    serde_json::json!({"error": message, "status": 400}).to_string()
+}
+
+fn text(frame: String) -> Message {
+    Message::Text(Utf8Bytes::from(frame))
+}
+
+async fn connection(
+    socket: WebSocket,
+    hub: Arc<Hub>,
+    ping_interval: std::time::Duration,
+    initial: Option<Result<Stream, StreamError>>,
+) {
+    let (mut sink, mut incoming) = socket.split();
+    let (registration, mut events) = hub.register(Transport::Websocket, Vec::new());
+    let id = registration.id;
+    match initial {
+        Some(Ok(stream)) => hub.subscribe(id, stream),
+        Some(Err(error)) if sink.send(text(error_frame(&error))).await.is_err() => return,
+        Some(Err(_)) | None => {}
+    }
+    let mut disconnect = hub.faults.watch_disconnect();
+    disconnect.mark_unchanged();
+    let mut stall = hub.faults.watch_stall();
+    let mut pings = interval_at(Instant::now() + ping_interval, ping_interval);
+    pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut answered_ping = true;
+    loop {
+        let stalled_until = (*stall.borrow_and_update()).filter(|t| *t > Instant::now());
+        if let Some(until) = stalled_until {
+            tokio::select! {
+                // Dropping the socket closes TCP with no close frame: clients see 1006.
+                _ = disconnect.changed() => return,
+                _ = tokio::time::sleep_until(until) => {}
+                _ = stall.changed() => {}
+            }
+            continue;
+        }
+        tokio::select! {
+            biased;
+            _ = disconnect.changed() => return,
+            _ = stall.changed() => {}
+            _ = pings.tick() => {
+                // Mastodon cuts a client that did not answer the previous ping.
+                if !answered_ping {
+                    return;
+                }
+                answered_ping = false;
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+            message = incoming.next() => match message {
+                Some(Ok(Message::Text(frame))) => {
+                    if let Some(reply) = handle_command(&hub, id, frame.as_str())
+                        && sink.send(text(reply)).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Some(Ok(Message::Pong(_))) => answered_ping = true,
+                Some(Ok(Message::Ping(_))) => {}
+                Some(Ok(Message::Binary(_))) => {
+                    let close = CloseFrame { code: 1003, reason: Utf8Bytes::from_static("") };
+                    let _ = sink.send(Message::Close(Some(close))).await;
+                    return;
+                }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+            },
+            out = events.recv() => match out {
+                Some(Outgoing::Event { encoded, stream }) => {
+                    if sink.send(text(encoded.ws_frame(&stream))).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Outgoing::Raw(_)) => {}
+                None => return,
+            },
+        }
+    }
+}
+
+/// Applies a subscribe or unsubscribe frame; returns an error frame to send, if any.
+fn handle_command(hub: &Hub, connection: u64, frame: &str) -> Option<String> {
+    // Mastodon ignores frames it cannot parse.
+    let command: Command = serde_json::from_str(frame).ok()?;
+    match command.kind.as_str() {
+        "subscribe" => match command.stream() {
+            Ok(stream) => {
+                hub.subscribe(connection, stream);
+                None
+            }
+            Err(error) => Some(error_frame(&error)),
+        },
+        "unsubscribe" => match command.stream() {
+            Ok(stream) => {
+                hub.unsubscribe(connection, &stream);
+                None
+            }
+            Err(_) => {
+                Some(serde_json::json!({"error": "Error unsubscribing from channel"}).to_string())
+            }
+        },
+        _ => None,
+    }
+}
