@@ -6,6 +6,7 @@
 mod cli;
 mod decode;
 mod output;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -23,5 +24,6 @@ fn main() -> ExitCode {
     };
     match args.command {
         cli::Command::Decode(options) => decode::run(&options),
+        cli::Command::Serve(options) => serve::run(&options),
     }
 }

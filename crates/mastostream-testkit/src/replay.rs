@@ -83,32 +83,37 @@ impl PreparedReplay {
 }
 
 /// One connection's position in a paced replay, looping forever over the
-/// events that go to its stream.
+/// events that go to its subscriptions.
 #[derive(Debug)]
 pub struct Cursor {
     replay: Arc<PreparedReplay>,
-    stream: Stream,
     position: usize,
 }
 
 impl Cursor {
     /// A cursor at the start of the replay.
-    pub fn new(replay: Arc<PreparedReplay>, stream: Stream) -> Cursor {
+    pub fn new(replay: Arc<PreparedReplay>) -> Cursor {
         Cursor {
             replay,
-            stream,
             position: 0,
         }
     }
 
-    /// The next event for this stream; `None` if the replay has none for it.
-    pub fn next_event(&mut self) -> Option<Arc<Encoded>> {
+    /// The next event for one of `subscriptions`, with the subscription it
+    /// matched; `None` if the replay has none for them.
+    pub fn next_for<'s>(
+        &mut self,
+        subscriptions: &'s [Stream],
+    ) -> Option<(Arc<Encoded>, &'s Stream)> {
         let len = self.replay.entries.len();
         for _ in 0..len {
             let (targets, encoded) = &self.replay.entries[self.position];
             self.position = (self.position + 1) % len;
-            if targets.iter().any(|t| self.stream.matches(t)) {
-                return Some(encoded.clone());
+            let matched = subscriptions
+                .iter()
+                .find(|s| targets.iter().any(|t| s.matches(t)));
+            if let Some(subscription) = matched {
+                return Some((encoded.clone(), subscription));
             }
         }
         None
@@ -171,14 +176,22 @@ mod tests {
         )
         .unwrap();
         let replay = Arc::new(PreparedReplay::new(&events));
-        let mut cursor = Cursor::new(replay.clone(), Stream::User);
+        let mut cursor = Cursor::new(replay.clone());
         let datas: Vec<_> = (0..4)
-            .map(|_| cursor.next_event().unwrap().sse_data.clone())
+            .map(|_| cursor.next_for(&[Stream::User]).unwrap().0.sse_data.clone())
             .collect();
         assert_eq!(
             datas,
             ["data: 1\n\n", "data: 3\n\n", "data: 1\n\n", "data: 3\n\n"]
         );
-        assert!(Cursor::new(replay, Stream::Direct).next_event().is_none());
+        assert!(
+            Cursor::new(replay.clone())
+                .next_for(&[Stream::Direct])
+                .is_none()
+        );
+        let both = [Stream::Direct, Stream::Public];
+        let (encoded, matched) = Cursor::new(replay).next_for(&both).unwrap();
+        assert_eq!(&encoded.sse_data[..], b"data: 2\n\n");
+        assert_eq!(matched, &Stream::Public);
     }
 }

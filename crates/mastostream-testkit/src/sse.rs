@@ -66,16 +66,14 @@ pub fn rejection(state: &AppState) -> Option<Response> {
 
 fn open(state: AppState, stream: Stream) -> Response {
     let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, io::Error>>(BODY_QUEUE);
-    let cursor = state
-        .paced_replay
-        .clone()
-        .map(|replay| Cursor::new(replay, stream.clone()));
+    let cursor = state.paced_replay.clone().map(Cursor::new);
+    let subscription = [stream.clone()];
     let (registration, events) = state.hub.register(Transport::Sse, vec![stream]);
     let hub = state.hub.clone();
     let heartbeat = state.settings.heartbeat;
     tokio::spawn(async move {
         let _registration = registration;
-        let _ = run(&hub, heartbeat, events, cursor, &body_tx).await;
+        let _ = run(&hub, heartbeat, events, cursor, &subscription, &body_tx).await;
     });
     let body = tokio_stream_from(body_rx);
     Response::builder()
@@ -111,6 +109,7 @@ async fn run(
     heartbeat: std::time::Duration,
     mut events: mpsc::UnboundedReceiver<Outgoing>,
     mut cursor: Option<Cursor>,
+    subscription: &[Stream],
     body: &mpsc::Sender<Result<Bytes, io::Error>>,
 ) -> Result<(), Closed> {
     let mut disconnect = hub.faults.watch_disconnect();
@@ -147,7 +146,7 @@ async fn run(
             },
             permit = body.reserve(), if cursor.is_some() => {
                 let Ok(permit) = permit else { return Err(Closed) };
-                match cursor.as_mut().map(next_paced_chunk) {
+                match cursor.as_mut().map(|c| next_paced_chunk(c, subscription)) {
                     Some(Some(chunk)) => permit.send(Ok(chunk)),
                     // Nothing in the replay for this stream.
                     _ => cursor = None,
@@ -159,10 +158,10 @@ async fn run(
 
 /// Up to [`PACED_CHUNK`] bytes of replayed events in one body chunk, so a
 /// paced replay costs the server one write per chunk, not two per event.
-fn next_paced_chunk(cursor: &mut Cursor) -> Option<Bytes> {
+fn next_paced_chunk(cursor: &mut Cursor, subscription: &[Stream]) -> Option<Bytes> {
     let mut chunk = Vec::with_capacity(PACED_CHUNK + 4096);
     while chunk.len() < PACED_CHUNK {
-        let encoded = cursor.next_event()?;
+        let (encoded, _) = cursor.next_for(subscription)?;
         chunk.extend_from_slice(&encoded.sse_event_line);
         chunk.extend_from_slice(&encoded.sse_data);
     }

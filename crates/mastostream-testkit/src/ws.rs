@@ -18,6 +18,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at};
 use crate::app::{self, AppState};
 use crate::auth::TokenSource;
 use crate::hub::{Hub, Outgoing, Transport};
+use crate::replay::Cursor;
 
 /// `GET /api/v1/streaming`: a WebSocket upgrade, or (without one) what
 /// Mastodon's Rails side answers there — a redirect to the streaming host.
@@ -63,9 +64,10 @@ pub async fn entry(
     }
     let hub = state.hub.clone();
     let ping_interval = state.settings.ping_interval;
+    let cursor = state.paced_replay.clone().map(Cursor::new);
     upgrade
         .read_buffer_size(16 * 1024)
-        .on_upgrade(move |socket| connection(socket, hub, ping_interval, initial))
+        .on_upgrade(move |socket| connection(socket, hub, ping_interval, initial, cursor))
 }
 
 fn rails_streaming_redirect(state: &AppState, headers: &HeaderMap) -> Response {
@@ -137,12 +139,18 @@ async fn connection(
     hub: Arc<Hub>,
     ping_interval: std::time::Duration,
     initial: Option<Result<Stream, StreamError>>,
+    mut cursor: Option<Cursor>,
 ) {
     let (mut sink, mut incoming) = socket.split();
     let (registration, mut events) = hub.register(Transport::Websocket, Vec::new());
     let id = registration.id;
+    // The connection's subscriptions, mirrored here for the paced replay.
+    let mut subscriptions: Vec<Stream> = Vec::new();
     match initial {
-        Some(Ok(stream)) => hub.subscribe(id, stream),
+        Some(Ok(stream)) => {
+            hub.subscribe(id, stream.clone());
+            subscriptions.push(stream);
+        }
         Some(Err(error)) if sink.send(text(error_frame(&error))).await.is_err() => return,
         Some(Err(_)) | None => {}
     }
@@ -179,7 +187,7 @@ async fn connection(
             }
             message = incoming.next() => match message {
                 Some(Ok(Message::Text(frame))) => {
-                    if let Some(reply) = handle_command(&hub, id, frame.as_str())
+                    if let Some(reply) = handle_command(&hub, id, frame.as_str(), &mut subscriptions)
                         && sink.send(text(reply)).await.is_err()
                     {
                         return;
@@ -203,17 +211,34 @@ async fn connection(
                 Some(Outgoing::Raw(_)) => {}
                 None => return,
             },
+            // Last, so that pings and commands go first: the paced replay.
+            _ = std::future::ready(()), if cursor.is_some() && !subscriptions.is_empty() => {
+                let next = cursor.as_mut().and_then(|c| c.next_for(&subscriptions));
+                if let Some((encoded, stream)) = next
+                    && sink.send(text(encoded.ws_frame(stream))).await.is_err()
+                {
+                    return;
+                }
+            }
         }
     }
 }
 
 /// Applies a subscribe or unsubscribe frame; returns an error frame to send, if any.
-fn handle_command(hub: &Hub, connection: u64, frame: &str) -> Option<String> {
+fn handle_command(
+    hub: &Hub,
+    connection: u64,
+    frame: &str,
+    mirror: &mut Vec<Stream>,
+) -> Option<String> {
     // Mastodon ignores frames it cannot parse.
     let command: Command = serde_json::from_str(frame).ok()?;
     match command.kind.as_str() {
         "subscribe" => match command.stream() {
             Ok(stream) => {
+                if !mirror.iter().any(|s| s.matches(&stream)) {
+                    mirror.push(stream.clone());
+                }
                 hub.subscribe(connection, stream);
                 None
             }
@@ -221,6 +246,7 @@ fn handle_command(hub: &Hub, connection: u64, frame: &str) -> Option<String> {
         },
         "unsubscribe" => match command.stream() {
             Ok(stream) => {
+                mirror.retain(|s| !s.matches(&stream));
                 hub.unsubscribe(connection, &stream);
                 None
             }

@@ -351,3 +351,37 @@ async fn stall_fault_holds_frames_and_pings() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn paced_replay_follows_the_subscriptions() {
+    let events = mastostream_testkit::replay::parse(
+        r#"{"stream":"user","event":"delete","payload":"1"}
+{"stream":"public","event":"delete","payload":"2"}
+{"stream":"direct","event":"delete","payload":"3"}"#,
+    )
+    .unwrap();
+    let server = TestServer::builder()
+        .replay(events, 0.0)
+        .start()
+        .await
+        .unwrap();
+    let mut ws = connect(&server, "?stream=user", Some("token"))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(next_json(&mut ws, SECOND).await.unwrap()["payload"], "1");
+    }
+    send(&mut ws, json!({"type": "subscribe", "stream": "direct"})).await;
+    // Frames for `user` already in flight come first; then `direct`'s join them.
+    let mut seen = std::collections::HashSet::new();
+    while !seen.contains("3") {
+        let frame = next_json(&mut ws, SECOND)
+            .await
+            .expect("no frame for direct");
+        seen.insert(frame["payload"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        !seen.contains("2"),
+        "a frame for a stream not subscribed to"
+    );
+}

@@ -355,13 +355,18 @@ mod tests {
 
     #[test]
     fn ws_commands() {
+        let value = |text: String| serde_json::from_str::<serde_json::Value>(&text).unwrap();
         assert_eq!(
-            Stream::List("7".into()).ws_command(true),
-            r#"{"list":"7","stream":"list","type":"subscribe"}"#
+            value(Stream::List("7".into()).ws_command(true)),
+            serde_json::json!({"type": "subscribe", "stream": "list", "list": "7"})
         );
         assert_eq!(
-            Stream::User.ws_command(false),
-            r#"{"stream":"user","type":"unsubscribe"}"#
+            value(Stream::User.ws_command(false)),
+            serde_json::json!({"type": "unsubscribe", "stream": "user"})
+        );
+        assert_eq!(
+            value(Stream::HashtagLocal("café".into()).ws_command(true)),
+            serde_json::json!({"type": "subscribe", "stream": "hashtag:local", "tag": "café"})
         );
     }
 }
