@@ -59,7 +59,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn health() -> Response {
-    plain(StatusCode::OK, "OK")
+    let mut response = plain(StatusCode::OK, "OK");
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    response
 }
 
 async fn not_found() -> Response {

@@ -95,16 +95,20 @@ async fn instance_v2(State(state): State<AppState>, headers: HeaderMap) -> Respo
 }
 
 fn flag(query: &app::Query, key: &str) -> bool {
-    matches!(query.get(key).map(String::as_str), Some("true" | "1"))
+    mastostream::proto::query_flag(query.get(key).map(String::as_str))
 }
 
 fn page_params(query: &app::Query, (default, max): (usize, usize)) -> PageParams {
     let id = |key: &str| query.get(key).and_then(|v| v.parse::<u64>().ok());
-    let limit = query
-        .get("limit")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(default)
-        .clamp(1, max);
+    // Rails: `params[:limit].to_i.abs`, capped; text that is not a number is 0.
+    let limit = query.get("limit").map_or(default, |v| {
+        let digits = v.trim_start_matches(['-', '+']);
+        let end = digits
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        digits[..end].parse::<usize>().unwrap_or(0)
+    });
+    let limit = limit.min(max);
     PageParams {
         max_id: id("max_id"),
         since_id: id("since_id"),
@@ -122,7 +126,13 @@ fn require_user(state: &AppState, headers: &HeaderMap, query: &app::Query) -> Op
 /// The JSON array of a page, with the `Link` header Mastodon sends: `next`
 /// pages older with `max_id`, `prev` pages newer with `min_id`; other
 /// parameters kept. No `Link` for an empty page.
-fn page_response(page: Page, headers: &HeaderMap, path: &str, query: &app::Query) -> Response {
+fn page_response(
+    page: Page,
+    headers: &HeaderMap,
+    path: &str,
+    query: &app::Query,
+    carried: &[&str],
+) -> Response {
     let mut body = String::with_capacity(2 + page.items.iter().map(|i| i.len() + 1).sum::<usize>());
     body.push('[');
     for (i, item) in page.items.iter().enumerate() {
@@ -136,12 +146,7 @@ fn page_response(page: Page, headers: &HeaderMap, path: &str, query: &app::Query
     if let (Some(newest), Some(oldest)) = (page.newest, page.oldest) {
         let mut kept: Vec<(&String, &String)> = query
             .iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "max_id" | "since_id" | "min_id" | "access_token"
-                )
-            })
+            .filter(|(k, _)| carried.contains(&k.as_str()))
             .collect();
         kept.sort();
         let base = format!("http://{}{}", host(headers), path);
@@ -181,7 +186,13 @@ async fn home(
         .hub
         .store()
         .timeline(&TimelineFilter::Home, page_params(&query, STATUS_LIMIT));
-    page_response(page, &headers, "/api/v1/timelines/home", &query)
+    page_response(
+        page,
+        &headers,
+        "/api/v1/timelines/home",
+        &query,
+        &["local", "limit"],
+    )
 }
 
 async fn public(
@@ -198,7 +209,13 @@ async fn public(
         .hub
         .store()
         .timeline(&filter, page_params(&query, STATUS_LIMIT));
-    page_response(page, &headers, "/api/v1/timelines/public", &query)
+    page_response(
+        page,
+        &headers,
+        "/api/v1/timelines/public",
+        &query,
+        &["local", "remote", "limit", "only_media"],
+    )
 }
 
 async fn tag(
@@ -208,7 +225,7 @@ async fn tag(
     Query(query): Query<app::Query>,
 ) -> Response {
     let filter = TimelineFilter::Tag {
-        tag: tag.to_lowercase(),
+        tag: mastostream::proto::normalize_hashtag(&tag),
         local: flag(&query, "local"),
         remote: flag(&query, "remote"),
         only_media: flag(&query, "only_media"),
@@ -221,7 +238,13 @@ async fn tag(
         "/api/v1/timelines/tag/{}",
         mastostream::proto::percent_encode(&tag)
     );
-    page_response(page, &headers, &path, &query)
+    page_response(
+        page,
+        &headers,
+        &path,
+        &query,
+        &["local", "limit", "only_media"],
+    )
 }
 
 async fn list(
@@ -242,7 +265,7 @@ async fn list(
         "/api/v1/timelines/list/{}",
         mastostream::proto::percent_encode(&id)
     );
-    page_response(page, &headers, &path, &query)
+    page_response(page, &headers, &path, &query, &["limit"])
 }
 
 async fn notifications(
@@ -257,7 +280,13 @@ async fn notifications(
         .hub
         .store()
         .notifications(page_params(&query, NOTIFICATION_LIMIT));
-    page_response(page, &headers, "/api/v1/notifications", &query)
+    page_response(
+        page,
+        &headers,
+        "/api/v1/notifications",
+        &query,
+        &["limit", "account_id", "types[]", "exclude_types[]"],
+    )
 }
 
 async fn conversations(
@@ -272,5 +301,5 @@ async fn conversations(
         .hub
         .store()
         .conversations(page_params(&query, CONVERSATION_LIMIT));
-    page_response(page, &headers, "/api/v1/conversations", &query)
+    page_response(page, &headers, "/api/v1/conversations", &query, &["limit"])
 }

@@ -4,6 +4,7 @@ use std::io;
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -30,7 +31,12 @@ pub async fn entry(
     Path(path): Path<String>,
     Query(query): Query<app::Query>,
     headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // Mastodon's upgrade handler does not look at the path.
+    if let Ok(upgrade) = upgrade {
+        return crate::ws::upgrade(state, query, headers, upgrade);
+    }
     if let Some(response) = rejection(&state) {
         return response;
     }
@@ -80,7 +86,7 @@ fn open(state: AppState, stream: Stream) -> Response {
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "private, no-store")
-        .header("x-accel-buffering", "no")
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .body(Body::from_stream(body))
         .unwrap_or_else(|_| {
             app::plain(

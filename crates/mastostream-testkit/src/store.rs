@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use mastostream::proto::Stream;
+use mastostream::proto::{Stream, normalize_hashtag};
 use serde_json::Value;
 
 /// How many records each collection keeps; the oldest go first.
@@ -18,7 +18,7 @@ pub struct StoredStatus {
     pub local: bool,
     /// It has media attachments.
     pub has_media: bool,
-    /// Its tags, lower-cased.
+    /// Its tags, normalised.
     pub tags: Vec<String>,
     /// In the home timeline (published to `user`).
     pub home: bool,
@@ -55,7 +55,7 @@ impl StatusFacts {
                 .map(|tags| {
                     tags.iter()
                         .filter_map(|t| t["name"].as_str())
-                        .map(str::to_lowercase)
+                        .map(normalize_hashtag)
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -158,11 +158,11 @@ fn paginate<'a, T: 'a>(
     json: impl Fn(&T) -> Arc<str>,
 ) -> Page {
     use std::ops::Bound::{Excluded, Unbounded};
-    let lower = match (params.since_id, params.min_id) {
-        (Some(a), Some(b)) => Excluded(a.max(b)),
-        (Some(a), None) | (None, Some(a)) => Excluded(a),
-        (None, None) => Unbounded,
-    };
+    // With min_id, Mastodon ignores since_id.
+    let lower = params
+        .min_id
+        .or(params.since_id)
+        .map_or(Unbounded, Excluded);
     let upper = params.max_id.map_or(Unbounded, Excluded);
     // An empty or inverted range (max_id <= since_id) has nothing in it.
     if let (Excluded(lo), Excluded(hi)) = (lower, upper)
@@ -171,7 +171,7 @@ fn paginate<'a, T: 'a>(
         return Page::default();
     }
     let range = map.range((lower, upper));
-    let mut picked: Vec<(u64, &T)> = if params.min_id.is_some() {
+    let picked: Vec<(u64, &T)> = if params.min_id.is_some() {
         let mut ascending: Vec<_> = range
             .filter(|(_, t)| admit(t))
             .take(params.limit)
@@ -187,7 +187,6 @@ fn paginate<'a, T: 'a>(
             .map(|(id, t)| (*id, t))
             .collect()
     };
-    picked.truncate(params.limit);
     Page {
         newest: picked.first().map(|(id, _)| *id),
         oldest: picked.last().map(|(id, _)| *id),

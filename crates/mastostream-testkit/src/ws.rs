@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use mastostream::proto::{Stream, StreamError};
+use mastostream::proto::{Stream, StreamError, percent_encode};
 use serde::Deserialize;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
@@ -28,9 +28,19 @@ pub async fn entry(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let Ok(upgrade) = upgrade else {
-        return rails_streaming_redirect(&state, &headers);
-    };
+    match upgrade {
+        Ok(upgrade) => self::upgrade(state, query, headers, upgrade),
+        Err(_) => rails_streaming_redirect(&state, &headers, &query),
+    }
+}
+
+/// Accepts (or refuses) a WebSocket upgrade, on whatever path it came.
+pub fn upgrade(
+    state: AppState,
+    query: app::Query,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     if let Some(response) = crate::sse::rejection(&state) {
         return response;
     }
@@ -40,6 +50,9 @@ pub async fn entry(
             // Mastodon refuses the upgrade with a bare status and the reason in a header.
             return Response::builder()
                 .status(StatusCode::UNAUTHORIZED)
+                .header(header::CONNECTION, "close")
+                .header(header::CONTENT_TYPE, "text/plain")
+                .header(header::CONTENT_LENGTH, "0")
                 .header("x-error-message", error.message())
                 .body(Body::empty())
                 .unwrap_or_else(|_| StatusCode::UNAUTHORIZED.into_response());
@@ -70,21 +83,33 @@ pub async fn entry(
         .on_upgrade(move |socket| connection(socket, hub, ping_interval, initial, cursor))
 }
 
-fn rails_streaming_redirect(state: &AppState, headers: &HeaderMap) -> Response {
+/// What Rails answers at `/api/v1/streaming`: 301 to the same URL on the
+/// streaming host (only host and port swapped), or 404 on the same host.
+fn rails_streaming_redirect(state: &AppState, headers: &HeaderMap, query: &app::Query) -> Response {
     let own_host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     match &state.settings.streaming_url {
         Some(url) if !url_host(url).eq_ignore_ascii_case(own_host) => {
-            let target = format!("{}/api/v1/streaming", url.trim_end_matches('/'));
+            let mut target = format!("http://{}/api/v1/streaming", url_host(url));
+            let mut pairs: Vec<_> = query.iter().collect();
+            pairs.sort();
+            for (i, (key, value)) in pairs.into_iter().enumerate() {
+                target.push(if i == 0 { '?' } else { '&' });
+                target.push_str(&format!(
+                    "{}={}",
+                    percent_encode(key),
+                    percent_encode(value)
+                ));
+            }
             Response::builder()
                 .status(StatusCode::MOVED_PERMANENTLY)
                 .header(header::LOCATION, target)
                 .body(Body::empty())
                 .unwrap_or_else(|_| StatusCode::MOVED_PERMANENTLY.into_response())
         }
-        _ => app::json_error(StatusCode::NOT_FOUND, "Record not found"),
+        _ => app::json_error(StatusCode::NOT_FOUND, "Not Found"),
     }
 }
 
@@ -196,7 +221,12 @@ async fn connection(
                 Some(Ok(Message::Pong(_))) => answered_ping = true,
                 Some(Ok(Message::Ping(_))) => {}
                 Some(Ok(Message::Binary(_))) => {
-                    let close = CloseFrame { code: 1003, reason: Utf8Bytes::from_static("") };
+                    let close = CloseFrame {
+                        code: 1003,
+                        reason: Utf8Bytes::from_static(
+                            "The mastodon streaming server does not support binary messages",
+                        ),
+                    };
                     let _ = sink.send(Message::Close(Some(close))).await;
                     return;
                 }

@@ -48,7 +48,9 @@ async fn instance_endpoints_point_at_the_streaming_host() {
         format!("ws://{addr}")
     );
     // Same host: nothing to redirect to.
-    assert_eq!(get(addr, "/api/v1/streaming", &[]).await.head.status, 404);
+    let same = get(addr, "/api/v1/streaming", &[]).await;
+    assert_eq!(same.head.status, 404);
+    assert_eq!(same.json(), json!({"error": "Not Found"}));
 
     let other = TestServer::builder()
         .streaming_url(format!("ws://{}", server.addr()))
@@ -66,7 +68,12 @@ async fn instance_endpoints_point_at_the_streaming_host() {
     assert_eq!(redirect.head.status, 301);
     assert_eq!(
         redirect.head.header("location"),
-        Some(format!("ws://{addr}/api/v1/streaming").as_str())
+        Some(format!("http://{addr}/api/v1/streaming").as_str())
+    );
+    let redirect = get(other.addr(), "/api/v1/streaming?stream=user", &[]).await;
+    assert_eq!(
+        redirect.head.header("location"),
+        Some(format!("http://{addr}/api/v1/streaming?stream=user").as_str())
     );
 }
 
@@ -125,6 +132,17 @@ async fn home_timeline_pages_like_mastodon() {
     )
     .await;
     assert_eq!(ids(&since), published[..2]);
+    // min_id wins over since_id.
+    let path = format!(
+        "/api/v1/timelines/home?limit=1&since_id={}&min_id={}",
+        published[1], published[6]
+    );
+    assert_eq!(ids(&get(addr, &path, &[AUTH]).await), published[5..6]);
+    // Rails reads `limit` with to_i.abs: junk is 0, negatives count.
+    let junk = get(addr, "/api/v1/timelines/home?limit=abc", &[AUTH]).await;
+    assert!(ids(&junk).is_empty());
+    let negative = get(addr, "/api/v1/timelines/home?limit=-2", &[AUTH]).await;
+    assert_eq!(ids(&negative), published[..2]);
     let empty = get(
         addr,
         &format!("/api/v1/timelines/home?min_id={}", published[0]),

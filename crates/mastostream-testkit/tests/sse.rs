@@ -159,7 +159,7 @@ async fn errors_as_mastodon_answers_them() {
     let server = TestServer::builder().token("good").start().await.unwrap();
     let addr = server.addr();
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str);
-    let cases: [Case; 7] = [
+    let cases: [Case; 8] = [
         ("/api/v1/streaming/user", &[], 401, "Missing access token"),
         (
             "/api/v1/streaming/user",
@@ -196,6 +196,12 @@ async fn errors_as_mastodon_answers_them() {
             &[],
             401,
             "Missing access token",
+        ),
+        (
+            "/api/v1/streaming/user/",
+            &[("Authorization", "Bearer good")],
+            400,
+            "Unknown channel requested",
         ),
     ];
     for (path, headers, status, message) in cases {

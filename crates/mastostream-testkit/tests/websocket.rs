@@ -234,6 +234,8 @@ async fn upgrade_refused_without_a_good_token() {
             Err(WsError::Http(response)) => {
                 assert_eq!(response.status(), 401);
                 assert_eq!(response.headers()["x-error-message"], message);
+                assert_eq!(response.headers()["content-type"], "text/plain");
+                assert_eq!(response.headers()["connection"], "close");
                 assert!(response.body().as_ref().is_none_or(|b| b.is_empty()));
             }
             other => panic!("upgrade not refused: {:?}", other.map(|_| ())),
@@ -265,6 +267,10 @@ async fn binary_frame_closes_with_1003() {
         match tokio::time::timeout(SECOND, ws.next()).await.unwrap() {
             Some(Ok(Message::Close(Some(frame)))) => {
                 assert_eq!(u16::from(frame.code), 1003);
+                assert_eq!(
+                    frame.reason.as_str(),
+                    "The mastodon streaming server does not support binary messages"
+                );
                 break;
             }
             Some(Ok(_)) => continue,
@@ -383,5 +389,25 @@ async fn paced_replay_follows_the_subscriptions() {
     assert!(
         !seen.contains("2"),
         "a frame for a stream not subscribed to"
+    );
+}
+
+#[tokio::test]
+async fn upgrade_is_accepted_on_any_path() {
+    let server = TestServer::builder().start().await.unwrap();
+    let url = format!(
+        "ws://{}/api/v1/streaming/public?stream=direct",
+        server.addr()
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", "Bearer t".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    wait_subscriptions(&server, 1).await;
+    server.publish(Publish::new("delete", "9").to(Stream::Direct));
+    assert_eq!(
+        next_json(&mut ws, SECOND).await.unwrap()["stream"],
+        json!(["direct"])
     );
 }

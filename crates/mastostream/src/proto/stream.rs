@@ -127,15 +127,15 @@ impl Stream {
 
     /// The stream an SSE request asks for: `path` after `/api/v1/streaming/`
     /// (`public/local`, `hashtag`, ...), with the request's query values.
-    /// `only_media` is taken as Mastodon does: `true` or `1`.
+    /// `only_media` is read as Mastodon does (see [`query_flag`]). The path
+    /// must match exactly: Mastodon's streaming server allows no trailing slash.
     pub fn from_sse_path(
         path: &str,
         only_media: Option<&str>,
         tag: Option<&str>,
         list: Option<&str>,
     ) -> Result<Stream, StreamError> {
-        let media = matches!(only_media, Some("true" | "1"));
-        let path = path.trim_end_matches('/');
+        let media = query_flag(only_media);
         let name = match (path, media) {
             ("public", true) => "public:media",
             ("public/local", true) => "public:local:media",
@@ -206,12 +206,12 @@ impl Stream {
     }
 
     /// Whether events published to `other` reach a subscriber of `self`:
-    /// the same stream, with tags compared case-insensitively as Mastodon does.
+    /// the same stream, with tags compared after [`normalize_hashtag`].
     pub fn matches(&self, other: &Stream) -> bool {
         match (self, other) {
             (Stream::Hashtag(a), Stream::Hashtag(b))
             | (Stream::HashtagLocal(a), Stream::HashtagLocal(b)) => {
-                a.to_lowercase() == b.to_lowercase()
+                a == b || normalize_hashtag(a) == normalize_hashtag(b)
             }
             _ => self == other,
         }
@@ -245,6 +245,42 @@ impl FromStr for Stream {
             }
             None => Stream::from_name(text, None),
         }
+    }
+}
+
+/// A boolean query parameter as Mastodon reads it: false when absent, empty,
+/// or one of `0`, `f`, `F`, `false`, `FALSE`, `off`, `OFF`; true otherwise.
+pub fn query_flag(value: Option<&str>) -> bool {
+    !matches!(
+        value,
+        None | Some("" | "0" | "f" | "F" | "false" | "FALSE" | "off" | "OFF")
+    )
+}
+
+/// A hashtag's channel name, close to Mastodon's normaliser: lower-cased,
+/// common Latin accents folded to ASCII (`café` → `cafe`), and every
+/// character that is not a letter, digit, `_`, `·` or ZWNJ removed.
+/// (Mastodon also applies Unicode NFKC first; this does not.)
+pub fn normalize_hashtag(tag: &str) -> String {
+    tag.chars()
+        .flat_map(char::to_lowercase)
+        .map(fold_accent)
+        .filter(|c| c.is_alphanumeric() || matches!(c, '_' | '\u{00B7}' | '\u{200C}'))
+        .collect()
+}
+
+/// Folds the accented Latin-1 letters Mastodon's ASCII folding covers most often.
+fn fold_accent(c: char) -> char {
+    match c {
+        'à'..='å' => 'a',
+        'ç' => 'c',
+        'è'..='ë' => 'e',
+        'ì'..='ï' => 'i',
+        'ñ' => 'n',
+        'ò'..='ö' | 'ø' => 'o',
+        'ù'..='ü' => 'u',
+        'ý' | 'ÿ' => 'y',
+        other => other,
     }
 }
 
@@ -302,7 +338,37 @@ mod tests {
     }
 
     #[test]
+    fn hashtags_normalize_as_mastodon_does() {
+        assert_eq!(normalize_hashtag("Café_Rust!"), "cafe_rust");
+        assert_eq!(normalize_hashtag("日本語"), "日本語");
+        assert!(Stream::Hashtag("CAFÉ".into()).matches(&Stream::Hashtag("cafe".into())));
+        assert!(!Stream::Hashtag("rust".into()).matches(&Stream::Hashtag("rusty".into())));
+    }
+
+    #[test]
+    fn trailing_slash_is_an_unknown_channel() {
+        assert_eq!(
+            Stream::from_sse_path("public/", None, None, None),
+            Err(StreamError::UnknownChannel)
+        );
+    }
+
+    #[test]
     fn only_media_values() {
+        for truthy in ["1", "true", "yes", "no", "False", "Off"] {
+            assert_eq!(
+                Stream::from_sse_path("public", Some(truthy), None, None),
+                Ok(Stream::PublicMedia),
+                "{truthy}"
+            );
+        }
+        for falsy in ["", "0", "f", "F", "false", "FALSE", "off", "OFF"] {
+            assert_eq!(
+                Stream::from_sse_path("public", Some(falsy), None, None),
+                Ok(Stream::Public),
+                "{falsy}"
+            );
+        }
         assert_eq!(
             Stream::from_sse_path("public", Some("1"), None, None),
             Ok(Stream::PublicMedia)
