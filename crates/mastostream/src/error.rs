@@ -1,6 +1,8 @@
 //! The library's one error type.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// How much of an offending payload an error keeps.
 const EXCERPT_LEN: usize = 200;
@@ -12,7 +14,7 @@ const EXCERPT_LEN: usize = 200;
 /// ([`Error::Network`]) and from a refusal by the server ([`Error::Http`]);
 /// [`Error::is_retryable`] says which ones a reconnect can cure. No variant ever
 /// holds an access token.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An event arrived whole but its payload could not be understood. The stream goes on.
@@ -40,7 +42,21 @@ pub enum Error {
         message: String,
         /// The underlying error, if any.
         #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    },
+    /// Nothing at all (not even a heartbeat) arrived for too long: the
+    /// connection is taken for dead.
+    #[error("no data or heartbeat for {}s: the connection is dead", silent_for.as_secs_f64())]
+    Stalled {
+        /// How long it was silent.
+        silent_for: Duration,
+    },
+    /// The server answered 200 but not with an event stream (an HTML page
+    /// from a proxy, say).
+    #[error("expected an event stream, got {content_type:?}")]
+    NotAStream {
+        /// The response's `Content-Type`.
+        content_type: String,
     },
     /// The server answered with an error status.
     #[error("{}", HttpDisplay { status: *status, message: message.as_deref() })]
@@ -81,6 +97,14 @@ impl fmt::Display for HttpDisplay<'_> {
 }
 
 impl Error {
+    /// A [`Error::Network`] from any error; the message is the error's text.
+    pub fn network(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Network {
+            message: source.to_string(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
     /// A [`Error::MalformedEvent`], with the payload cut to a sane length.
     pub fn malformed(event: &str, reason: impl fmt::Display, data: &str) -> Self {
         Error::MalformedEvent {
@@ -94,7 +118,7 @@ impl Error {
     /// refusals (401, 403, 400, 404, ...) and malformed input no.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Network { .. } => true,
+            Error::Network { .. } | Error::Stalled { .. } => true,
             Error::Http { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             _ => false,
         }

@@ -27,10 +27,20 @@
 
 #![warn(missing_docs)]
 
+pub mod blocking;
+mod client;
 mod error;
+mod event_stream;
 pub mod listener;
 pub mod proto;
+mod state;
+mod token;
+mod transport;
 
+pub use client::{Client, ClientBuilder};
 pub use error::Error;
+pub use event_stream::EventStream;
 pub use listener::{CallbackListener, StreamListener, dispatch, dispatch_item};
-pub use proto::{Event, EventKind, Payload, StreamItem};
+pub use proto::{Event, EventKind, Payload, ReconnectPolicy, Stream, StreamItem};
+pub use state::ConnectionState;
+pub use token::Token;

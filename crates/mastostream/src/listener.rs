@@ -8,6 +8,7 @@ use crate::proto::entities::{
     Announcement, AnnouncementReaction, Conversation, Notification, Status,
 };
 use crate::proto::{Event, EventKind, Payload, StreamItem};
+use crate::state::ConnectionState;
 
 /// Receives a stream's events, one method per known event.
 ///
@@ -66,6 +67,8 @@ pub trait StreamListener {
     fn on_abort(&mut self, error: &Error) {}
     /// An event was malformed and skipped; the stream goes on.
     fn on_malformed_event(&mut self, error: &Error) {}
+    /// The connection's state changed (connecting, open, reconnecting, closed).
+    fn on_connection_state(&mut self, state: &ConnectionState) {}
     /// Every event passes here first; the default calls the typed method.
     fn on_event(&mut self, event: Event) {
         dispatch_typed(event, self);
@@ -107,6 +110,7 @@ pub fn dispatch_typed<L: StreamListener + ?Sized>(event: Event, listener: &mut L
 type EventHandler = Box<dyn FnMut(Event) + Send>;
 type UnknownHandler = Box<dyn FnMut(&str, Payload) + Send>;
 type ErrorHandler = Box<dyn FnMut(&Error) + Send>;
+type StateHandler = Box<dyn FnMut(&ConnectionState) + Send>;
 
 /// A listener made of closures, with a handler for any event name.
 ///
@@ -137,6 +141,7 @@ pub struct CallbackListener {
     heartbeat: Option<Box<dyn FnMut() + Send>>,
     abort: Option<ErrorHandler>,
     malformed: Option<ErrorHandler>,
+    state: Option<StateHandler>,
 }
 
 impl fmt::Debug for CallbackListener {
@@ -243,6 +248,15 @@ impl CallbackListener {
         self.malformed = Some(Box::new(handler));
         self
     }
+
+    /// Handles connection state changes.
+    pub fn on_connection_state(
+        mut self,
+        handler: impl FnMut(&ConnectionState) + Send + 'static,
+    ) -> Self {
+        self.state = Some(Box::new(handler));
+        self
+    }
 }
 
 impl StreamListener for CallbackListener {
@@ -276,6 +290,12 @@ impl StreamListener for CallbackListener {
     fn on_malformed_event(&mut self, error: &Error) {
         if let Some(handler) = self.malformed.as_mut() {
             handler(error);
+        }
+    }
+
+    fn on_connection_state(&mut self, state: &ConnectionState) {
+        if let Some(handler) = self.state.as_mut() {
+            handler(state);
         }
     }
 }

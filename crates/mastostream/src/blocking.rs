@@ -1,0 +1,216 @@
+//! Blocking use, in the style of Mastodon.py: calls that return only with an
+//! error, and background handles.
+//!
+//! A thin shell over the async engine, as `reqwest::blocking` is: the client
+//! owns one runtime thread where the connection tasks run; the calling thread
+//! (or a handle's thread) receives their signals and calls the listener.
+//! Do not call these from inside an async runtime.
+//!
+//! ```no_run
+//! use mastostream::blocking::BlockingClient;
+//! use mastostream::{CallbackListener, Client};
+//!
+//! let client = BlockingClient::new(Client::builder("https://mastodon.example").token("…").build()?)?;
+//! let mut listener = CallbackListener::new().on_update(|status| println!("{}", status.content));
+//! let error = client.stream_public(&mut listener); // returns only when the stream ends
+//! eprintln!("stream ended: {error}");
+//! # Ok::<(), mastostream::Error>(())
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+use tokio::sync::watch;
+
+use crate::Error;
+use crate::client::Client;
+use crate::listener::StreamListener;
+use crate::proto::Stream;
+use crate::state::ConnectionState;
+use crate::transport::task::{self, TaskHandle};
+
+/// Owns the runtime; shuts it down without blocking, wherever it is dropped.
+#[derive(Debug)]
+struct Runtime(Option<tokio::runtime::Runtime>);
+
+impl Runtime {
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().expect("present until drop").handle()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A [`Client`] for blocking code. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct BlockingClient {
+    client: Client,
+    runtime: Arc<Runtime>,
+}
+
+/// Declares a blocking method and a background method for one stream.
+macro_rules! per_stream {
+    ($($(#[$doc:meta])* $blocking:ident, $background:ident => ($($arg:ident: $ty:ty),*) $stream:expr;)+) => {
+        $(
+            $(#[$doc])*
+            /// Blocks until the stream ends and returns the error that ended it.
+            pub fn $blocking<L: StreamListener + ?Sized>(&self, $($arg: $ty,)* listener: &mut L) -> Error {
+                self.stream($stream, listener)
+            }
+
+            $(#[$doc])*
+            /// Runs in the background; returns a handle at once.
+            pub fn $background<L: StreamListener + Send + 'static>(&self, $($arg: $ty,)* listener: L) -> StreamHandle {
+                self.spawn($stream, listener)
+            }
+        )+
+    };
+}
+
+impl BlockingClient {
+    /// Wraps a client, starting the runtime thread its streams run on.
+    pub fn new(client: Client) -> Result<Self, Error> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("mastostream")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Config(format!("cannot start the runtime: {e}")))?;
+        Ok(BlockingClient {
+            client,
+            runtime: Arc::new(Runtime(Some(runtime))),
+        })
+    }
+
+    /// The async client inside.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Streams to `listener` on this thread until the stream ends; returns the
+    /// error that ended it. With reconnect off (the default for Mastodon.py's
+    /// listener API) that is the first break or malformed event; otherwise
+    /// only a fatal error (such as a 401) or giving up.
+    pub fn stream<L: StreamListener + ?Sized>(&self, stream: Stream, listener: &mut L) -> Error {
+        let mut handle = task::spawn_on(self.runtime.handle(), self.client.inner.clone(), stream);
+        pump(&mut handle, listener)
+    }
+
+    /// Streams to `listener` on a thread of its own; returns a handle at once,
+    /// without waiting for the connection.
+    pub fn spawn<L: StreamListener + Send + 'static>(
+        &self,
+        stream: Stream,
+        mut listener: L,
+    ) -> StreamHandle {
+        let mut handle = task::spawn_on(self.runtime.handle(), self.client.inner.clone(), stream);
+        let cancel = handle.cancel.clone();
+        let state = handle.state.clone();
+        let receiving = handle.receiving.clone();
+        let thread = thread::Builder::new()
+            .name("mastostream-listener".into())
+            .spawn(move || pump(&mut handle, &mut listener))
+            .ok();
+        StreamHandle {
+            cancel,
+            state,
+            receiving,
+            thread,
+            _runtime: self.runtime.clone(),
+        }
+    }
+
+    /// Whether the streaming server answers its health check.
+    pub fn stream_healthy(&self) -> bool {
+        self.runtime.handle().block_on(self.client.stream_healthy())
+    }
+
+    per_stream! {
+        /// The `user` stream: home timeline and notifications.
+        stream_user, spawn_user => () Stream::User;
+        /// The `user:notification` stream.
+        stream_user_notification, spawn_user_notification => () Stream::UserNotification;
+        /// The `public` stream (federated timeline).
+        stream_public, spawn_public => () Stream::Public;
+        /// The `public:media` stream.
+        stream_public_media, spawn_public_media => () Stream::PublicMedia;
+        /// The `public:local` stream.
+        stream_local, spawn_local => () Stream::PublicLocal;
+        /// The `public:local:media` stream.
+        stream_local_media, spawn_local_media => () Stream::PublicLocalMedia;
+        /// The `public:remote` stream.
+        stream_remote, spawn_remote => () Stream::PublicRemote;
+        /// The `public:remote:media` stream.
+        stream_remote_media, spawn_remote_media => () Stream::PublicRemoteMedia;
+        /// The `hashtag` stream for `tag` (without `#`).
+        stream_hashtag, spawn_hashtag => (tag: &str) Stream::Hashtag(tag.to_owned());
+        /// The `hashtag:local` stream for `tag`.
+        stream_hashtag_local, spawn_hashtag_local => (tag: &str) Stream::HashtagLocal(tag.to_owned());
+        /// The `list` stream for a list id.
+        stream_list, spawn_list => (list_id: &str) Stream::List(list_id.to_owned());
+        /// The `direct` stream: direct conversations.
+        stream_direct, spawn_direct => () Stream::Direct;
+    }
+}
+
+/// Receives a task's signals and hands them to the listener until the end.
+fn pump<L: StreamListener + ?Sized>(handle: &mut TaskHandle, listener: &mut L) -> Error {
+    while let Some(signal) = handle.signals.blocking_recv() {
+        if let Some(error) = task::deliver(signal, listener) {
+            return error;
+        }
+    }
+    Error::Closed
+}
+
+/// A stream running in the background, like Mastodon.py's `run_async=True`.
+///
+/// Dropping the handle does not stop the stream; [`close`](Self::close) does.
+#[derive(Debug)]
+pub struct StreamHandle {
+    cancel: Arc<watch::Sender<bool>>,
+    state: watch::Receiver<ConnectionState>,
+    receiving: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<Error>>,
+    _runtime: Arc<Runtime>,
+}
+
+impl StreamHandle {
+    /// Stops the stream: the connection closes and the listener thread ends,
+    /// even mid-read. Returns at once; callable from any thread.
+    pub fn close(&self) {
+        self.cancel.send_replace(true);
+    }
+
+    /// Whether the listener thread is still running.
+    pub fn is_alive(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Whether bytes are arriving: false while connecting, reconnecting, after a stall, or closed.
+    pub fn is_receiving(&self) -> bool {
+        self.receiving.load(Ordering::Relaxed) && self.state.borrow().is_open()
+    }
+
+    /// The connection's state now.
+    pub fn state(&self) -> ConnectionState {
+        self.state.borrow().clone()
+    }
+
+    /// Waits for the stream to end; returns the error that ended it
+    /// ([`Error::Closed`] after [`close`](Self::close)).
+    pub fn join(mut self) -> Error {
+        match self.thread.take().map(thread::JoinHandle::join) {
+            Some(Ok(error)) => error,
+            Some(Err(_)) => Error::Config("the listener panicked".into()),
+            None => Error::Config("the listener thread could not be started".into()),
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Turning HTTP responses and failures into [`Error`]s.
+
+use reqwest::Response;
+use reqwest::header::RETRY_AFTER;
+
+use crate::Error;
+
+/// How much of an error body is read for Mastodon's `{"error": "..."}`.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// A network failure, with no URL in it (a URL may carry a query token).
+pub(crate) fn network(error: reqwest::Error) -> Error {
+    Error::network(error.without_url())
+}
+
+/// The error for a non-success response: its status, Mastodon's `error` text
+/// and `Retry-After` (in seconds; an HTTP date counts as unknown).
+pub(crate) async fn status_error(mut response: Response) -> Error {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut body = Vec::new();
+    while body.len() < ERROR_BODY_LIMIT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .or_else(|| {
+            // Refused WebSocket upgrades and some proxies put it in a header.
+            response
+                .headers()
+                .get("x-error-message")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+    Error::Http {
+        status,
+        message,
+        retry_after,
+    }
+}

@@ -1,0 +1,6 @@
+//! The tokio drivers: HTTP for SSE and REST, and the task that keeps a stream
+//! connected. They add sockets and time to the sans-IO [`crate::proto`] core.
+
+pub(crate) mod http;
+pub(crate) mod sse;
+pub(crate) mod task;

@@ -1,0 +1,266 @@
+//! The connection task: connects, reads, detects stalls, reconnects per the
+//! policy, and hands everything to the front-end over a channel.
+//!
+//! One task per stream. It owns the socket; the front-ends (async
+//! [`EventStream`](crate::EventStream), blocking calls, background handles)
+//! own the receiving end and a cancel switch.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::Error;
+use crate::client::Inner;
+use crate::listener::{StreamListener, dispatch_item};
+use crate::proto::{
+    Action, EventDecoder, Liveness, LivenessEvent, ReconnectPolicy, Reconnector, Stream, StreamItem,
+};
+use crate::state::ConnectionState;
+use crate::transport::{http, sse};
+
+/// How many signals may wait for a slow consumer before the task stops
+/// reading (and TCP pushes back on the server).
+const SIGNAL_QUEUE: usize = 256;
+
+/// What the task tells its front-end, in order.
+#[derive(Debug)]
+pub(crate) enum Signal {
+    /// An event or a heartbeat.
+    Item(StreamItem),
+    /// An event that could not be decoded; the stream goes on.
+    Malformed(Error),
+    /// The connection broke or could not be made; a reconnect follows.
+    Abort(Error),
+    /// The connection state changed.
+    State(ConnectionState),
+    /// The stream ended with this error; nothing follows.
+    Ended(Error),
+}
+
+/// The front-end's side of a running task.
+#[derive(Debug)]
+pub(crate) struct TaskHandle {
+    pub signals: mpsc::Receiver<Signal>,
+    pub state: watch::Receiver<ConnectionState>,
+    pub receiving: Arc<AtomicBool>,
+    pub cancel: Arc<watch::Sender<bool>>,
+    pub task: JoinHandle<()>,
+}
+
+impl Drop for TaskHandle {
+    fn drop(&mut self) {
+        // Aborting needs no runtime context, unlike spawning.
+        self.cancel.send_replace(true);
+        self.task.abort();
+    }
+}
+
+/// Starts the task for `stream` on the current runtime.
+pub(crate) fn spawn(inner: Arc<Inner>, stream: Stream) -> TaskHandle {
+    spawn_on(&tokio::runtime::Handle::current(), inner, stream)
+}
+
+/// Starts the task for `stream` on `runtime`.
+pub(crate) fn spawn_on(
+    runtime: &tokio::runtime::Handle,
+    inner: Arc<Inner>,
+    stream: Stream,
+) -> TaskHandle {
+    let (tx, signals) = mpsc::channel(SIGNAL_QUEUE);
+    let (state_tx, state) = watch::channel(ConnectionState::Connecting);
+    let (cancel, cancel_rx) = watch::channel(false);
+    let receiving = Arc::new(AtomicBool::new(false));
+    let task = Task {
+        inner,
+        stream,
+        tx,
+        state: state_tx,
+        receiving: receiving.clone(),
+        cancel: cancel_rx,
+    };
+    let task = runtime.spawn(task.run());
+    TaskHandle {
+        signals,
+        state,
+        receiving,
+        cancel: Arc::new(cancel),
+        task,
+    }
+}
+
+/// Hands one signal to a listener; returns the error if the stream ended.
+pub(crate) fn deliver<L: StreamListener + ?Sized>(
+    signal: Signal,
+    listener: &mut L,
+) -> Option<Error> {
+    match signal {
+        Signal::Item(item) => dispatch_item(item, listener),
+        Signal::Malformed(error) => listener.on_malformed_event(&error),
+        Signal::Abort(error) => listener.on_abort(&error),
+        Signal::State(state) => listener.on_connection_state(&state),
+        Signal::Ended(error) => {
+            listener.on_abort(&error);
+            return Some(error);
+        }
+    }
+    None
+}
+
+struct Task {
+    inner: Arc<Inner>,
+    stream: Stream,
+    tx: mpsc::Sender<Signal>,
+    state: watch::Sender<ConnectionState>,
+    receiving: Arc<AtomicBool>,
+    cancel: watch::Receiver<bool>,
+}
+
+/// Why reading stopped.
+enum Stop {
+    /// The user closed the stream, or the front-end went away.
+    Cancelled,
+    /// The connection failed.
+    Failed(Error),
+    /// An event was malformed and reconnect is off: the seed's rule ends the stream.
+    Fatal(Error),
+}
+
+impl Task {
+    async fn run(mut self) {
+        let settings = self.inner.settings.clone();
+        let mut reconnector =
+            Reconnector::new(settings.reconnect.clone()).stable_after(settings.stable_after);
+        loop {
+            let stop = self.connect_and_read(&mut reconnector).await;
+            self.receiving.store(false, Ordering::Relaxed);
+            let error = match stop {
+                Stop::Cancelled => return self.finish(None).await,
+                Stop::Fatal(error) => return self.finish(Some(error)).await,
+                Stop::Failed(error) => error,
+            };
+            match reconnector.on_disconnect(Instant::now().into_std(), &error) {
+                Action::GiveUp => return self.finish(Some(error)).await,
+                Action::Reconnect { delay, attempt } => {
+                    tracing::debug!(%error, attempt, ?delay, "stream broke; reconnecting");
+                    if !self.send(Signal::Abort(error)).await {
+                        return;
+                    }
+                    self.set_state(ConnectionState::Reconnecting { attempt, delay })
+                        .await;
+                    let cancelled = tokio::select! {
+                        _ = tokio::time::sleep(delay) => false,
+                        _ = self.cancel.wait_for(|c| *c) => true,
+                        _ = self.tx.closed() => return,
+                    };
+                    if cancelled {
+                        return self.finish(None).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn finish(&mut self, error: Option<Error>) {
+        self.state
+            .send_replace(ConnectionState::Closed(error.clone()));
+        if let Some(error) = error {
+            let _ = self.tx.send(Signal::Ended(error)).await;
+        }
+    }
+
+    async fn set_state(&mut self, state: ConnectionState) {
+        self.state.send_replace(state.clone());
+        let _ = self.tx.send(Signal::State(state)).await;
+    }
+
+    /// Sends a signal; false when the front-end is gone.
+    async fn send(&self, signal: Signal) -> bool {
+        self.tx.send(signal).await.is_ok()
+    }
+
+    async fn connect_and_read(&mut self, reconnector: &mut Reconnector) -> Stop {
+        self.set_state(ConnectionState::Connecting).await;
+        let inner = self.inner.clone();
+        let stream = self.stream.clone();
+        let opened = tokio::select! {
+            opened = async {
+                let base = inner.streaming_base().await?;
+                sse::open(&inner, &base, &stream).await
+            } => opened,
+            _ = self.cancel.wait_for(|c| *c) => return Stop::Cancelled,
+            _ = self.tx.closed() => return Stop::Cancelled,
+        };
+        let mut response = match opened {
+            Ok(response) => response,
+            Err(error) => return Stop::Failed(error),
+        };
+        reconnector.on_connected(Instant::now().into_std());
+        self.set_state(ConnectionState::Open).await;
+        let settings = &self.inner.settings;
+        let mut liveness = Liveness::new(
+            Instant::now().into_std(),
+            settings.stall_timeout,
+            settings.greeting_timeout,
+        );
+        let mut decoder = EventDecoder::with_max_event_size(settings.max_event_size);
+        let reconnect_off = settings.reconnect == ReconnectPolicy::Off;
+        loop {
+            let deadline = liveness.poll_timeout().map(Instant::from_std);
+            let chunk = tokio::select! {
+                biased;
+                _ = self.cancel.wait_for(|c| *c) => return Stop::Cancelled,
+                _ = self.tx.closed() => return Stop::Cancelled,
+                chunk = response.chunk() => chunk,
+                _ = sleep_until_or_never(deadline) => {
+                    match liveness.handle_timeout(Instant::now().into_std()) {
+                        Some(LivenessEvent::Stalled { silent_for }) => return Stop::Failed(Error::Stalled { silent_for }),
+                        Some(LivenessEvent::NoGreeting { waited }) => tracing::warn!(
+                            waited = ?waited,
+                            "the stream opened but sent nothing yet; a buffering proxy in the way?"
+                        ),
+                        None => {}
+                    }
+                    continue;
+                }
+            };
+            let bytes = match chunk {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => {
+                    return Stop::Failed(Error::Network {
+                        message: "the server ended the stream".into(),
+                        source: None,
+                    });
+                }
+                Err(error) => return Stop::Failed(http::network(error)),
+            };
+            liveness.handle_bytes(Instant::now().into_std());
+            self.receiving.store(true, Ordering::Relaxed);
+            decoder.feed(&bytes);
+            while let Some(item) = decoder.poll() {
+                let signal = match item {
+                    Ok(item) => Signal::Item(item),
+                    Err(error) if reconnect_off => return Stop::Fatal(error),
+                    Err(error) => {
+                        tracing::debug!(%error, "skipped a malformed event");
+                        Signal::Malformed(error)
+                    }
+                };
+                if !self.send(signal).await {
+                    return Stop::Cancelled;
+                }
+            }
+            // Time spent waiting on a slow consumer is not the server's silence.
+            liveness.handle_bytes(Instant::now().into_std());
+        }
+    }
+}
+
+async fn sleep_until_or_never(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
