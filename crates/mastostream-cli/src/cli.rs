@@ -16,6 +16,85 @@ pub enum Command {
     Decode(DecodeArgs),
     /// Run the Mastodon-compatible test server.
     Serve(ServeArgs),
+    /// Stream events from a Mastodon server: one JSON line (or a readable line) per event.
+    Stream(StreamArgs),
+    /// Check the streaming server's health.
+    Health(HealthArgs),
+    /// Stream the built-in test server's public timeline, in the pretty format.
+    Demo(DemoArgs),
+}
+
+/// How events are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object per line: `{"stream":[...],"event":...,"payload":...}`.
+    Jsonl,
+    /// Time, author and text, for people.
+    Pretty,
+}
+
+/// How to connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// Server-Sent Events, one connection per stream.
+    Sse,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StreamArgs {
+    /// The server (its web address; the streaming host is discovered).
+    #[arg(long, env = "MASTODON_SERVER", value_name = "URL")]
+    pub server: String,
+    /// The access token (a user token with the read scope).
+    #[arg(
+        long,
+        env = "MASTODON_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "token_file",
+        value_name = "T"
+    )]
+    pub token: Option<String>,
+    /// Read the access token from a file.
+    #[arg(long, value_name = "F")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// Output format (default: jsonl when stdout is not a terminal, else pretty).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Stop after this many events.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// End at the first break instead of reconnecting.
+    #[arg(long)]
+    pub no_reconnect: bool,
+    /// Seconds of silence (heartbeats included) before a connection is taken
+    /// for dead; 0 turns stall detection off.
+    #[arg(long, default_value_t = 45.0, value_name = "SECS")]
+    pub stall_timeout: f64,
+    /// The transport.
+    #[arg(long, value_enum, default_value = "sse")]
+    pub transport: Transport,
+    /// Streams: user, user:notification, public, public:media, public:local,
+    /// public:local:media, public:remote, public:remote:media, hashtag=TAG,
+    /// hashtag:local=TAG, list=ID, direct.
+    #[arg(required = true, value_name = "STREAM")]
+    pub streams: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HealthArgs {
+    /// The server (its web address; the streaming host is discovered).
+    #[arg(long, env = "MASTODON_SERVER", value_name = "URL")]
+    pub server: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Stop after this many events (0: run until Ctrl-C).
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    pub limit: u64,
+    /// Events per second the built-in server publishes.
+    #[arg(long, default_value_t = 10.0, value_name = "N")]
+    pub rate: f64,
 }
 
 #[derive(Debug, clap::Args)]

@@ -5,8 +5,12 @@
 
 mod cli;
 mod decode;
+mod demo;
+mod health;
 mod output;
+mod pretty;
 mod serve;
+mod stream;
 
 use std::process::ExitCode;
 
@@ -25,5 +29,8 @@ fn main() -> ExitCode {
     match args.command {
         cli::Command::Decode(options) => decode::run(&options),
         cli::Command::Serve(options) => serve::run(&options),
+        cli::Command::Stream(options) => stream::run(&options),
+        cli::Command::Health(options) => health::run(&options),
+        cli::Command::Demo(options) => demo::run(&options),
     }
 }

@@ -8,9 +8,26 @@ use crate::Error;
 /// How much of an error body is read for Mastodon's `{"error": "..."}`.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
-/// A network failure, with no URL in it (a URL may carry a query token).
+/// A network failure, with no URL in it (a URL may carry a query token),
+/// and its causes spelled out: "error decoding response body" alone does not
+/// say that the server cut the stream.
 pub(crate) fn network(error: reqwest::Error) -> Error {
-    Error::network(error.without_url())
+    let error = error.without_url();
+    let mut message = if error.is_body() || error.is_decode() {
+        "the stream was cut off".to_owned()
+    } else {
+        error.to_string()
+    };
+    let mut cause = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    Error::Network {
+        message,
+        source: Some(std::sync::Arc::new(error)),
+    }
 }
 
 /// The error for a non-success response: its status, Mastodon's `error` text

@@ -1,0 +1,34 @@
+//! `mastostream health`: is the streaming server up?
+
+use std::process::ExitCode;
+
+use mastostream::Client;
+
+use crate::cli::HealthArgs;
+
+pub fn run(args: &HealthArgs) -> ExitCode {
+    let client = match Client::builder(&args.server).build() {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("mastostream: {error}");
+            return ExitCode::from(crate::stream::EXIT_USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("mastostream: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(client.health()) {
+        Ok(()) => {
+            println!("OK");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("mastostream: the streaming server is not healthy: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! `mastostream stream`, `health` and `demo`, run as the real binary against
+//! the test server.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use mastostream::proto::Stream;
+use mastostream_testkit::{BlockingTestServer, Fault, Publish, TestServer};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mastostream");
+const SECOND: Duration = Duration::from_secs(1);
+
+fn mastostream(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_remove("MASTODON_SERVER")
+        .env_remove("MASTODON_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs the binary while `during` drives the server once it is connected.
+fn run_with(
+    server: &BlockingTestServer,
+    command: &mut Command,
+    connections: usize,
+    during: impl FnOnce(),
+) -> Output {
+    let child = command.spawn().unwrap();
+    assert!(
+        server.wait_for_connections(connections, 10 * SECOND),
+        "the CLI never connected"
+    );
+    during();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn jsonl_lines_for_several_streams() {
+    let server = TestServer::builder().start_blocking().unwrap();
+    let url = server.url();
+    let output = run_with(
+        &server,
+        &mut mastostream(&[
+            "stream",
+            "--server",
+            &url,
+            "--token",
+            "t",
+            "--limit",
+            "3",
+            "public:local",
+            "hashtag=Rust",
+            "list=42",
+        ]),
+        3,
+        || {
+            server.publish(Publish::new("delete", "1").to(Stream::PublicLocal));
+            std::thread::sleep(Duration::from_millis(50));
+            server.publish(
+                Publish::new("notifications_merged", "1").to(Stream::Hashtag("rust".into())),
+            );
+            std::thread::sleep(Duration::from_millis(50));
+            server.publish(
+                Publish::new("some.future_event", json!({"a": [1]})).to(Stream::List("42".into())),
+            );
+        },
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        text,
+        concat!(
+            "{\"stream\":[\"public:local\"],\"event\":\"delete\",\"payload\":\"1\"}\n",
+            "{\"stream\":[\"hashtag\",\"Rust\"],\"event\":\"notifications_merged\",\"payload\":\"1\"}\n",
+            "{\"stream\":[\"list\",\"42\"],\"event\":\"some.future_event\",\"payload\":{\"a\":[1]}}\n",
+        )
+    );
+}
+
+#[test]
+fn server_and_token_from_the_environment_and_token_file() {
+    let server = TestServer::builder()
+        .token("from-env")
+        .token("from-file")
+        .start_blocking()
+        .unwrap();
+    let output = run_with(
+        &server,
+        mastostream(&["stream", "--limit", "1", "user"])
+            .env("MASTODON_SERVER", server.url())
+            .env("MASTODON_TOKEN", "from-env"),
+        1,
+        || {
+            server.publish(Publish::new("delete", "9").to(Stream::User));
+        },
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let dir = std::env::temp_dir().join(format!("mastostream-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, "from-file\n").unwrap();
+    let output = run_with(
+        &server,
+        &mut mastostream(&[
+            "stream",
+            "--server",
+            &server.url(),
+            "--token-file",
+            file.to_str().unwrap(),
+            "--limit",
+            "1",
+            "direct",
+        ]),
+        1,
+        || {
+            server.publish(Publish::new("delete", "10").to(Stream::Direct));
+        },
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn refused_token_exits_3_without_printing_it() {
+    let server = TestServer::builder()
+        .token("good")
+        .start_blocking()
+        .unwrap();
+    let output = mastostream(&[
+        "stream",
+        "--server",
+        &server.url(),
+        "--token",
+        "very-secret-value",
+        "user",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("401") && err.contains("Invalid access token"),
+        "{err}"
+    );
+    assert!(!err.contains("very-secret-value"));
+}
+
+#[test]
+fn not_found_exits_4_and_usage_errors_exit_2() {
+    let server = TestServer::builder().start_blocking().unwrap();
+    server
+        .fault(Fault::Reject {
+            status: 404,
+            count: 1,
+            retry_after: None,
+        })
+        .unwrap();
+    let output = mastostream(&[
+        "stream",
+        "--server",
+        &server.url(),
+        "--token",
+        "t",
+        "public",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    for args in [
+        &["stream", "--server", "http://127.0.0.1:1", "nope"][..],
+        &["stream", "--server", "http://127.0.0.1:1", "hashtag"],
+        &["stream", "public"],
+        &["stream", "--server", "not a url", "public"],
+        &[
+            "stream",
+            "--server",
+            "http://127.0.0.1:1",
+            "--token",
+            "a",
+            "--token-file",
+            "/x",
+            "public",
+        ],
+    ] {
+        let output = mastostream(args).output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn no_reconnect_exits_1_when_the_stream_breaks() {
+    let server = TestServer::builder().start_blocking().unwrap();
+    let output = run_with(
+        &server,
+        &mut mastostream(&[
+            "stream",
+            "--server",
+            &server.url(),
+            "--token",
+            "t",
+            "--no-reconnect",
+            "public",
+        ]),
+        1,
+        || {
+            server.fault(Fault::Disconnect).unwrap();
+        },
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(stderr(&output).lines().count(), 1);
+}
+
+#[test]
+fn reconnects_by_default_and_goes_on() {
+    let server = TestServer::builder().start_blocking().unwrap();
+    let mut child = mastostream(&[
+        "stream",
+        "--server",
+        &server.url(),
+        "--token",
+        "t",
+        "--limit",
+        "2",
+        "public",
+    ])
+    .spawn()
+    .unwrap();
+    assert!(server.wait_for_connections(1, 10 * SECOND));
+    server.publish(Publish::new("delete", "1").to(Stream::Public));
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    server.fault(Fault::Disconnect).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(server.wait_for_connections(1, 10 * SECOND), "no reconnect");
+    server.publish(Publish::new("delete", "2").to(Stream::Public));
+    line.clear();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.contains("\"2\""), "{line}");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn health_ok_and_not() {
+    let server = TestServer::builder().start_blocking().unwrap();
+    let output = mastostream(&["health", "--server", &server.url()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(output.stdout, b"OK\n");
+    let output = mastostream(&["health", "--server", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("not healthy"));
+}
+
+#[test]
+fn demo_streams_the_public_timeline_pretty() {
+    let output = mastostream(&["demo", "--limit", "5", "--rate", "200"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(text.lines().count(), 5, "{text}");
+    assert!(
+        text.lines().all(|l| !l.starts_with('{')),
+        "pretty, not JSON: {text}"
+    );
+    assert!(
+        text.contains(" post @") || text.contains("deleted status"),
+        "{text}"
+    );
+}

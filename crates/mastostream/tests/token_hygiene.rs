@@ -1,0 +1,105 @@
+//! The token never reaches a log line (at trace level), an error or a `Debug`.
+//!
+//! One test in its own binary: it installs the global tracing subscriber.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use mastostream::proto::Stream;
+use mastostream::{Client, ReconnectPolicy};
+use mastostream_testkit::{Fault, Publish, TestServer};
+
+const TOKEN: &str = "tok-8f3a9c1e-very-secret";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn token_is_in_no_log_line_error_or_debug() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let server = TestServer::builder()
+        .token(TOKEN)
+        .heartbeat(Duration::from_millis(20))
+        .start()
+        .await
+        .unwrap();
+    let client = Client::builder(server.url())
+        .token(TOKEN)
+        .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(10)))
+        .stall_timeout(Some(Duration::from_millis(150)))
+        .greeting_timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let mut texts = vec![format!("{client:?}")];
+
+    // A working stream, a malformed event, a stall with no greeting after reconnecting, a break.
+    let mut events = client.stream(Stream::User);
+    assert!(server.wait_for_connections(1, Duration::from_secs(1)).await);
+    server.publish(Publish::new("delete", "1").to(Stream::User));
+    server
+        .fault(Fault::Raw {
+            bytes: "event: update\ndata: nope\n\n".into(),
+        })
+        .unwrap();
+    server.fault(Fault::Stall { seconds: 0.4 }).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(Some(item)) = tokio::time::timeout_at(deadline, events.next()).await {
+        match item {
+            Ok(event) => texts.push(format!("{event:?}")),
+            Err(error) => texts.push(format!("{error} {error:?}")),
+        }
+    }
+    texts.push(format!("{events:?}"));
+    drop(events);
+
+    // A refused token, both ways it can be sent.
+    for in_query in [false, true] {
+        let refused = Client::builder(server.url())
+            .token(format!("{TOKEN}-wrong"))
+            .token_in_query(in_query)
+            .build()
+            .unwrap();
+        let error = refused
+            .stream(Stream::Public)
+            .next()
+            .await
+            .unwrap()
+            .unwrap_err();
+        texts.push(format!("{error} {error:?}"));
+    }
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("opening SSE stream"),
+        "trace logs were not captured: {logs}"
+    );
+    assert!(
+        logs.contains("buffering proxy"),
+        "no warning about the missing greeting: {logs}"
+    );
+    for text in texts.iter().chain([&logs]) {
+        assert!(!text.contains(TOKEN), "the token leaked: {text}");
+        assert!(
+            !text.contains("tok-8f3a9c1e"),
+            "part of the token leaked: {text}"
+        );
+    }
+}
