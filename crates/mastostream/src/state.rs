@@ -18,6 +18,8 @@ pub enum ConnectionState {
         attempt: u32,
         /// The wait before it.
         delay: Duration,
+        /// Why the last connection broke.
+        reason: Error,
     },
     /// The stream ended for good: closed by the user (`None`) or by an error.
     Closed(Option<Error>),

@@ -167,10 +167,21 @@ async fn retry_after_is_honoured() {
         .wait_for(|s| matches!(s, ConnectionState::Reconnecting { .. }))
         .await
         .unwrap();
-    let ConnectionState::Reconnecting { delay, .. } = state.borrow().clone() else {
+    let ConnectionState::Reconnecting { delay, reason, .. } = state.borrow().clone() else {
         unreachable!()
     };
     assert!(delay >= SECOND, "{delay:?}");
+    assert!(
+        matches!(
+            reason,
+            Error::Http {
+                status: 429,
+                retry_after: Some(1),
+                ..
+            }
+        ),
+        "{reason}"
+    );
     tokio::time::timeout(3 * SECOND, state.wait_for(|s| s.is_open()))
         .await
         .unwrap()
@@ -391,4 +402,30 @@ fn client_blocking(server: &mastostream_testkit::BlockingTestServer) -> Client {
         .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(20)))
         .build()
         .unwrap()
+}
+
+#[test]
+fn blocking_without_reconnect_ends_at_a_malformed_event() {
+    let server = TestServer::builder().start_blocking().unwrap();
+    let client = BlockingClient::new(
+        Client::builder(server.url())
+            .token("t")
+            .reconnect(ReconnectPolicy::Off)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut listener = CallbackListener::new();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            assert!(server.wait_for_connections(1, 5 * SECOND));
+            server
+                .fault(Fault::Raw {
+                    bytes: "event: notification\ndata: {}\n\n".into(),
+                })
+                .unwrap();
+        });
+        let error = client.stream_user(&mut listener);
+        assert!(error.is_malformed(), "{error}");
+    });
 }

@@ -145,11 +145,15 @@ impl Task {
                 Action::GiveUp => return self.finish(Some(error)).await,
                 Action::Reconnect { delay, attempt } => {
                     tracing::debug!(%error, attempt, ?delay, "stream broke; reconnecting");
-                    if !self.send(Signal::Abort(error)).await {
+                    if !self.send(Signal::Abort(error.clone())).await {
                         return;
                     }
-                    self.set_state(ConnectionState::Reconnecting { attempt, delay })
-                        .await;
+                    self.set_state(ConnectionState::Reconnecting {
+                        attempt,
+                        delay,
+                        reason: error,
+                    })
+                    .await;
                     let cancelled = tokio::select! {
                         _ = tokio::time::sleep(delay) => false,
                         _ = self.cancel.wait_for(|c| *c) => true,
