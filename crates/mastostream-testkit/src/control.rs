@@ -66,6 +66,14 @@ pub fn apply(state: &AppState, fault: Fault) -> Result<usize, String> {
             });
             return Ok(0);
         }
+        Fault::RejectSubscribe {
+            status,
+            error,
+            count,
+        } => {
+            state.hub.faults.set_reject_subscribe(status, error, count);
+            return Ok(0);
+        }
         Fault::Raw { bytes } => return Ok(state.hub.send_raw(bytes.into_bytes().into())),
     }
     Ok(open)

@@ -31,6 +31,21 @@ pub enum Fault {
         #[serde(default)]
         retry_after: Option<u64>,
     },
+    /// Answer the next `count` WebSocket subscribe frames with an error frame
+    /// `{"error": error, "status": status}` instead of subscribing (as
+    /// Mastodon does for a token without the needed scope).
+    #[serde(rename = "reject_subscribe")]
+    RejectSubscribe {
+        /// The status in the error frame.
+        #[serde(default = "forbidden_status")]
+        status: u16,
+        /// The error text.
+        #[serde(default = "scope_error")]
+        error: String,
+        /// How many subscribe frames.
+        #[serde(default = "one")]
+        count: u32,
+    },
     /// Write these bytes, as they are, to every SSE connection.
     Raw {
         /// The bytes, as a string (JSON escapes allow any text).
@@ -40,6 +55,14 @@ pub enum Fault {
 
 fn one() -> u32 {
     1
+}
+
+fn forbidden_status() -> u16 {
+    401
+}
+
+fn scope_error() -> String {
+    "Access token does not have the required scopes".to_owned()
 }
 
 /// A pending rejection.
@@ -59,6 +82,7 @@ pub struct FaultState {
     disconnect: watch::Sender<u64>,
     stall_until: watch::Sender<Option<Instant>>,
     reject: Mutex<Option<Reject>>,
+    reject_subscribe: Mutex<Option<(u16, String, u32)>>,
 }
 
 impl Default for FaultState {
@@ -67,6 +91,7 @@ impl Default for FaultState {
             disconnect: watch::channel(0).0,
             stall_until: watch::channel(None).0,
             reject: Mutex::new(None),
+            reject_subscribe: Mutex::new(None),
         }
     }
 }
@@ -100,6 +125,27 @@ impl FaultState {
             }
         }
         Some(reject)
+    }
+
+    /// Refuses the next `count` subscribe frames.
+    pub fn set_reject_subscribe(&self, status: u16, error: String, count: u32) {
+        *self
+            .reject_subscribe
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = (count > 0).then_some((status, error, count));
+    }
+
+    /// Takes one pending subscribe refusal, if any.
+    pub fn take_reject_subscribe(&self) -> Option<(u16, String)> {
+        let mut slot = self
+            .reject_subscribe
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (status, error, count) = slot.take()?;
+        if count > 1 {
+            *slot = Some((status, error.clone(), count - 1));
+        }
+        Some((status, error))
     }
 
     /// A receiver that changes when a disconnect fault is injected.

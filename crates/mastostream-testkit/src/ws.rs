@@ -265,6 +265,9 @@ fn handle_command(
     let command: Command = serde_json::from_str(frame).ok()?;
     match command.kind.as_str() {
         "subscribe" => match command.stream() {
+            Ok(_) if let Some((status, error)) = hub.faults.take_reject_subscribe() => {
+                Some(serde_json::json!({"error": error, "status": status}).to_string())
+            }
             Ok(stream) => {
                 if !mirror.iter().any(|s| s.matches(&stream)) {
                     mirror.push(stream.clone());

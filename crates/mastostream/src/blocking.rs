@@ -28,7 +28,7 @@ use crate::client::Client;
 use crate::listener::StreamListener;
 use crate::proto::Stream;
 use crate::state::ConnectionState;
-use crate::transport::task::{self, TaskHandle};
+use crate::transport::task::{self, Closer, TaskHandle};
 
 /// Owns the runtime; shuts it down without blocking, wherever it is dropped.
 #[derive(Debug)]
@@ -99,7 +99,7 @@ impl BlockingClient {
     /// listener API) that is the first break or malformed event; otherwise
     /// only a fatal error (such as a 401) or giving up.
     pub fn stream<L: StreamListener + ?Sized>(&self, stream: Stream, listener: &mut L) -> Error {
-        let mut handle = task::spawn_on(self.runtime.handle(), self.client.inner.clone(), stream);
+        let mut handle = self.client.open_on(self.runtime.handle(), stream);
         pump(&mut handle, listener)
     }
 
@@ -110,8 +110,8 @@ impl BlockingClient {
         stream: Stream,
         mut listener: L,
     ) -> StreamHandle {
-        let mut handle = task::spawn_on(self.runtime.handle(), self.client.inner.clone(), stream);
-        let cancel = handle.cancel.clone();
+        let mut handle = self.client.open_on(self.runtime.handle(), stream);
+        let closer = handle.closer.clone();
         let state = handle.state.clone();
         let receiving = handle.receiving.clone();
         let thread = thread::Builder::new()
@@ -119,7 +119,7 @@ impl BlockingClient {
             .spawn(move || pump(&mut handle, &mut listener))
             .ok();
         StreamHandle {
-            cancel,
+            closer,
             state,
             receiving,
             thread,
@@ -175,7 +175,7 @@ fn pump<L: StreamListener + ?Sized>(handle: &mut TaskHandle, listener: &mut L) -
 /// Dropping the handle does not stop the stream; [`close`](Self::close) does.
 #[derive(Debug)]
 pub struct StreamHandle {
-    cancel: Arc<watch::Sender<bool>>,
+    closer: Closer,
     state: watch::Receiver<ConnectionState>,
     receiving: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<Error>>,
@@ -186,7 +186,7 @@ impl StreamHandle {
     /// Stops the stream: the connection closes and the listener thread ends,
     /// even mid-read. Returns at once; callable from any thread.
     pub fn close(&self) {
-        self.cancel.send_replace(true);
+        self.closer.close();
     }
 
     /// Whether the listener thread is still running.

@@ -14,6 +14,7 @@ use crate::proto::liveness::{DEFAULT_GREETING_TIMEOUT, DEFAULT_STALL_TIMEOUT};
 use crate::proto::sse::DEFAULT_MAX_EVENT_SIZE;
 use crate::proto::{ReconnectPolicy, Stream};
 use crate::token::Token;
+use crate::transport::mux::Multiplex;
 use crate::transport::{http, task};
 
 /// The settings a stream's connection task works with.
@@ -26,9 +27,39 @@ pub(crate) struct StreamSettings {
     pub max_event_size: usize,
 }
 
+/// How the token reaches a WebSocket server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WsAuth {
+    /// `Authorization: Bearer` (the default).
+    #[default]
+    Header,
+    /// `Sec-WebSocket-Protocol`, for browsers' sake some servers expect it.
+    Protocol,
+    /// `?access_token=`: leaks into server and proxy logs.
+    Query,
+}
+
+/// Which transport streams use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Transport {
+    /// Server-Sent Events: one HTTP connection per stream (the default).
+    #[default]
+    Sse,
+    /// One WebSocket per client, all streams multiplexed on it.
+    WebSocket,
+}
+
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub http: reqwest::Client,
+    pub user_agent: String,
+    pub connect_timeout: Duration,
+    pub ws_auth: WsAuth,
+    pub ws_timeout: Option<Duration>,
+    pub transport: Transport,
+    pub shared_mux: std::sync::Mutex<std::sync::Weak<crate::transport::mux::MuxShared>>,
     pub server: Url,
     pub token: Option<Token>,
     pub token_in_query: bool,
@@ -71,6 +102,9 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     request_timeout: Duration,
     streaming_url: Option<String>,
+    ws_auth: WsAuth,
+    ws_timeout: Option<Duration>,
+    transport: Transport,
     settings: StreamSettings,
 }
 
@@ -88,6 +122,29 @@ impl ClientBuilder {
     /// proxy and server logs, so the token does too.
     pub fn token_in_query(mut self, yes: bool) -> Self {
         self.token_in_query = yes;
+        if yes {
+            self.ws_auth = WsAuth::Query;
+        }
+        self
+    }
+
+    /// How the token is sent on WebSocket connections (default: `Authorization` header).
+    /// [`token_in_query`](Self::token_in_query) also selects [`WsAuth::Query`].
+    pub fn ws_auth(mut self, auth: WsAuth) -> Self {
+        self.ws_auth = auth;
+        self
+    }
+
+    /// How long a WebSocket may bring no frame and no ping before it is taken
+    /// for dead (default 75 s: Mastodon pings every 30 s); `None` turns this off.
+    pub fn ws_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.ws_timeout = timeout;
+        self
+    }
+
+    /// The transport [`Client::stream`] uses (default SSE).
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
         self
     }
 
@@ -157,7 +214,7 @@ impl ClientBuilder {
             .map(parse_base_url)
             .transpose()?;
         let http = reqwest::Client::builder()
-            .user_agent(self.user_agent)
+            .user_agent(self.user_agent.clone())
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
             // reqwest drops `Authorization` when a redirect leaves the host.
@@ -167,6 +224,12 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
+                user_agent: self.user_agent,
+                connect_timeout: self.connect_timeout,
+                ws_auth: self.ws_auth,
+                ws_timeout: self.ws_timeout,
+                transport: self.transport,
+                shared_mux: Default::default(),
                 server,
                 token: self.token,
                 token_in_query: self.token_in_query,
@@ -212,6 +275,9 @@ impl Client {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             streaming_url: None,
+            ws_auth: WsAuth::Header,
+            ws_timeout: Some(Duration::from_secs(75)),
+            transport: Transport::Sse,
             settings: StreamSettings {
                 reconnect: ReconnectPolicy::default(),
                 stable_after: crate::proto::reconnect::DEFAULT_STABLE_AFTER,
@@ -269,9 +335,57 @@ impl Client {
     }
 
     /// Opens a stream. It returns at once; the connection is made (and remade,
-    /// per the reconnect policy) in the background. Dropping the stream closes it.
+    /// per the reconnect policy) in the background. Dropping the stream closes
+    /// it. Over [`Transport::WebSocket`] every stream of this client shares one
+    /// connection.
     pub fn stream(&self, stream: Stream) -> EventStream {
-        EventStream::new(task::spawn(self.inner.clone(), stream))
+        EventStream::new(self.open(stream))
+    }
+
+    pub(crate) fn open(&self, stream: Stream) -> task::TaskHandle {
+        match self.inner.transport {
+            Transport::Sse => task::spawn(self.inner.clone(), stream),
+            Transport::WebSocket => self.shared_multiplex().subscribe_handle(stream),
+        }
+    }
+
+    pub(crate) fn open_on(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        stream: Stream,
+    ) -> task::TaskHandle {
+        match self.inner.transport {
+            Transport::Sse => task::spawn_on(runtime, self.inner.clone(), stream),
+            Transport::WebSocket => {
+                let _guard = runtime.enter();
+                self.shared_multiplex().subscribe_handle(stream)
+            }
+        }
+    }
+
+    /// A new multiplexed WebSocket: one connection, subscriptions added and
+    /// removed at run time. It connects when created (on the current runtime).
+    pub fn multiplex(&self) -> Multiplex {
+        Multiplex::start(self.inner.clone())
+    }
+
+    /// The client's shared multiplexed WebSocket, made on first use and
+    /// closed when its last subscription ends.
+    fn shared_multiplex(&self) -> Multiplex {
+        let mut slot = self
+            .inner
+            .shared_mux
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(shared) = slot.upgrade() {
+            let multiplex = Multiplex::from_shared(shared);
+            if !multiplex.is_closed() {
+                return multiplex;
+            }
+        }
+        let multiplex = Multiplex::start(self.inner.clone());
+        *slot = multiplex.downgrade();
+        multiplex
     }
 
     /// Streams to a listener until the stream ends; returns the error that
@@ -281,7 +395,7 @@ impl Client {
         stream: Stream,
         listener: &mut L,
     ) -> Error {
-        let mut handle = task::spawn(self.inner.clone(), stream);
+        let mut handle = self.open(stream);
         loop {
             match handle.signals.recv().await {
                 Some(signal) => {

@@ -48,9 +48,14 @@ impl EventStream {
         self.handle.receiving.load(Ordering::Relaxed) && self.handle.state.borrow().is_open()
     }
 
-    /// Closes the connection; the stream then ends.
+    /// Closes the connection (or unsubscribes, on a shared WebSocket); the stream then ends.
     pub fn close(&self) {
-        self.handle.cancel.send_replace(true);
+        self.handle.closer.close();
+    }
+
+    /// The stream these events come from.
+    pub fn stream(&self) -> &crate::proto::Stream {
+        &self.handle.stream
     }
 }
 

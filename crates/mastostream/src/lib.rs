@@ -37,10 +37,11 @@ mod state;
 mod token;
 mod transport;
 
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, Transport, WsAuth};
 pub use error::Error;
 pub use event_stream::EventStream;
 pub use listener::{CallbackListener, StreamListener, dispatch, dispatch_item};
 pub use proto::{Event, EventKind, Payload, ReconnectPolicy, Stream, StreamItem};
 pub use state::ConnectionState;
 pub use token::Token;
+pub use transport::mux::Multiplex;

@@ -33,15 +33,20 @@ pub enum LivenessEvent {
 #[derive(Debug, Clone)]
 pub struct Liveness {
     stall_timeout: Option<Duration>,
-    greeting_timeout: Duration,
+    greeting_timeout: Option<Duration>,
     opened_at: Instant,
     last_byte: Option<Instant>,
     greeting_reported: bool,
 }
 
 impl Liveness {
-    /// A stream that opened at `now`. `stall_timeout` `None` turns stall detection off.
-    pub fn new(now: Instant, stall_timeout: Option<Duration>, greeting_timeout: Duration) -> Self {
+    /// A stream that opened at `now`. `stall_timeout` `None` turns stall
+    /// detection off; `greeting_timeout` `None` expects no greeting (WebSocket).
+    pub fn new(
+        now: Instant,
+        stall_timeout: Option<Duration>,
+        greeting_timeout: Option<Duration>,
+    ) -> Self {
         Liveness {
             stall_timeout,
             greeting_timeout,
@@ -66,8 +71,10 @@ impl Liveness {
         let stall = self
             .stall_timeout
             .map(|t| self.last_byte.unwrap_or(self.opened_at) + t);
-        let greeting = (self.last_byte.is_none() && !self.greeting_reported)
-            .then(|| self.opened_at + self.greeting_timeout);
+        let greeting = self
+            .greeting_timeout
+            .filter(|_| self.last_byte.is_none() && !self.greeting_reported)
+            .map(|t| self.opened_at + t);
         match (stall, greeting) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -84,9 +91,10 @@ impl Liveness {
                 silent_for: now.saturating_duration_since(last),
             });
         }
-        if self.last_byte.is_none()
+        if let Some(greeting_timeout) = self.greeting_timeout
+            && self.last_byte.is_none()
             && !self.greeting_reported
-            && now.saturating_duration_since(self.opened_at) >= self.greeting_timeout
+            && now.saturating_duration_since(self.opened_at) >= greeting_timeout
         {
             self.greeting_reported = true;
             return Some(LivenessEvent::NoGreeting {
@@ -106,7 +114,7 @@ mod tests {
     #[test]
     fn heartbeats_keep_it_alive_and_silence_stalls() {
         let t0 = Instant::now();
-        let mut l = Liveness::new(t0, Some(45 * S), 20 * S);
+        let mut l = Liveness::new(t0, Some(45 * S), Some(20 * S));
         l.handle_bytes(t0);
         for i in 1..10 {
             let now = t0 + 15 * S * i;
@@ -125,7 +133,7 @@ mod tests {
     #[test]
     fn no_greeting_is_reported_once() {
         let t0 = Instant::now();
-        let mut l = Liveness::new(t0, Some(45 * S), 20 * S);
+        let mut l = Liveness::new(t0, Some(45 * S), Some(20 * S));
         assert_eq!(l.poll_timeout(), Some(t0 + 20 * S));
         assert_eq!(
             l.handle_timeout(t0 + 20 * S),
@@ -142,7 +150,7 @@ mod tests {
     #[test]
     fn off_means_no_stall_deadline() {
         let t0 = Instant::now();
-        let mut l = Liveness::new(t0, None, 20 * S);
+        let mut l = Liveness::new(t0, None, Some(20 * S));
         l.handle_bytes(t0);
         assert_eq!(l.poll_timeout(), None);
         assert_eq!(l.handle_timeout(t0 + 1000 * S), None);

@@ -2,5 +2,7 @@
 //! connected. They add sockets and time to the sans-IO [`crate::proto`] core.
 
 pub(crate) mod http;
+pub(crate) mod mux;
 pub(crate) mod sse;
 pub(crate) mod task;
+pub(crate) mod ws;

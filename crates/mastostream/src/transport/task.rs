@@ -40,21 +40,51 @@ pub(crate) enum Signal {
     Ended(Error),
 }
 
-/// The front-end's side of a running task.
+/// The front-end's side of a running stream: its own task (SSE) or a
+/// subscription on a shared WebSocket.
 #[derive(Debug)]
 pub(crate) struct TaskHandle {
+    pub stream: Stream,
     pub signals: mpsc::Receiver<Signal>,
     pub state: watch::Receiver<ConnectionState>,
     pub receiving: Arc<AtomicBool>,
-    pub cancel: Arc<watch::Sender<bool>>,
-    pub task: JoinHandle<()>,
+    pub closer: Closer,
+    /// The stream's own task, aborted on drop (none for a WebSocket subscription).
+    pub task: Option<JoinHandle<()>>,
+    /// Keeps a shared WebSocket alive while this subscription is.
+    pub _keep_alive: Option<Arc<crate::transport::mux::MuxShared>>,
+}
+
+/// Stops one stream, from any thread.
+#[derive(Debug, Clone)]
+pub(crate) enum Closer {
+    /// An SSE stream's task watches this switch.
+    Task(Arc<watch::Sender<bool>>),
+    /// A WebSocket subscription is ended by its multiplexer.
+    Subscription(mpsc::UnboundedSender<crate::transport::mux::Command>, u64),
+}
+
+impl Closer {
+    /// Ends the stream; the task (or multiplexer) then drops its sender.
+    pub fn close(&self) {
+        match self {
+            Closer::Task(cancel) => {
+                cancel.send_replace(true);
+            }
+            Closer::Subscription(commands, id) => {
+                let _ = commands.send(crate::transport::mux::Command::Unsubscribe { id: *id });
+            }
+        }
+    }
 }
 
 impl Drop for TaskHandle {
     fn drop(&mut self) {
-        // Aborting needs no runtime context, unlike spawning.
-        self.cancel.send_replace(true);
-        self.task.abort();
+        // Neither needs a runtime context, unlike spawning.
+        self.closer.close();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
@@ -75,7 +105,7 @@ pub(crate) fn spawn_on(
     let receiving = Arc::new(AtomicBool::new(false));
     let task = Task {
         inner,
-        stream,
+        stream: stream.clone(),
         tx,
         state: state_tx,
         receiving: receiving.clone(),
@@ -83,11 +113,13 @@ pub(crate) fn spawn_on(
     };
     let task = runtime.spawn(task.run());
     TaskHandle {
+        stream,
         signals,
         state,
         receiving,
-        cancel: Arc::new(cancel),
-        task,
+        closer: Closer::Task(Arc::new(cancel)),
+        task: Some(task),
+        _keep_alive: None,
     }
 }
 
@@ -207,7 +239,7 @@ impl Task {
         let mut liveness = Liveness::new(
             Instant::now().into_std(),
             settings.stall_timeout,
-            settings.greeting_timeout,
+            Some(settings.greeting_timeout),
         );
         let mut decoder = EventDecoder::with_max_event_size(settings.max_event_size);
         let reconnect_off = settings.reconnect == ReconnectPolicy::Off;

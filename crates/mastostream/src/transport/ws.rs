@@ -1,0 +1,164 @@
+//! Opening a WebSocket to `<streaming host>/api/v1/streaming`, over our own
+//! TCP and rustls, with tungstenite doing the handshake and framing.
+
+use std::sync::{Arc, OnceLock};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, http::HeaderValue};
+
+use crate::Error;
+use crate::client::{Inner, WsAuth};
+
+/// The byte stream under a WebSocket: plain TCP or TLS.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// An open WebSocket.
+pub(crate) type Socket = WebSocketStream<Box<dyn Io>>;
+
+/// How much tungstenite reads at a time. Its 128 KiB default costs ~1.3 GB
+/// for 10,000 idle connections; Mastodon frames are a few KiB.
+pub const READ_BUFFER: usize = 8 * 1024;
+
+fn tls_config() -> Arc<tokio_rustls::rustls::ClientConfig> {
+    static CONFIG: OnceLock<Arc<tokio_rustls::rustls::ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let roots = tokio_rustls::rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+            let mut config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default TLS versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Arc::new(config)
+        })
+        .clone()
+}
+
+fn ws_config(max_message: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message))
+}
+
+/// Connects and upgrades; a refused upgrade is an [`Error::Http`] with
+/// Mastodon's `X-Error-Message`.
+pub(crate) async fn connect(inner: &Inner, base: &reqwest::Url) -> Result<Socket, Error> {
+    let secure = base.scheme() == "https";
+    let host = base.host_str().unwrap_or("localhost").to_owned();
+    let port = base
+        .port_or_known_default()
+        .unwrap_or(if secure { 443 } else { 80 });
+    let mut url = base.clone();
+    let _ = url.set_scheme(if secure { "wss" } else { "ws" });
+    url.set_path("/api/v1/streaming");
+    url.set_query(None);
+    tracing::debug!(url = %url, "opening WebSocket");
+    if let (Some(token), WsAuth::Query) = (&inner.token, inner.ws_auth) {
+        url.query_pairs_mut()
+            .append_pair("access_token", token.expose());
+    }
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| Error::Config(format!("bad WebSocket URL: {}", redact(e))))?;
+    let headers = request.headers_mut();
+    if let Some(token) = &inner.token {
+        let (name, value) = match inner.ws_auth {
+            WsAuth::Header => ("authorization", format!("Bearer {}", token.expose())),
+            WsAuth::Protocol => ("sec-websocket-protocol", token.expose().to_owned()),
+            WsAuth::Query => ("", String::new()),
+        };
+        if !name.is_empty() {
+            let mut value = HeaderValue::from_str(&value)
+                .map_err(|_| Error::Config("the token is not a valid header value".into()))?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+    }
+    if let Ok(agent) = HeaderValue::from_str(&inner.user_agent) {
+        headers.insert("user-agent", agent);
+    }
+
+    let connect = TcpStream::connect((host.as_str(), port));
+    let tcp = tokio::time::timeout(inner.connect_timeout, connect)
+        .await
+        .map_err(|_| network_text("connect timed out"))?
+        .map_err(Error::network)?;
+    let _ = tcp.set_nodelay(true);
+    let io: Box<dyn Io> = if secure {
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|e| Error::Config(format!("bad host name: {e}")))?;
+        let tls = tokio_rustls::TlsConnector::from(tls_config())
+            .connect(name, tcp)
+            .await
+            .map_err(Error::network)?;
+        Box::new(tls)
+    } else {
+        Box::new(tcp)
+    };
+    let config = ws_config(
+        inner
+            .settings
+            .max_event_size
+            .saturating_mul(2)
+            .max(64 * 1024),
+    );
+    let handshake = tokio_tungstenite::client_async_with_config(request, io, Some(config));
+    match tokio::time::timeout(inner.request_timeout, handshake).await {
+        Err(_) => Err(network_text("the WebSocket handshake timed out")),
+        Ok(Ok((socket, _))) => Ok(socket),
+        Ok(Err(tungstenite::Error::Http(response))) => Err(refused(&response)),
+        Ok(Err(error)) => Err(network_text(&redact(error))),
+    }
+}
+
+fn network_text(message: &str) -> Error {
+    Error::Network {
+        message: message.to_owned(),
+        source: None,
+    }
+}
+
+/// The error's text without any URL (a query token would be in it).
+fn redact(error: impl std::fmt::Display) -> String {
+    let text = error.to_string();
+    match text.find("access_token=") {
+        Some(at) => format!("{}access_token=<redacted>", &text[..at]),
+        None => text,
+    }
+}
+
+/// A refused upgrade: the status, and the reason from `X-Error-Message` or a JSON body.
+fn refused(response: &tungstenite::http::Response<Option<Vec<u8>>>) -> Error {
+    let header = response
+        .headers()
+        .get("x-error-message")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response
+        .body()
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned));
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    Error::Http {
+        status: response.status().as_u16(),
+        message: header.or(body),
+        retry_after,
+    }
+}
