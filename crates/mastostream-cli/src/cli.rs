@@ -38,6 +38,11 @@ pub enum Format {
 pub enum Transport {
     /// Server-Sent Events, one connection per stream.
     Sse,
+    /// One WebSocket for all streams.
+    Ws,
+    /// WebSocket for several streams; for one, SSE with a switch to the
+    /// WebSocket if the server serves no SSE.
+    Auto,
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,7 +76,7 @@ pub struct StreamArgs {
     #[arg(long, default_value_t = 45.0, value_name = "SECS")]
     pub stall_timeout: f64,
     /// The transport.
-    #[arg(long, value_enum, default_value = "sse")]
+    #[arg(long, value_enum, default_value = "auto")]
     pub transport: Transport,
     /// Streams: user, user:notification, public, public:media, public:local,
     /// public:local:media, public:remote, public:remote:media, hashtag=TAG,

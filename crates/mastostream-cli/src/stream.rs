@@ -10,7 +10,7 @@ use mastostream::proto::Stream;
 use mastostream::{Client, ConnectionState, Error, Event, ReconnectPolicy};
 use tokio::sync::watch;
 
-use crate::cli::{Format, StreamArgs};
+use crate::cli::{Format, StreamArgs, Transport};
 use crate::output::exit_code_for_write_error;
 use crate::pretty::{self, Style};
 
@@ -75,7 +75,15 @@ pub fn run(args: &StreamArgs) -> ExitCode {
             Err(message) => return usage(message),
         }
     };
-    let mut builder = Client::builder(&args.server).stall_timeout(stall);
+    let transport = match (args.transport, streams.len()) {
+        (Transport::Sse, _) => mastostream::Transport::Sse,
+        (Transport::Ws, _) => mastostream::Transport::WebSocket,
+        (Transport::Auto, 1) => mastostream::Transport::Auto,
+        (Transport::Auto, _) => mastostream::Transport::WebSocket,
+    };
+    let mut builder = Client::builder(&args.server)
+        .stall_timeout(stall)
+        .transport(transport);
     if let Some(token) = token {
         builder = builder.token(token);
     }

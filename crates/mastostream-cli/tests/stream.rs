@@ -36,10 +36,21 @@ fn run_with(
     during: impl FnOnce(),
 ) -> Output {
     let child = command.spawn().unwrap();
-    assert!(
-        server.wait_for_connections(connections, 10 * SECOND),
-        "the CLI never connected"
-    );
+    // Subscriptions, whether on SSE connections or one WebSocket.
+    let deadline = std::time::Instant::now() + 10 * SECOND;
+    while server
+        .connections()
+        .iter()
+        .map(|c| c.streams.len())
+        .sum::<usize>()
+        < connections
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the CLI never connected"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     during();
     child.wait_with_output().unwrap()
 }
@@ -171,6 +182,8 @@ fn not_found_exits_4_and_usage_errors_exit_2() {
         &server.url(),
         "--token",
         "t",
+        "--transport",
+        "sse",
         "public",
     ])
     .output()
@@ -286,4 +299,65 @@ fn demo_streams_the_public_timeline_pretty() {
         text.contains(" post @") || text.contains("deleted status"),
         "{text}"
     );
+}
+
+#[test]
+fn several_streams_share_one_websocket_with_the_same_lines() {
+    for transport in ["ws", "auto", "sse"] {
+        let server = TestServer::builder().start_blocking().unwrap();
+        let url = server.url();
+        let mut command = mastostream(&[
+            "stream",
+            "--server",
+            &url,
+            "--token",
+            "t",
+            "--limit",
+            "2",
+            "--transport",
+            transport,
+            "user",
+            "hashtag:local=Rust",
+        ]);
+        let child = command.spawn().unwrap();
+        let wanted_connections = if transport == "sse" { 2 } else { 1 };
+        let deadline = std::time::Instant::now() + 10 * SECOND;
+        while server
+            .connections()
+            .iter()
+            .map(|c| c.streams.len())
+            .sum::<usize>()
+            < 2
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{transport}: {:?}",
+                server.connections()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            server.connections().len(),
+            wanted_connections,
+            "{transport}"
+        );
+        server.publish(Publish::new("delete", "1").to(Stream::User));
+        std::thread::sleep(Duration::from_millis(50));
+        server.publish(Publish::new("delete", "2").to(Stream::HashtagLocal("rust".into())));
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{transport}: {}",
+            stderr(&output)
+        );
+        assert_eq!(
+            String::from_utf8(output.stdout).unwrap(),
+            concat!(
+                "{\"stream\":[\"user\"],\"event\":\"delete\",\"payload\":\"1\"}\n",
+                "{\"stream\":[\"hashtag:local\",\"Rust\"],\"event\":\"delete\",\"payload\":\"2\"}\n",
+            ),
+            "{transport}"
+        );
+    }
 }

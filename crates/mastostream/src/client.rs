@@ -44,11 +44,15 @@ pub enum WsAuth {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Transport {
-    /// Server-Sent Events: one HTTP connection per stream (the default).
-    #[default]
+    /// Server-Sent Events: one HTTP connection per stream.
     Sse,
     /// One WebSocket per client, all streams multiplexed on it.
     WebSocket,
+    /// SSE, switching a stream to the WebSocket when SSE answers 400 or 404,
+    /// is not an event stream, or opens without a greeting (servers such as
+    /// GoToSocial serve no SSE). The default.
+    #[default]
+    Auto,
 }
 
 #[derive(Debug)]
@@ -142,7 +146,7 @@ impl ClientBuilder {
         self
     }
 
-    /// The transport [`Client::stream`] uses (default SSE).
+    /// The transport [`Client::stream`] uses (default [`Transport::Auto`]).
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
         self
@@ -277,7 +281,7 @@ impl Client {
             streaming_url: None,
             ws_auth: WsAuth::Header,
             ws_timeout: Some(Duration::from_secs(75)),
-            transport: Transport::Sse,
+            transport: Transport::Auto,
             settings: StreamSettings {
                 reconnect: ReconnectPolicy::default(),
                 stable_after: crate::proto::reconnect::DEFAULT_STABLE_AFTER,
@@ -344,7 +348,7 @@ impl Client {
 
     pub(crate) fn open(&self, stream: Stream) -> task::TaskHandle {
         match self.inner.transport {
-            Transport::Sse => task::spawn(self.inner.clone(), stream),
+            Transport::Sse | Transport::Auto => task::spawn(self.inner.clone(), stream),
             Transport::WebSocket => self.shared_multiplex().subscribe_handle(stream),
         }
     }
@@ -355,7 +359,7 @@ impl Client {
         stream: Stream,
     ) -> task::TaskHandle {
         match self.inner.transport {
-            Transport::Sse => task::spawn_on(runtime, self.inner.clone(), stream),
+            Transport::Sse | Transport::Auto => task::spawn_on(runtime, self.inner.clone(), stream),
             Transport::WebSocket => {
                 let _guard = runtime.enter();
                 self.shared_multiplex().subscribe_handle(stream)
@@ -369,23 +373,8 @@ impl Client {
         Multiplex::start(self.inner.clone())
     }
 
-    /// The client's shared multiplexed WebSocket, made on first use and
-    /// closed when its last subscription ends.
     fn shared_multiplex(&self) -> Multiplex {
-        let mut slot = self
-            .inner
-            .shared_mux
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(shared) = slot.upgrade() {
-            let multiplex = Multiplex::from_shared(shared);
-            if !multiplex.is_closed() {
-                return multiplex;
-            }
-        }
-        let multiplex = Multiplex::start(self.inner.clone());
-        *slot = multiplex.downgrade();
-        multiplex
+        shared_multiplex(&self.inner)
     }
 
     /// Streams to a listener until the stream ends; returns the error that
@@ -407,6 +396,21 @@ impl Client {
             }
         }
     }
+}
+
+/// The client's shared multiplexed WebSocket, made on first use (on the
+/// current runtime) and closed when its last subscription ends.
+pub(crate) fn shared_multiplex(inner: &Arc<Inner>) -> Multiplex {
+    let mut slot = inner.shared_mux.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(shared) = slot.upgrade() {
+        let multiplex = Multiplex::from_shared(shared);
+        if !multiplex.is_closed() {
+            return multiplex;
+        }
+    }
+    let multiplex = Multiplex::start(inner.clone());
+    *slot = multiplex.downgrade();
+    multiplex
 }
 
 impl Inner {

@@ -317,3 +317,40 @@ async fn server_streams_two(server: &TestServer) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+#[tokio::test]
+async fn auto_transport_falls_back_to_websocket_when_sse_is_refused() {
+    let server = TestServer::builder().start().await.unwrap();
+    // A server that serves no SSE answers 404 there.
+    server
+        .fault(Fault::Reject {
+            status: 404,
+            count: 1,
+            retry_after: None,
+        })
+        .unwrap();
+    let client = Client::builder(server.url()).token("t").build().unwrap();
+    let mut events = client.stream(Stream::User);
+    server_streams(&server, &[vec!["user"]]).await;
+    assert_eq!(
+        server.connections()[0].transport,
+        mastostream_testkit::Transport::Websocket
+    );
+    server.publish(Publish::new("delete", "11").to(Stream::User));
+    assert_eq!(next_payload(&mut events).await, "11");
+    assert!(events.is_receiving());
+}
+
+#[tokio::test]
+async fn auto_transport_stays_on_sse_when_it_works() {
+    let server = TestServer::builder().start().await.unwrap();
+    let client = Client::builder(server.url()).token("t").build().unwrap();
+    let mut events = client.stream(Stream::User);
+    server_streams(&server, &[vec!["user"]]).await;
+    assert_eq!(
+        server.connections()[0].transport,
+        mastostream_testkit::Transport::Sse
+    );
+    server.publish(Publish::new("delete", "12").to(Stream::User));
+    assert_eq!(next_payload(&mut events).await, "12");
+}

@@ -110,6 +110,7 @@ pub(crate) fn spawn_on(
         state: state_tx,
         receiving: receiving.clone(),
         cancel: cancel_rx,
+        ever_opened: false,
     };
     let task = runtime.spawn(task.run());
     TaskHandle {
@@ -148,6 +149,19 @@ struct Task {
     state: watch::Sender<ConnectionState>,
     receiving: Arc<AtomicBool>,
     cancel: watch::Receiver<bool>,
+    /// An SSE response was ever accepted (auto transport falls back only before).
+    ever_opened: bool,
+}
+
+/// Whether an SSE failure means the server serves no SSE (for auto transport).
+fn sse_unusable(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Http {
+            status: 400 | 404 | 405 | 501,
+            ..
+        } | Error::NotAStream { .. }
+    )
 }
 
 /// Why reading stopped.
@@ -158,6 +172,8 @@ enum Stop {
     Failed(Error),
     /// An event was malformed and reconnect is off: the seed's rule ends the stream.
     Fatal(Error),
+    /// SSE does not work here (auto transport): carry on over the WebSocket.
+    FallBack(Error),
 }
 
 impl Task {
@@ -171,6 +187,10 @@ impl Task {
             let error = match stop {
                 Stop::Cancelled => return self.finish(None).await,
                 Stop::Fatal(error) => return self.finish(Some(error)).await,
+                Stop::FallBack(error) => {
+                    tracing::info!(%error, stream = %self.stream, "SSE unusable here; switching to the WebSocket");
+                    return self.forward_websocket().await;
+                }
                 Stop::Failed(error) => error,
             };
             match reconnector.on_disconnect(Instant::now().into_std(), &error) {
@@ -195,6 +215,41 @@ impl Task {
                         return self.finish(None).await;
                     }
                 }
+            }
+        }
+    }
+
+    /// Carries the stream on over the client's shared WebSocket, passing its
+    /// signals and state through, until it ends or this stream is closed.
+    async fn forward_websocket(&mut self) {
+        let mut subscription =
+            crate::client::shared_multiplex(&self.inner).subscribe_handle(self.stream.clone());
+        enum Next {
+            Signal(Signal),
+            Ended,
+            Closed,
+            Gone,
+        }
+        loop {
+            let next = tokio::select! {
+                signal = subscription.signals.recv() => signal.map_or(Next::Ended, Next::Signal),
+                _ = self.cancel.wait_for(|c| *c) => Next::Closed,
+                _ = self.tx.closed() => Next::Gone,
+            };
+            match next {
+                Next::Signal(signal) => {
+                    self.state.send_replace(subscription.state.borrow().clone());
+                    self.receiving.store(
+                        subscription.receiving.load(Ordering::Relaxed),
+                        Ordering::Relaxed,
+                    );
+                    let last = matches!(signal, Signal::Ended(_));
+                    if !self.send(signal).await || last {
+                        return;
+                    }
+                }
+                Next::Ended | Next::Closed => return self.finish(None).await,
+                Next::Gone => return,
             }
         }
     }
@@ -229,10 +284,15 @@ impl Task {
             _ = self.cancel.wait_for(|c| *c) => return Stop::Cancelled,
             _ = self.tx.closed() => return Stop::Cancelled,
         };
+        let auto = self.inner.transport == crate::client::Transport::Auto;
         let mut response = match opened {
             Ok(response) => response,
+            Err(error) if auto && !self.ever_opened && sse_unusable(&error) => {
+                return Stop::FallBack(error);
+            }
             Err(error) => return Stop::Failed(error),
         };
+        self.ever_opened = true;
         reconnector.on_connected(Instant::now().into_std());
         self.set_state(ConnectionState::Open).await;
         let settings = &self.inner.settings;
@@ -253,10 +313,18 @@ impl Task {
                 _ = sleep_until_or_never(deadline) => {
                     match liveness.handle_timeout(Instant::now().into_std()) {
                         Some(LivenessEvent::Stalled { silent_for }) => return Stop::Failed(Error::Stalled { silent_for }),
-                        Some(LivenessEvent::NoGreeting { waited }) => tracing::warn!(
-                            waited = ?waited,
-                            "the stream opened but sent nothing yet; a buffering proxy in the way?"
-                        ),
+                        Some(LivenessEvent::NoGreeting { waited }) => {
+                            tracing::warn!(
+                                waited = ?waited,
+                                "the stream opened but sent nothing yet; a buffering proxy in the way?"
+                            );
+                            if auto {
+                                return Stop::FallBack(Error::Network {
+                                    message: format!("no greeting on SSE after {waited:?}"),
+                                    source: None,
+                                });
+                            }
+                        }
                         None => {}
                     }
                     continue;
