@@ -16,12 +16,9 @@ pub fn run(args: &DemoArgs) -> ExitCode {
         eprintln!("mastostream: --rate must be more than 0");
         return ExitCode::from(crate::stream::EXIT_USAGE);
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match crate::output::runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("mastostream: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let server = match TestServer::builder()

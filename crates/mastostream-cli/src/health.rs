@@ -14,12 +14,9 @@ pub fn run(args: &HealthArgs) -> ExitCode {
             return ExitCode::from(crate::stream::EXIT_USAGE);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match crate::output::runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("mastostream: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(client.health()) {
         Ok(()) => {

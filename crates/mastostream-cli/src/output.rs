@@ -12,3 +12,11 @@ pub fn exit_code_for_write_error(error: &io::Error) -> ExitCode {
     eprintln!("mastostream: cannot write output: {error}");
     ExitCode::FAILURE
 }
+
+/// A tokio runtime for a command, or the exit code after saying why not.
+pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|error| {
+        eprintln!("mastostream: cannot start the runtime: {error}");
+        ExitCode::FAILURE
+    })
+}

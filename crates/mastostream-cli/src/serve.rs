@@ -44,12 +44,9 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match crate::output::runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("mastostream: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let server = match builder.start().await {

@@ -107,12 +107,9 @@ pub fn run(args: &StreamArgs) -> ExitCode {
         },
         status_line: io::stderr().is_terminal(),
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match crate::output::runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("mastostream: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(stream_to_stdout(&client, streams, &output))
 }

@@ -121,19 +121,11 @@ async fn run(
     let mut disconnect = hub.faults.watch_disconnect();
     let mut stall = hub.faults.watch_stall();
     disconnect.mark_unchanged();
-    // A stall fault holds even the greeting.
-    let stalled_until = (*stall.borrow_and_update()).filter(|t| *t > Instant::now());
-    if let Some(until) = stalled_until {
-        tokio::select! {
-            _ = disconnect.changed() => return abort(body).await,
-            _ = body.closed() => return Err(Closed),
-            _ = tokio::time::sleep_until(until) => {}
-        }
-    }
-    send(body, Bytes::from_static(b":)\n")).await?;
     let mut ticks = interval_at(Instant::now() + heartbeat, heartbeat);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut greeted = false;
     loop {
+        // A stall fault holds everything, the greeting included.
         let stalled_until = (*stall.borrow_and_update()).filter(|t| *t > Instant::now());
         if let Some(until) = stalled_until {
             tokio::select! {
@@ -143,6 +135,10 @@ async fn run(
                 _ = stall.changed() => {}
             }
             continue;
+        }
+        if !greeted {
+            send(body, Bytes::from_static(b":)\n")).await?;
+            greeted = true;
         }
         tokio::select! {
             biased;

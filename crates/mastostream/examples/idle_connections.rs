@@ -26,7 +26,10 @@ fn rss_kib() -> u64 {
 fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
     unsafe {
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
             limit.rlim_cur = limit.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
@@ -38,12 +41,17 @@ fn raise_fd_limit() {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     raise_fd_limit();
     let mut args = std::env::args().skip(1);
-    let url = args.next().unwrap_or_else(|| "http://127.0.0.1:4000".into());
+    let url = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:4000".into());
     let count: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
     let transport = args.next().unwrap_or_else(|| "ws".into());
     // One client: SSE streams each get their own connection; over WebSocket,
     // one multiplexed connection per stream is opened explicitly.
-    let client = Client::builder(&url).token("t").transport(Transport::Sse).build()?;
+    let client = Client::builder(&url)
+        .token("t")
+        .transport(Transport::Sse)
+        .build()?;
     client.streaming_base().await?;
     let before = rss_kib();
     let mut streams: Vec<EventStream> = Vec::with_capacity(count);
@@ -58,7 +66,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let started = Instant::now();
-    while streams.iter().filter(|s| s.is_receiving() || s.state().is_open()).count() < count {
+    while streams
+        .iter()
+        .filter(|s| s.is_receiving() || s.state().is_open())
+        .count()
+        < count
+    {
         if started.elapsed() > Duration::from_secs(120) {
             return Err("not every stream opened in 2 minutes".into());
         }
