@@ -66,6 +66,21 @@ pub fn apply(state: &AppState, fault: Fault) -> Result<usize, String> {
             });
             return Ok(0);
         }
+        Fault::RejectRest {
+            status,
+            count,
+            retry_after,
+        } => {
+            if !(100..=599).contains(&status) {
+                return Err(format!("bad status: {status}"));
+            }
+            state.hub.faults.set_reject_rest(Reject {
+                status,
+                remaining: count,
+                retry_after,
+            });
+            return Ok(0);
+        }
         Fault::RejectSubscribe {
             status,
             error,

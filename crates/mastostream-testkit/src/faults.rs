@@ -31,6 +31,19 @@ pub enum Fault {
         #[serde(default)]
         retry_after: Option<u64>,
     },
+    /// Answer the next `count` REST timeline requests with `status` (as a
+    /// rate-limited or failing Mastodon would, for catch-up tests).
+    #[serde(rename = "reject_rest")]
+    RejectRest {
+        /// The HTTP status.
+        status: u16,
+        /// How many requests.
+        #[serde(default = "one")]
+        count: u32,
+        /// A `Retry-After` value in seconds, if any.
+        #[serde(default)]
+        retry_after: Option<u64>,
+    },
     /// Answer the next `count` WebSocket subscribe frames with an error frame
     /// `{"error": error, "status": status}` instead of subscribing (as
     /// Mastodon does for a token without the needed scope).
@@ -82,6 +95,7 @@ pub struct FaultState {
     disconnect: watch::Sender<u64>,
     stall_until: watch::Sender<Option<Instant>>,
     reject: Mutex<Option<Reject>>,
+    reject_rest: Mutex<Option<Reject>>,
     reject_subscribe: Mutex<Option<(u16, String, u32)>>,
 }
 
@@ -91,6 +105,7 @@ impl Default for FaultState {
             disconnect: watch::channel(0).0,
             stall_until: watch::channel(None).0,
             reject: Mutex::new(None),
+            reject_rest: Mutex::new(None),
             reject_subscribe: Mutex::new(None),
         }
     }
@@ -113,18 +128,19 @@ impl FaultState {
         *self.reject.lock().unwrap_or_else(|e| e.into_inner()) = Some(reject);
     }
 
-    /// Takes one pending rejection, if any.
+    /// Takes one pending rejection of a streaming request, if any.
     pub fn take_reject(&self) -> Option<Reject> {
-        let mut slot = self.reject.lock().unwrap_or_else(|e| e.into_inner());
-        let reject = (*slot)?;
-        if reject.remaining <= 1 {
-            *slot = None;
-        } else {
-            if let Some(r) = slot.as_mut() {
-                r.remaining -= 1;
-            }
-        }
-        Some(reject)
+        take(&self.reject)
+    }
+
+    /// Rejects the next REST timeline requests.
+    pub fn set_reject_rest(&self, reject: Reject) {
+        *self.reject_rest.lock().unwrap_or_else(|e| e.into_inner()) = Some(reject);
+    }
+
+    /// Takes one pending rejection of a REST request, if any.
+    pub fn take_reject_rest(&self) -> Option<Reject> {
+        take(&self.reject_rest)
     }
 
     /// Refuses the next `count` subscribe frames.
@@ -157,4 +173,16 @@ impl FaultState {
     pub fn watch_stall(&self) -> watch::Receiver<Option<Instant>> {
         self.stall_until.subscribe()
     }
+}
+
+/// Takes one rejection from `slot`, counting it down.
+fn take(slot: &Mutex<Option<Reject>>) -> Option<Reject> {
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+    let reject = (*slot)?;
+    if reject.remaining <= 1 {
+        *slot = None;
+    } else if let Some(r) = slot.as_mut() {
+        r.remaining -= 1;
+    }
+    Some(reject)
 }

@@ -98,6 +98,11 @@ fn flag(query: &app::Query, key: &str) -> bool {
     mastostream::proto::query_flag(query.get(key).map(String::as_str))
 }
 
+/// A pending `reject_rest` fault, as the response to send instead.
+fn rest_rejection(state: &AppState) -> Option<Response> {
+    crate::sse::rejection_response(state.hub.faults.take_reject_rest()?)
+}
+
 fn page_params(query: &app::Query, (default, max): (usize, usize)) -> PageParams {
     let id = |key: &str| query.get(key).and_then(|v| v.parse::<u64>().ok());
     // Rails: `params[:limit].to_i.abs`, capped; text that is not a number is 0.
@@ -179,6 +184,9 @@ async fn home(
     headers: HeaderMap,
     Query(query): Query<app::Query>,
 ) -> Response {
+    if let Some(response) = rest_rejection(&state) {
+        return response;
+    }
     if let Some(response) = require_user(&state, &headers, &query) {
         return response;
     }
@@ -200,6 +208,9 @@ async fn public(
     headers: HeaderMap,
     Query(query): Query<app::Query>,
 ) -> Response {
+    if let Some(response) = rest_rejection(&state) {
+        return response;
+    }
     let filter = TimelineFilter::Public {
         local: flag(&query, "local"),
         remote: flag(&query, "remote"),
@@ -224,6 +235,9 @@ async fn tag(
     headers: HeaderMap,
     Query(query): Query<app::Query>,
 ) -> Response {
+    if let Some(response) = rest_rejection(&state) {
+        return response;
+    }
     let filter = TimelineFilter::Tag {
         tag: mastostream::proto::normalize_hashtag(&tag),
         local: flag(&query, "local"),
@@ -253,6 +267,9 @@ async fn list(
     headers: HeaderMap,
     Query(query): Query<app::Query>,
 ) -> Response {
+    if let Some(response) = rest_rejection(&state) {
+        return response;
+    }
     if let Some(response) = require_user(&state, &headers, &query) {
         return response;
     }
@@ -273,6 +290,9 @@ async fn notifications(
     headers: HeaderMap,
     Query(query): Query<app::Query>,
 ) -> Response {
+    if let Some(response) = rest_rejection(&state) {
+        return response;
+    }
     if let Some(response) = require_user(&state, &headers, &query) {
         return response;
     }
@@ -294,6 +314,9 @@ async fn conversations(
     headers: HeaderMap,
     Query(query): Query<app::Query>,
 ) -> Response {
+    if let Some(response) = rest_rejection(&state) {
+        return response;
+    }
     if let Some(response) = require_user(&state, &headers, &query) {
         return response;
     }

@@ -58,7 +58,11 @@ pub async fn entry(
 
 /// A pending `reject` fault, as the response to send instead.
 pub fn rejection(state: &AppState) -> Option<Response> {
-    let reject = state.hub.faults.take_reject()?;
+    rejection_response(state.hub.faults.take_reject()?)
+}
+
+/// The response for a rejection: its status, Mastodon's error shape, `Retry-After`.
+pub fn rejection_response(reject: crate::faults::Reject) -> Option<Response> {
     let status = StatusCode::from_u16(reject.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let message = status.canonical_reason().unwrap_or("Error");
     let mut response = app::json_error(status, message);

@@ -63,6 +63,7 @@ pub(crate) struct Inner {
     pub ws_auth: WsAuth,
     pub ws_timeout: Option<Duration>,
     pub transport: Transport,
+    pub catch_up: Option<crate::transport::catch_up::CatchUpConfig>,
     pub shared_mux: std::sync::Mutex<std::sync::Weak<crate::transport::mux::MuxShared>>,
     pub server: Url,
     pub token: Option<Token>,
@@ -109,6 +110,7 @@ pub struct ClientBuilder {
     ws_auth: WsAuth,
     ws_timeout: Option<Duration>,
     transport: Transport,
+    catch_up: Option<crate::transport::catch_up::CatchUpConfig>,
     settings: StreamSettings,
 }
 
@@ -149,6 +151,21 @@ impl ClientBuilder {
     /// The transport [`Client::stream`] uses (default [`Transport::Auto`]).
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
+        self
+    }
+
+    /// Gap-free streaming: after each outage, fetch what was missed over REST
+    /// (see [`CatchUpConfig`](crate::CatchUpConfig)); off by default. Caught-up
+    /// events say [`is_caught_up`](crate::Event::is_caught_up); a
+    /// [`Gap`](crate::proto::Gap) event follows each outage.
+    pub fn catch_up(mut self, on: bool) -> Self {
+        self.catch_up = on.then(Default::default);
+        self
+    }
+
+    /// Catch-up with these settings.
+    pub fn catch_up_with(mut self, config: crate::transport::catch_up::CatchUpConfig) -> Self {
+        self.catch_up = Some(config);
         self
     }
 
@@ -233,6 +250,7 @@ impl ClientBuilder {
                 ws_auth: self.ws_auth,
                 ws_timeout: self.ws_timeout,
                 transport: self.transport,
+                catch_up: self.catch_up,
                 shared_mux: Default::default(),
                 server,
                 token: self.token,
@@ -282,6 +300,7 @@ impl Client {
             ws_auth: WsAuth::Header,
             ws_timeout: Some(Duration::from_secs(75)),
             transport: Transport::Auto,
+            catch_up: None,
             settings: StreamSettings {
                 reconnect: ReconnectPolicy::default(),
                 stable_after: crate::proto::reconnect::DEFAULT_STABLE_AFTER,
@@ -347,10 +366,11 @@ impl Client {
     }
 
     pub(crate) fn open(&self, stream: Stream) -> task::TaskHandle {
-        match self.inner.transport {
+        let handle = match self.inner.transport {
             Transport::Sse | Transport::Auto => task::spawn(self.inner.clone(), stream),
             Transport::WebSocket => self.shared_multiplex().subscribe_handle(stream),
-        }
+        };
+        self.with_catch_up(handle)
     }
 
     pub(crate) fn open_on(
@@ -358,12 +378,15 @@ impl Client {
         runtime: &tokio::runtime::Handle,
         stream: Stream,
     ) -> task::TaskHandle {
-        match self.inner.transport {
-            Transport::Sse | Transport::Auto => task::spawn_on(runtime, self.inner.clone(), stream),
-            Transport::WebSocket => {
-                let _guard = runtime.enter();
-                self.shared_multiplex().subscribe_handle(stream)
-            }
+        // Tasks spawned below (multiplexer, catch-up stage) go to `runtime`.
+        let _guard = runtime.enter();
+        self.open(stream)
+    }
+
+    fn with_catch_up(&self, handle: task::TaskHandle) -> task::TaskHandle {
+        match self.inner.catch_up {
+            Some(config) => crate::transport::catch_up::wrap(self.inner.clone(), handle, config),
+            None => handle,
         }
     }
 

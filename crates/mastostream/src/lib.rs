@@ -44,4 +44,5 @@ pub use listener::{CallbackListener, StreamListener, dispatch, dispatch_item};
 pub use proto::{Event, EventKind, Payload, ReconnectPolicy, Stream, StreamItem};
 pub use state::ConnectionState;
 pub use token::Token;
+pub use transport::catch_up::CatchUpConfig;
 pub use transport::mux::Multiplex;

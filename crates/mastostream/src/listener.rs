@@ -7,7 +7,7 @@ use crate::Error;
 use crate::proto::entities::{
     Announcement, AnnouncementReaction, Conversation, Notification, Status,
 };
-use crate::proto::{Event, EventKind, Payload, StreamItem};
+use crate::proto::{Event, EventKind, Gap, Payload, StreamItem};
 use crate::state::ConnectionState;
 
 /// Receives a stream's events, one method per known event.
@@ -58,6 +58,8 @@ pub trait StreamListener {
     fn on_encrypted_message(&mut self, payload: Payload) {}
     /// `notifications_merged`: grouped notifications were merged.
     fn on_notifications_merged(&mut self) {}
+    /// After an outage with catch-up on: what may be missing.
+    fn on_gap(&mut self, gap: Gap) {}
     /// An event this library does not know, with its raw payload.
     fn on_unknown_event(&mut self, name: &str, payload: Payload) {}
     /// A heartbeat (`:)` or `:thump`): the connection is alive.
@@ -104,6 +106,7 @@ pub fn dispatch_typed<L: StreamListener + ?Sized>(event: Event, listener: &mut L
         EventKind::EncryptedMessage => listener.on_encrypted_message(payload),
         EventKind::NotificationsMerged => listener.on_notifications_merged(),
         EventKind::Unknown(name) => listener.on_unknown_event(&name, payload),
+        EventKind::Gap(gap) => listener.on_gap(gap),
     }
 }
 
@@ -189,6 +192,9 @@ impl CallbackListener {
         self
     }
 
+    typed_handler!(
+        /// Handles catch-up's gap reports.
+        on_gap, "mastostream.gap", |h(Gap)| EventKind::Gap(g) => h(g));
     typed_handler!(/// Handles `update`.
         on_update, "update", |h(Status)| EventKind::Update(s) => h(*s));
     typed_handler!(/// Handles `delete`.

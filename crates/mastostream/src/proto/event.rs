@@ -107,6 +107,47 @@ pub enum EventKind {
     NotificationsMerged,
     /// An event this version of the library does not know. Its payload is on the [`Event`].
     Unknown(String),
+    /// Not from the server: after an outage, what catch-up could not give
+    /// back (deletes, edits, announcements for certain; everything, if it was
+    /// cut short).
+    Gap(Gap),
+}
+
+/// A stretch of time whose events may be missing, reported after an outage
+/// when catch-up is on. Its name is `mastostream.gap`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    /// The stream it concerns.
+    pub stream: super::Stream,
+    /// When the connection broke.
+    pub since: std::time::SystemTime,
+    /// When catch-up finished.
+    pub until: std::time::SystemTime,
+    /// Whether every status, notification or conversation of the outage was
+    /// fetched back. Deletes, edits and announcements cannot be, either way.
+    pub complete: bool,
+}
+
+impl Gap {
+    /// The event carrying this gap; its payload is
+    /// `{"since": ms, "until": ms, "complete": bool}` (milliseconds since the epoch).
+    pub fn into_event(self) -> Event {
+        let millis = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
+        };
+        let payload = serde_json::json!({
+            "since": millis(self.since),
+            "until": millis(self.until),
+            "complete": self.complete,
+        })
+        .to_string();
+        Event {
+            kind: EventKind::Gap(self),
+            payload: Payload::Json(payload),
+            caught_up: false,
+        }
+    }
 }
 
 /// One event from a stream: its typed [`kind`](Event::kind) and its raw [`payload`](Event::payload).
@@ -114,6 +155,7 @@ pub enum EventKind {
 pub struct Event {
     kind: EventKind,
     payload: Payload,
+    caught_up: bool,
 }
 
 /// The names of the events this library knows.
@@ -171,12 +213,32 @@ impl Event {
             "encrypted_message" => EventKind::EncryptedMessage,
             other => EventKind::Unknown(other.to_owned()),
         };
-        Ok(Event { kind, payload })
+        Ok(Event {
+            kind,
+            payload,
+            caught_up: false,
+        })
     }
 
     /// Builds an event from parts already checked elsewhere.
     pub fn from_parts(kind: EventKind, payload: Payload) -> Event {
-        Event { kind, payload }
+        Event {
+            kind,
+            payload,
+            caught_up: false,
+        }
+    }
+
+    /// Whether this event was fetched back over REST after an outage rather
+    /// than streamed live (see catch-up).
+    pub fn is_caught_up(&self) -> bool {
+        self.caught_up
+    }
+
+    /// Marks the event as fetched back after an outage.
+    pub fn mark_caught_up(mut self) -> Event {
+        self.caught_up = true;
+        self
     }
 
     /// The event's name as the server sent it (`update`, `status.update`, ...).
@@ -194,6 +256,7 @@ impl Event {
             EventKind::EncryptedMessage => "encrypted_message",
             EventKind::NotificationsMerged => "notifications_merged",
             EventKind::Unknown(name) => name,
+            EventKind::Gap(_) => "mastostream.gap",
         }
     }
 

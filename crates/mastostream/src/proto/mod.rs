@@ -18,7 +18,7 @@ mod stream;
 mod ws_frame;
 
 pub use decoder::{EventDecoder, StreamItem};
-pub use event::{Event, EventKind, KNOWN_EVENTS, Payload};
+pub use event::{Event, EventKind, Gap, KNOWN_EVENTS, Payload};
 pub use liveness::{Liveness, LivenessEvent};
 pub use reconnect::{Action, ReconnectPolicy, Reconnector};
 pub use sse::{SseDecoder, SseError, SseItem, SseMessage};

@@ -1,0 +1,376 @@
+//! Gap-free streaming: after an outage, fetch what was missed over REST.
+//!
+//! Mastodon's streams carry no event ids, so a reconnect silently loses what
+//! was posted meanwhile. This stage sits between a stream's connection (SSE
+//! or WebSocket subscription) and its consumer. It remembers the newest id it
+//! delivered per timeline; when the connection opens again after a break, it
+//! pages forward from there with `min_id` (oldest first) through the matching
+//! REST timeline, delivers what it finds marked as caught up, then lets the
+//! live events through, dropping the ones it has already delivered. Each
+//! outage ends with a [`Gap`] saying whether everything was fetched back.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::HeaderMap;
+use tokio::sync::{mpsc, watch};
+
+use crate::Error;
+use crate::client::Inner;
+use crate::proto::{Event, EventKind, Gap, Stream, StreamItem, percent_encode};
+use crate::state::ConnectionState;
+use crate::transport::http;
+use crate::transport::task::{Signal, TaskHandle};
+
+/// Catch-up settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUpConfig {
+    /// Records per REST page (Mastodon caps statuses at 40, notifications at 80).
+    pub page_size: usize,
+    /// Pages per timeline per outage; past it the gap is incomplete.
+    pub max_pages: usize,
+    /// Stop paging while `X-RateLimit-Remaining` is at or below this.
+    pub min_rate_limit_remaining: u64,
+    /// How many delivered ids are remembered to drop duplicates.
+    pub dedup_capacity: usize,
+}
+
+impl Default for CatchUpConfig {
+    fn default() -> Self {
+        CatchUpConfig {
+            page_size: 40,
+            max_pages: 10,
+            min_rate_limit_remaining: 10,
+            dedup_capacity: 10_000,
+        }
+    }
+}
+
+/// A REST timeline that mirrors (part of) a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Statuses,
+    Notifications,
+    Conversations,
+}
+
+#[derive(Debug)]
+struct Source {
+    kind: Kind,
+    /// Path and fixed query, e.g. `/api/v1/timelines/public?local=true`.
+    path: String,
+    /// The newest id delivered.
+    newest: Option<u64>,
+}
+
+/// The REST timelines for a stream, as Mastodon maps them.
+fn sources(stream: &Stream) -> Vec<Source> {
+    let statuses = |path: String| Source {
+        kind: Kind::Statuses,
+        path,
+        newest: None,
+    };
+    let notifications = || Source {
+        kind: Kind::Notifications,
+        path: "/api/v1/notifications?".into(),
+        newest: None,
+    };
+    let public = |query: &str| statuses(format!("/api/v1/timelines/public?{query}"));
+    match stream {
+        Stream::User => vec![statuses("/api/v1/timelines/home?".into()), notifications()],
+        Stream::UserNotification => vec![notifications()],
+        Stream::Public => vec![public("")],
+        Stream::PublicMedia => vec![public("only_media=true&")],
+        Stream::PublicLocal => vec![public("local=true&")],
+        Stream::PublicLocalMedia => vec![public("local=true&only_media=true&")],
+        Stream::PublicRemote => vec![public("remote=true&")],
+        Stream::PublicRemoteMedia => vec![public("remote=true&only_media=true&")],
+        Stream::Hashtag(tag) => vec![statuses(format!(
+            "/api/v1/timelines/tag/{}?",
+            percent_encode(tag)
+        ))],
+        Stream::HashtagLocal(tag) => vec![statuses(format!(
+            "/api/v1/timelines/tag/{}?local=true&",
+            percent_encode(tag)
+        ))],
+        Stream::List(id) => vec![statuses(format!(
+            "/api/v1/timelines/list/{}?",
+            percent_encode(id)
+        ))],
+        Stream::Direct => vec![Source {
+            kind: Kind::Conversations,
+            path: "/api/v1/conversations?".into(),
+            newest: None,
+        }],
+    }
+}
+
+/// Which timeline an event belongs to, and its paging id.
+fn position(event: &Event) -> Option<(Kind, u64, String)> {
+    match event.kind() {
+        EventKind::Update(status) => {
+            let id = status.id.parse().ok()?;
+            Some((Kind::Statuses, id, format!("s{}", status.id)))
+        }
+        EventKind::Notification(n) => {
+            let id = n.id.parse().ok()?;
+            Some((Kind::Notifications, id, format!("n{}", n.id)))
+        }
+        EventKind::Conversation(c) => {
+            let last = c.last_status.as_ref()?;
+            let id = last.id.parse().ok()?;
+            // A conversation comes again with each new message: its last status says which.
+            Some((Kind::Conversations, id, format!("c{}:{}", c.id, last.id)))
+        }
+        _ => None,
+    }
+}
+
+/// Ids delivered lately, bounded.
+struct Seen {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+    capacity: usize,
+}
+
+impl Seen {
+    fn new(capacity: usize) -> Self {
+        Seen {
+            order: VecDeque::new(),
+            set: HashSet::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Records `key`; false if it was already there.
+    fn insert(&mut self, key: String) -> bool {
+        if self.set.contains(&key) {
+            return false;
+        }
+        if self.order.len() == self.capacity
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        self.order.push_back(key.clone());
+        self.set.insert(key);
+        true
+    }
+}
+
+/// Puts the catch-up stage in front of `upstream`.
+pub(crate) fn wrap(
+    inner: Arc<Inner>,
+    mut upstream: TaskHandle,
+    config: CatchUpConfig,
+) -> TaskHandle {
+    let (tx, signals) = mpsc::channel(256);
+    let (state_tx, state) = watch::channel(upstream.state.borrow().clone());
+    let stream = upstream.stream.clone();
+    let receiving = upstream.receiving.clone();
+    let closer = upstream.closer.clone();
+    let mut stage = Stage {
+        inner,
+        sources: sources(&stream),
+        seen: Seen::new(config.dedup_capacity),
+        config,
+        stream: stream.clone(),
+        tx,
+        outage_since: None,
+    };
+    let task = tokio::spawn(async move {
+        while let Some(signal) = upstream.signals.recv().await {
+            state_tx.send_replace(upstream.state.borrow().clone());
+            if !stage.handle(signal).await {
+                return;
+            }
+        }
+        state_tx.send_replace(upstream.state.borrow().clone());
+    });
+    TaskHandle {
+        stream,
+        signals,
+        state,
+        receiving,
+        closer,
+        task: Some(task),
+        _keep_alive: None,
+    }
+}
+
+struct Stage {
+    inner: Arc<Inner>,
+    sources: Vec<Source>,
+    seen: Seen,
+    config: CatchUpConfig,
+    stream: Stream,
+    tx: mpsc::Sender<Signal>,
+    outage_since: Option<SystemTime>,
+}
+
+impl Stage {
+    /// Handles one upstream signal; false when the consumer is gone.
+    async fn handle(&mut self, signal: Signal) -> bool {
+        match signal {
+            Signal::Item(StreamItem::Event(event)) => {
+                if let Some((kind, id, key)) = position(&event) {
+                    if !self.seen.insert(key) {
+                        return true; // already delivered by catch-up
+                    }
+                    self.advance(kind, id);
+                }
+                self.send(Signal::Item(StreamItem::Event(event))).await
+            }
+            Signal::Abort(error) => {
+                self.outage_since.get_or_insert_with(SystemTime::now);
+                self.send(Signal::Abort(error)).await
+            }
+            Signal::State(ConnectionState::Open) if self.outage_since.is_some() => {
+                if !self.send(Signal::State(ConnectionState::Open)).await {
+                    return false;
+                }
+                let since = self.outage_since.take().unwrap_or_else(SystemTime::now);
+                self.catch_up(since).await
+            }
+            other => self.send(other).await,
+        }
+    }
+
+    async fn send(&self, signal: Signal) -> bool {
+        self.tx.send(signal).await.is_ok()
+    }
+
+    fn advance(&mut self, kind: Kind, id: u64) {
+        for source in self.sources.iter_mut().filter(|s| s.kind == kind) {
+            source.newest = Some(source.newest.map_or(id, |n| n.max(id)));
+        }
+    }
+
+    /// Pages forward through every timeline that has a starting point, then
+    /// reports the gap.
+    async fn catch_up(&mut self, since: SystemTime) -> bool {
+        let mut complete = true;
+        for index in 0..self.sources.len() {
+            // Nothing delivered yet on this timeline: there is no "since" to fetch from.
+            if self.sources[index].newest.is_none() {
+                continue;
+            }
+            match self.catch_up_source(index).await {
+                Ok(Some(true)) => {}
+                Ok(Some(false)) => complete = false,
+                Ok(None) => return false,
+                Err(error) => {
+                    tracing::debug!(%error, "catch-up stopped");
+                    complete = false;
+                }
+            }
+        }
+        let gap = Gap {
+            stream: self.stream.clone(),
+            since,
+            until: SystemTime::now(),
+            complete,
+        };
+        self.send(Signal::Item(StreamItem::Event(gap.into_event())))
+            .await
+    }
+
+    /// One timeline: `Some(complete)`, or `None` when the consumer is gone.
+    async fn catch_up_source(&mut self, index: usize) -> Result<Option<bool>, Error> {
+        let mut retries_429 = 0;
+        let mut pages = 0;
+        while pages < self.config.max_pages {
+            let Some(newest) = self.sources[index].newest else {
+                return Ok(Some(true));
+            };
+            let (items, headers) = match self.fetch(&self.sources[index], newest).await {
+                Ok(page) => page,
+                Err(Error::Http {
+                    status: 429,
+                    retry_after,
+                    ..
+                }) if retries_429 < 3 => {
+                    retries_429 += 1;
+                    let wait = Duration::from_secs(retry_after.unwrap_or(1).min(60));
+                    tracing::debug!(?wait, "rate limited during catch-up");
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            pages += 1;
+            let full = items.len() >= self.config.page_size;
+            // Pages come newest first; deliver oldest first.
+            for raw in items.into_iter().rev() {
+                let kind = self.sources[index].kind;
+                let name = match kind {
+                    Kind::Statuses => "update",
+                    Kind::Notifications => "notification",
+                    Kind::Conversations => "conversation",
+                };
+                let event = match Event::parse_owned(name, Some(raw.get().to_owned())) {
+                    Ok(event) => event.mark_caught_up(),
+                    Err(error) => {
+                        if self.tx.send(Signal::Malformed(error)).await.is_err() {
+                            return Ok(None);
+                        }
+                        continue;
+                    }
+                };
+                let Some((_, id, key)) = position(&event) else {
+                    continue;
+                };
+                self.advance(kind, id);
+                if self.seen.insert(key)
+                    && self
+                        .tx
+                        .send(Signal::Item(StreamItem::Event(event)))
+                        .await
+                        .is_err()
+                {
+                    return Ok(None);
+                }
+            }
+            if !full {
+                return Ok(Some(true));
+            }
+            let remaining = headers
+                .get("x-ratelimit-remaining")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if remaining.is_some_and(|r| r <= self.config.min_rate_limit_remaining) {
+                tracing::debug!(?remaining, "catch-up stops to spare the rate limit");
+                return Ok(Some(false));
+            }
+        }
+        Ok(Some(false))
+    }
+
+    async fn fetch(
+        &self,
+        source: &Source,
+        min_id: u64,
+    ) -> Result<(Vec<Box<serde_json::value::RawValue>>, HeaderMap), Error> {
+        let mut url = self.inner.server.clone();
+        let (path, query) = source.path.split_once('?').unwrap_or((&source.path, ""));
+        url.set_path(path);
+        url.set_query(Some(&format!(
+            "{query}min_id={min_id}&limit={}",
+            self.config.page_size
+        )));
+        let mut request = self.inner.http.get(url).timeout(self.inner.request_timeout);
+        if let Some(token) = &self.inner.token {
+            request = request.bearer_auth(token.expose());
+        }
+        let response = request.send().await.map_err(http::network)?;
+        if !response.status().is_success() {
+            return Err(http::status_error(response).await);
+        }
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(http::network)?;
+        let items: Vec<Box<serde_json::value::RawValue>> = serde_json::from_slice(&body)
+            .map_err(|e| Error::malformed("catch-up page", e, &String::from_utf8_lossy(&body)))?;
+        Ok((items, headers))
+    }
+}

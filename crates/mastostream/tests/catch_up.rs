@@ -1,0 +1,357 @@
+//! Gap-free streaming: what is published during an outage arrives once, in
+//! order, after the reconnect, followed by a gap report and the live events.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use mastostream::proto::{Gap, Stream};
+use mastostream::{
+    CatchUpConfig, Client, Event, EventKind, EventStream, ReconnectPolicy, Transport,
+};
+use mastostream_testkit::{Fault, Publish, TestServer};
+use serde_json::Value;
+
+const SECOND: Duration = Duration::from_secs(1);
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/entities"
+);
+
+fn entity(name: &str) -> Value {
+    let mut value: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap())
+            .unwrap();
+    // No id: the test server gives each a fresh, rising one.
+    value["id"] = Value::Null;
+    value
+}
+
+fn status(acct: &str, tag: &str) -> Value {
+    let mut status = entity("status.json");
+    status["account"]["acct"] = acct.into();
+    status["tags"] = serde_json::json!([{"name": tag, "url": ""}]);
+    status
+}
+
+/// How a stream's events are published in a test.
+fn publisher(stream: &Stream) -> impl Fn(&TestServer) -> usize {
+    let stream = stream.clone();
+    move |server| match &stream {
+        Stream::User => {
+            server.publish(Publish::new("update", status("alice", "x")).to(Stream::User))
+        }
+        Stream::UserNotification => server.publish(
+            Publish::new("notification", entity("notification.json")).to(Stream::UserNotification),
+        ),
+        Stream::List(id) => server
+            .publish(Publish::new("update", status("alice", "x")).to(Stream::List(id.clone()))),
+        Stream::Hashtag(tag) => {
+            server.publish(Publish::new("update", status("bob@remote.example", tag)))
+        }
+        // public and public:local: a local public status fans out to both.
+        _ => server.publish(Publish::new("update", status("alice", "x"))),
+    }
+}
+
+/// The next event (errors skipped), or panics after two seconds.
+async fn next_event(events: &mut EventStream) -> Event {
+    loop {
+        let item = tokio::time::timeout(2 * SECOND, events.next())
+            .await
+            .expect("no event in time")
+            .expect("ended");
+        if let Ok(event) = item {
+            return event;
+        }
+    }
+}
+
+fn id_of(event: &Event) -> u64 {
+    match event.kind() {
+        EventKind::Update(s) => s.id.parse().unwrap(),
+        EventKind::Notification(n) => n.id.parse().unwrap(),
+        other => panic!("not a status or notification: {other:?}"),
+    }
+}
+
+async fn client(server: &TestServer, transport: Transport, config: CatchUpConfig) -> Client {
+    Client::builder(server.url())
+        .token("t")
+        .transport(transport)
+        .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(40)))
+        .catch_up_with(config)
+        .build()
+        .unwrap()
+}
+
+/// Live events, an outage with `missed` events, then the catch-up and more live events.
+async fn outage(
+    stream: Stream,
+    transport: Transport,
+    missed: usize,
+    config: CatchUpConfig,
+) -> (Vec<Event>, Gap) {
+    let server = TestServer::builder().start().await.unwrap();
+    let publish = publisher(&stream);
+    let client = client(&server, transport, config).await;
+    let mut events = client.stream(stream.clone());
+    let mut state = events.watch_state();
+    tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(server.wait_for_connections(1, SECOND).await);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let mut delivered = Vec::new();
+    for _ in 0..2 {
+        assert!(publish(&server) >= 1, "{stream}: live event not delivered");
+        delivered.push(next_event(&mut events).await);
+    }
+    // The outage: the stream is cut and the next connects are refused for a while.
+    server
+        .fault(Fault::Reject {
+            status: 503,
+            count: 4,
+            retry_after: None,
+        })
+        .unwrap();
+    server.fault(Fault::Disconnect).unwrap();
+    tokio::time::timeout(SECOND, state.wait_for(|s| !s.is_open()))
+        .await
+        .unwrap()
+        .unwrap();
+    for _ in 0..missed {
+        publish(&server);
+    }
+    let mut gap = None;
+    while gap.is_none() {
+        let event = next_event(&mut events).await;
+        match event.kind() {
+            EventKind::Gap(g) => gap = Some(g.clone()),
+            _ => {
+                assert!(
+                    event.is_caught_up(),
+                    "{stream}: a live event before the gap report"
+                );
+                delivered.push(event);
+            }
+        }
+    }
+    assert!(server.wait_for_connections(1, SECOND).await);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    for _ in 0..2 {
+        publish(&server);
+        let event = next_event(&mut events).await;
+        assert!(!event.is_caught_up());
+        delivered.push(event);
+    }
+    (delivered, gap.unwrap())
+}
+
+fn assert_exactly_once_in_order(stream: &Stream, events: &[Event], total: usize) {
+    let ids: Vec<u64> = events.iter().map(id_of).collect();
+    assert_eq!(ids.len(), total, "{stream}: {ids:?}");
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "{stream}: not once and in order: {ids:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_catch_up_stream_over_sse() {
+    for stream in [
+        Stream::UserNotification,
+        Stream::Public,
+        Stream::PublicLocal,
+        Stream::Hashtag("rust".into()),
+        Stream::List("7".into()),
+    ] {
+        let (events, gap) =
+            outage(stream.clone(), Transport::Sse, 5, CatchUpConfig::default()).await;
+        assert_exactly_once_in_order(&stream, &events, 9);
+        assert!(gap.complete, "{stream}");
+        assert!(gap.since <= gap.until);
+    }
+}
+
+#[tokio::test]
+async fn user_stream_catches_up_home_and_notifications() {
+    let server = TestServer::builder().start().await.unwrap();
+    let client = client(&server, Transport::Sse, CatchUpConfig::default()).await;
+    let mut events = client.stream(Stream::User);
+    let mut state = events.watch_state();
+    tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(server.wait_for_connections(1, SECOND).await);
+    server.publish(Publish::new("update", status("alice", "x")).to(Stream::User));
+    server.publish(Publish::new("notification", entity("notification.json")).to(Stream::User));
+    let live = [next_event(&mut events).await, next_event(&mut events).await];
+    server
+        .fault(Fault::Reject {
+            status: 503,
+            count: 4,
+            retry_after: None,
+        })
+        .unwrap();
+    server.fault(Fault::Disconnect).unwrap();
+    tokio::time::timeout(SECOND, state.wait_for(|s| !s.is_open()))
+        .await
+        .unwrap()
+        .unwrap();
+    for _ in 0..3 {
+        server.publish(Publish::new("update", status("alice", "x")).to(Stream::User));
+        server.publish(Publish::new("notification", entity("notification.json")).to(Stream::User));
+    }
+    let mut caught = Vec::new();
+    loop {
+        let event = next_event(&mut events).await;
+        if let EventKind::Gap(gap) = event.kind() {
+            assert!(gap.complete);
+            break;
+        }
+        caught.push(event);
+    }
+    let statuses: Vec<&Event> = live
+        .iter()
+        .chain(&caught)
+        .filter(|e| e.name() == "update")
+        .collect();
+    let notifications: Vec<&Event> = live
+        .iter()
+        .chain(&caught)
+        .filter(|e| e.name() == "notification")
+        .collect();
+    assert_eq!((statuses.len(), notifications.len()), (4, 4), "{caught:?}");
+    for group in [statuses, notifications] {
+        let ids: Vec<u64> = group.iter().map(|e| id_of(e)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    }
+}
+
+#[tokio::test]
+async fn catch_up_over_the_websocket() {
+    let (events, gap) = outage(
+        Stream::PublicLocal,
+        Transport::WebSocket,
+        5,
+        CatchUpConfig::default(),
+    )
+    .await;
+    assert_exactly_once_in_order(&Stream::PublicLocal, &events, 9);
+    assert!(gap.complete);
+}
+
+#[tokio::test]
+async fn an_outage_beyond_the_cap_is_an_incomplete_gap() {
+    let config = CatchUpConfig {
+        page_size: 2,
+        max_pages: 2,
+        ..CatchUpConfig::default()
+    };
+    let (events, gap) = outage(Stream::Public, Transport::Sse, 9, config).await;
+    assert!(!gap.complete, "9 missed events cannot fit in 2 pages of 2");
+    // What was fetched is still once and in order.
+    let ids: Vec<u64> = events.iter().map(id_of).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert_eq!(ids.len(), 2 + 4 + 2);
+}
+
+#[tokio::test]
+async fn a_delete_during_an_outage_is_reported_as_a_gap() {
+    let server = TestServer::builder().start().await.unwrap();
+    let client = client(&server, Transport::Sse, CatchUpConfig::default()).await;
+    let mut events = client.stream(Stream::Public);
+    let mut state = events.watch_state();
+    tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(server.wait_for_connections(1, SECOND).await);
+    server.publish(Publish::new("update", status("alice", "x")));
+    let first = next_event(&mut events).await;
+    server
+        .fault(Fault::Reject {
+            status: 503,
+            count: 4,
+            retry_after: None,
+        })
+        .unwrap();
+    server.fault(Fault::Disconnect).unwrap();
+    tokio::time::timeout(SECOND, state.wait_for(|s| !s.is_open()))
+        .await
+        .unwrap()
+        .unwrap();
+    let EventKind::Update(status) = first.kind() else {
+        panic!()
+    };
+    server.publish(Publish::new("delete", status.id.clone()));
+    let event = next_event(&mut events).await;
+    // Nothing to fetch back, but the application learns it may have missed something.
+    assert!(
+        matches!(event.kind(), EventKind::Gap(gap) if gap.complete),
+        "{event:?}"
+    );
+}
+
+#[tokio::test]
+async fn rate_limited_catch_up_waits_and_goes_on() {
+    let server = TestServer::builder().start().await.unwrap();
+    let client = client(&server, Transport::Sse, CatchUpConfig::default()).await;
+    let mut events = client.stream(Stream::Public);
+    let mut state = events.watch_state();
+    tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(server.wait_for_connections(1, SECOND).await);
+    server.publish(Publish::new("update", status("alice", "x")));
+    next_event(&mut events).await;
+    server
+        .fault(Fault::RejectRest {
+            status: 429,
+            count: 1,
+            retry_after: Some(1),
+        })
+        .unwrap();
+    server
+        .fault(Fault::Reject {
+            status: 503,
+            count: 4,
+            retry_after: None,
+        })
+        .unwrap();
+    server.fault(Fault::Disconnect).unwrap();
+    tokio::time::timeout(SECOND, state.wait_for(|s| !s.is_open()))
+        .await
+        .unwrap()
+        .unwrap();
+    let outage_started = std::time::Instant::now();
+    for _ in 0..3 {
+        server.publish(Publish::new("update", status("alice", "x")));
+    }
+    let mut caught = 0;
+    loop {
+        // Errors (the break, the refused reconnects) are reported on the way; skip them.
+        let Ok(event) = tokio::time::timeout(4 * SECOND, events.next())
+            .await
+            .unwrap()
+            .unwrap()
+        else {
+            continue;
+        };
+        match event.kind() {
+            EventKind::Gap(gap) => {
+                assert!(gap.complete);
+                break;
+            }
+            _ => caught += 1,
+        }
+    }
+    assert_eq!(caught, 3);
+    assert!(
+        outage_started.elapsed() >= SECOND,
+        "Retry-After was not honoured"
+    );
+}
