@@ -71,6 +71,10 @@ pub struct StreamArgs {
     /// End at the first break instead of reconnecting.
     #[arg(long)]
     pub no_reconnect: bool,
+    /// After each reconnect, fetch what was missed over REST (printed like
+    /// live events), then print a `mastostream.gap` event.
+    #[arg(long)]
+    pub catch_up: bool,
     /// Seconds of silence (heartbeats included) before a connection is taken
     /// for dead; 0 turns stall detection off.
     #[arg(long, default_value_t = 45.0, value_name = "SECS")]

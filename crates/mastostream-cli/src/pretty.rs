@@ -124,7 +124,10 @@ fn notification_line(style: Style, n: &Notification) -> String {
 
 /// One line for an event, prefixed with its stream when several are open.
 pub fn line(style: Style, event: &Event, stream: Option<&str>) -> String {
-    let prefix = stream.map(|s| format!("[{s}] ")).unwrap_or_default();
+    let mut prefix = stream.map(|s| format!("[{s}] ")).unwrap_or_default();
+    if event.is_caught_up() {
+        prefix.push_str("(caught up) ");
+    }
     let body = match event.kind() {
         EventKind::Update(status) => status_line(style, status, "post"),
         EventKind::StatusUpdate(status) => status_line(style, status, "edit"),
@@ -155,6 +158,19 @@ pub fn line(style: Style, event: &Event, stream: Option<&str>) -> String {
         EventKind::AnnouncementDelete(id) => {
             format!("{} announcement {id}", style.paint("1;31", "deleted"))
         }
+        EventKind::Gap(gap) => format!(
+            "{} after an outage of {:.1} s{}",
+            style.paint("1;31", "gap"),
+            gap.until
+                .duration_since(gap.since)
+                .unwrap_or_default()
+                .as_secs_f64(),
+            if gap.complete {
+                ": posts fetched back; deletes and edits may be missing"
+            } else {
+                ": some posts could not be fetched back"
+            }
+        ),
         _ => format!(
             "{} {}",
             style.paint("1;34", event.name()),

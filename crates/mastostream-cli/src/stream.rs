@@ -87,6 +87,9 @@ pub fn run(args: &StreamArgs) -> ExitCode {
     if let Some(token) = token {
         builder = builder.token(token);
     }
+    if args.catch_up {
+        builder = builder.catch_up(true);
+    }
     if args.no_reconnect {
         builder = builder.reconnect(ReconnectPolicy::Off);
     }

@@ -361,3 +361,63 @@ fn several_streams_share_one_websocket_with_the_same_lines() {
         );
     }
 }
+
+#[test]
+fn catch_up_prints_missed_events_then_the_gap() {
+    let server = TestServer::builder().start_blocking().unwrap();
+    let mut status: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/entities/status.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    status["id"] = serde_json::Value::Null;
+    let mut child = mastostream(&[
+        "stream",
+        "--server",
+        &server.url(),
+        "--token",
+        "t",
+        "--catch-up",
+        "--limit",
+        "4",
+        "public:local",
+    ])
+    .spawn()
+    .unwrap();
+    assert!(server.wait_for_connections(1, 10 * SECOND));
+    std::thread::sleep(Duration::from_millis(50));
+    server.publish(Publish::new("update", status.clone()));
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    server
+        .fault(Fault::Reject {
+            status: 503,
+            count: 1,
+            retry_after: None,
+        })
+        .unwrap();
+    server.fault(Fault::Disconnect).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    server.publish(Publish::new("update", status.clone()));
+    server.publish(Publish::new("update", status));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    let lines: Vec<serde_json::Value> = first
+        .lines()
+        .chain(rest.lines())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let ids: Vec<u64> = lines[..3]
+        .iter()
+        .map(|l| l["payload"]["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert_eq!(lines[3]["event"], "mastostream.gap");
+    assert_eq!(lines[3]["payload"]["complete"], true);
+}

@@ -365,11 +365,30 @@ impl Client {
         EventStream::new(self.open(stream))
     }
 
-    pub(crate) fn open(&self, stream: Stream) -> task::TaskHandle {
-        let handle = match self.inner.transport {
+    /// Opens a stream with catch-up set for it alone (`None`: off), whatever
+    /// the client's default.
+    pub fn stream_with_catch_up(
+        &self,
+        stream: Stream,
+        catch_up: Option<crate::transport::catch_up::CatchUpConfig>,
+    ) -> EventStream {
+        let handle = self.connect(stream);
+        EventStream::new(match catch_up {
+            Some(config) => crate::transport::catch_up::wrap(self.inner.clone(), handle, config),
+            None => handle,
+        })
+    }
+
+    /// The stream's connection, on the client's transport, without catch-up.
+    fn connect(&self, stream: Stream) -> task::TaskHandle {
+        match self.inner.transport {
             Transport::Sse | Transport::Auto => task::spawn(self.inner.clone(), stream),
             Transport::WebSocket => self.shared_multiplex().subscribe_handle(stream),
-        };
+        }
+    }
+
+    pub(crate) fn open(&self, stream: Stream) -> task::TaskHandle {
+        let handle = self.connect(stream);
         self.with_catch_up(handle)
     }
 

@@ -355,3 +355,49 @@ async fn rate_limited_catch_up_waits_and_goes_on() {
         "Retry-After was not honoured"
     );
 }
+
+#[tokio::test]
+async fn catch_up_can_be_chosen_per_stream() {
+    let server = TestServer::builder().start().await.unwrap();
+    let client = Client::builder(server.url())
+        .token("t")
+        .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(40)))
+        .build()
+        .unwrap();
+    let mut with = client.stream_with_catch_up(Stream::PublicLocal, Some(CatchUpConfig::default()));
+    let mut without = client.stream(Stream::PublicLocal);
+    assert!(server.wait_for_connections(2, SECOND).await);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    server.publish(Publish::new("update", status("alice", "x")));
+    next_event(&mut with).await;
+    next_event(&mut without).await;
+    server
+        .fault(Fault::Reject {
+            status: 503,
+            count: 6,
+            retry_after: None,
+        })
+        .unwrap();
+    server.fault(Fault::Disconnect).unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    server.publish(Publish::new("update", status("alice", "x")));
+    let caught = next_event(&mut with).await;
+    assert!(caught.is_caught_up());
+    assert!(matches!(
+        next_event(&mut with).await.kind(),
+        EventKind::Gap(_)
+    ));
+    // Without catch-up the missed status is gone: the next event is a live one.
+    assert!(server.wait_for_connections(2, 2 * SECOND).await);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    server.publish(Publish::new("update", status("alice", "y")));
+    let live = next_event(&mut without).await;
+    assert!(!live.is_caught_up());
+    let EventKind::Update(s) = live.kind() else {
+        panic!()
+    };
+    assert!(
+        s.tags.iter().any(|t| t.name == "y"),
+        "the missed status came through: {s:?}"
+    );
+}

@@ -15,6 +15,7 @@ pub mod liveness;
 pub mod reconnect;
 pub mod sse;
 mod stream;
+mod timestamp;
 mod ws_frame;
 
 pub use decoder::{EventDecoder, StreamItem};
@@ -25,4 +26,5 @@ pub use sse::{SseDecoder, SseError, SseItem, SseMessage};
 pub use stream::{
     STREAM_NAMES, Stream, StreamError, normalize_hashtag, percent_encode, query_flag,
 };
+pub use timestamp::parse_timestamp;
 pub use ws_frame::{WsMessage, decode_ws_frame};

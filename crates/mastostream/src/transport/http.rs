@@ -38,7 +38,16 @@ pub(crate) async fn status_error(mut response: Response) -> Error {
         .headers()
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or_else(|| {
+            // Mastodon's rate limiter says when the window resets instead.
+            let reset = response.headers().get("x-ratelimit-reset")?.to_str().ok()?;
+            let at = crate::proto::parse_timestamp(reset)?;
+            let wait = at
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            Some(wait.as_secs() + 1)
+        });
     let mut body = Vec::new();
     while body.len() < ERROR_BODY_LIMIT {
         match response.chunk().await {
