@@ -104,6 +104,7 @@ fn replays_a_file_at_a_rate() {
         seen.extend_from_slice(&buf[..n]);
     }
     assert!(stop(child).success());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

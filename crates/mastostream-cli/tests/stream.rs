@@ -32,22 +32,25 @@ fn stderr(output: &Output) -> String {
 fn run_with(
     server: &BlockingTestServer,
     command: &mut Command,
-    connections: usize,
+    wanted: &[&[&str]],
     during: impl FnOnce(),
 ) -> Output {
     let child = command.spawn().unwrap();
-    // Subscriptions, whether on SSE connections or one WebSocket.
+    // Wait for these very subscriptions (on SSE connections or one WebSocket):
+    // a connection of an earlier command may linger until the server writes to it.
     let deadline = std::time::Instant::now() + 10 * SECOND;
-    while server
-        .connections()
-        .iter()
-        .map(|c| c.streams.len())
-        .sum::<usize>()
-        < connections
-    {
+    loop {
+        let listed: Vec<Vec<String>> = server
+            .connections()
+            .into_iter()
+            .flat_map(|c| c.streams)
+            .collect();
+        if wanted.iter().all(|w| listed.iter().any(|l| l == w)) {
+            break;
+        }
         assert!(
             std::time::Instant::now() < deadline,
-            "the CLI never connected"
+            "the CLI never connected: {listed:?}"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -73,7 +76,7 @@ fn jsonl_lines_for_several_streams() {
             "hashtag=Rust",
             "list=42",
         ]),
-        3,
+        &[&["public:local"], &["hashtag", "Rust"], &["list", "42"]],
         || {
             server.publish(Publish::new("delete", "1").to(Stream::PublicLocal));
             std::thread::sleep(Duration::from_millis(50));
@@ -110,7 +113,7 @@ fn server_and_token_from_the_environment_and_token_file() {
         mastostream(&["stream", "--limit", "1", "user"])
             .env("MASTODON_SERVER", server.url())
             .env("MASTODON_TOKEN", "from-env"),
-        1,
+        &[&["user"]],
         || {
             server.publish(Publish::new("delete", "9").to(Stream::User));
         },
@@ -132,12 +135,13 @@ fn server_and_token_from_the_environment_and_token_file() {
             "1",
             "direct",
         ]),
-        1,
+        &[&["direct"]],
         || {
             server.publish(Publish::new("delete", "10").to(Stream::Direct));
         },
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -229,7 +233,7 @@ fn no_reconnect_exits_1_when_the_stream_breaks() {
             "--no-reconnect",
             "public",
         ]),
-        1,
+        &[&["public"]],
         || {
             server.fault(Fault::Disconnect).unwrap();
         },
