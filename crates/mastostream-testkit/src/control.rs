@@ -56,14 +56,8 @@ pub fn apply(state: &AppState, fault: Fault) -> Result<usize, String> {
             count,
             retry_after,
         } => {
-            if !(100..=599).contains(&status) {
-                return Err(format!("bad status: {status}"));
-            }
-            state.hub.faults.set_reject(Reject {
-                status,
-                remaining: count,
-                retry_after,
-            });
+            let reject = checked_reject(status, count, retry_after)?;
+            state.hub.faults.set_reject(reject);
             return Ok(0);
         }
         Fault::RejectRest {
@@ -71,14 +65,8 @@ pub fn apply(state: &AppState, fault: Fault) -> Result<usize, String> {
             count,
             retry_after,
         } => {
-            if !(100..=599).contains(&status) {
-                return Err(format!("bad status: {status}"));
-            }
-            state.hub.faults.set_reject_rest(Reject {
-                status,
-                remaining: count,
-                retry_after,
-            });
+            let reject = checked_reject(status, count, retry_after)?;
+            state.hub.faults.set_reject_rest(reject);
             return Ok(0);
         }
         Fault::RejectSubscribe {
@@ -92,6 +80,22 @@ pub fn apply(state: &AppState, fault: Fault) -> Result<usize, String> {
         Fault::Raw { bytes } => return Ok(state.hub.send_raw(bytes.into_bytes().into())),
     }
     Ok(open)
+}
+
+/// A rejection of the next `count` requests (none for 0), with a valid status.
+fn checked_reject(
+    status: u16,
+    count: u32,
+    retry_after: Option<u64>,
+) -> Result<Option<Reject>, String> {
+    if !(100..=599).contains(&status) {
+        return Err(format!("bad status: {status}"));
+    }
+    Ok((count > 0).then_some(Reject {
+        status,
+        remaining: count,
+        retry_after,
+    }))
 }
 
 /// `GET /api/testkit/connections` → `[{"id", "transport", "streams"}]`.

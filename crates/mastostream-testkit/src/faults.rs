@@ -123,9 +123,9 @@ impl FaultState {
             .send_replace(Some(Instant::now() + duration));
     }
 
-    /// Rejects the next requests.
-    pub fn set_reject(&self, reject: Reject) {
-        *self.reject.lock().unwrap_or_else(|e| e.into_inner()) = Some(reject);
+    /// Rejects the next streaming requests (`None` clears a pending rejection).
+    pub fn set_reject(&self, reject: Option<Reject>) {
+        *self.reject.lock().unwrap_or_else(|e| e.into_inner()) = reject;
     }
 
     /// Takes one pending rejection of a streaming request, if any.
@@ -133,9 +133,9 @@ impl FaultState {
         take(&self.reject)
     }
 
-    /// Rejects the next REST timeline requests.
-    pub fn set_reject_rest(&self, reject: Reject) {
-        *self.reject_rest.lock().unwrap_or_else(|e| e.into_inner()) = Some(reject);
+    /// Rejects the next REST timeline requests (`None` clears a pending rejection).
+    pub fn set_reject_rest(&self, reject: Option<Reject>) {
+        *self.reject_rest.lock().unwrap_or_else(|e| e.into_inner()) = reject;
     }
 
     /// Takes one pending rejection of a REST request, if any.

@@ -179,28 +179,50 @@ fn page_response(
     response
 }
 
+/// One REST list endpoint: where it lives, what its `Link` carries, its
+/// `limit` default and cap, and whether it needs a user token.
+struct Listing<'a> {
+    path: String,
+    carried: &'a [&'a str],
+    limits: (usize, usize),
+    needs_user: bool,
+}
+
+/// Serves a page of `listing` from the store: faults first, then auth (as
+/// Mastodon checks it), then the page with its `Link` header.
+fn serve(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &app::Query,
+    listing: Listing<'_>,
+    page: impl FnOnce(&crate::store::Store, PageParams) -> Page,
+) -> Response {
+    if let Some(response) = rest_rejection(state) {
+        return response;
+    }
+    if listing.needs_user
+        && let Some(response) = require_user(state, headers, query)
+    {
+        return response;
+    }
+    let page = page(&state.hub.store(), page_params(query, listing.limits));
+    page_response(page, headers, &listing.path, query, listing.carried)
+}
+
 async fn home(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<app::Query>,
 ) -> Response {
-    if let Some(response) = rest_rejection(&state) {
-        return response;
-    }
-    if let Some(response) = require_user(&state, &headers, &query) {
-        return response;
-    }
-    let page = state
-        .hub
-        .store()
-        .timeline(&TimelineFilter::Home, page_params(&query, STATUS_LIMIT));
-    page_response(
-        page,
-        &headers,
-        "/api/v1/timelines/home",
-        &query,
-        &["local", "limit"],
-    )
+    let listing = Listing {
+        path: "/api/v1/timelines/home".into(),
+        carried: &["local", "limit"],
+        limits: STATUS_LIMIT,
+        needs_user: true,
+    };
+    serve(&state, &headers, &query, listing, |store, params| {
+        store.timeline(&TimelineFilter::Home, params)
+    })
 }
 
 async fn public(
@@ -208,25 +230,20 @@ async fn public(
     headers: HeaderMap,
     Query(query): Query<app::Query>,
 ) -> Response {
-    if let Some(response) = rest_rejection(&state) {
-        return response;
-    }
     let filter = TimelineFilter::Public {
         local: flag(&query, "local"),
         remote: flag(&query, "remote"),
         only_media: flag(&query, "only_media"),
     };
-    let page = state
-        .hub
-        .store()
-        .timeline(&filter, page_params(&query, STATUS_LIMIT));
-    page_response(
-        page,
-        &headers,
-        "/api/v1/timelines/public",
-        &query,
-        &["local", "remote", "limit", "only_media"],
-    )
+    let listing = Listing {
+        path: "/api/v1/timelines/public".into(),
+        carried: &["local", "remote", "limit", "only_media"],
+        limits: STATUS_LIMIT,
+        needs_user: false,
+    };
+    serve(&state, &headers, &query, listing, |store, params| {
+        store.timeline(&filter, params)
+    })
 }
 
 async fn tag(
@@ -235,30 +252,24 @@ async fn tag(
     headers: HeaderMap,
     Query(query): Query<app::Query>,
 ) -> Response {
-    if let Some(response) = rest_rejection(&state) {
-        return response;
-    }
     let filter = TimelineFilter::Tag {
         tag: mastostream::proto::normalize_hashtag(&tag),
         local: flag(&query, "local"),
         remote: flag(&query, "remote"),
         only_media: flag(&query, "only_media"),
     };
-    let page = state
-        .hub
-        .store()
-        .timeline(&filter, page_params(&query, STATUS_LIMIT));
-    let path = format!(
-        "/api/v1/timelines/tag/{}",
-        mastostream::proto::percent_encode(&tag)
-    );
-    page_response(
-        page,
-        &headers,
-        &path,
-        &query,
-        &["local", "limit", "only_media"],
-    )
+    let listing = Listing {
+        path: format!(
+            "/api/v1/timelines/tag/{}",
+            mastostream::proto::percent_encode(&tag)
+        ),
+        carried: &["local", "limit", "only_media"],
+        limits: STATUS_LIMIT,
+        needs_user: false,
+    };
+    serve(&state, &headers, &query, listing, |store, params| {
+        store.timeline(&filter, params)
+    })
 }
 
 async fn list(
@@ -267,22 +278,19 @@ async fn list(
     headers: HeaderMap,
     Query(query): Query<app::Query>,
 ) -> Response {
-    if let Some(response) = rest_rejection(&state) {
-        return response;
-    }
-    if let Some(response) = require_user(&state, &headers, &query) {
-        return response;
-    }
-    let filter = TimelineFilter::List(id.clone());
-    let page = state
-        .hub
-        .store()
-        .timeline(&filter, page_params(&query, STATUS_LIMIT));
-    let path = format!(
-        "/api/v1/timelines/list/{}",
-        mastostream::proto::percent_encode(&id)
-    );
-    page_response(page, &headers, &path, &query, &["limit"])
+    let listing = Listing {
+        path: format!(
+            "/api/v1/timelines/list/{}",
+            mastostream::proto::percent_encode(&id)
+        ),
+        carried: &["limit"],
+        limits: STATUS_LIMIT,
+        needs_user: true,
+    };
+    let filter = TimelineFilter::List(id);
+    serve(&state, &headers, &query, listing, |store, params| {
+        store.timeline(&filter, params)
+    })
 }
 
 async fn notifications(
@@ -290,23 +298,15 @@ async fn notifications(
     headers: HeaderMap,
     Query(query): Query<app::Query>,
 ) -> Response {
-    if let Some(response) = rest_rejection(&state) {
-        return response;
-    }
-    if let Some(response) = require_user(&state, &headers, &query) {
-        return response;
-    }
-    let page = state
-        .hub
-        .store()
-        .notifications(page_params(&query, NOTIFICATION_LIMIT));
-    page_response(
-        page,
-        &headers,
-        "/api/v1/notifications",
-        &query,
-        &["limit", "account_id", "types[]", "exclude_types[]"],
-    )
+    let listing = Listing {
+        path: "/api/v1/notifications".into(),
+        carried: &["limit", "account_id", "types[]", "exclude_types[]"],
+        limits: NOTIFICATION_LIMIT,
+        needs_user: true,
+    };
+    serve(&state, &headers, &query, listing, |store, params| {
+        store.notifications(params)
+    })
 }
 
 async fn conversations(
@@ -314,15 +314,13 @@ async fn conversations(
     headers: HeaderMap,
     Query(query): Query<app::Query>,
 ) -> Response {
-    if let Some(response) = rest_rejection(&state) {
-        return response;
-    }
-    if let Some(response) = require_user(&state, &headers, &query) {
-        return response;
-    }
-    let page = state
-        .hub
-        .store()
-        .conversations(page_params(&query, CONVERSATION_LIMIT));
-    page_response(page, &headers, "/api/v1/conversations", &query, &["limit"])
+    let listing = Listing {
+        path: "/api/v1/conversations".into(),
+        carried: &["limit"],
+        limits: CONVERSATION_LIMIT,
+        needs_user: true,
+    };
+    serve(&state, &headers, &query, listing, |store, params| {
+        store.conversations(params)
+    })
 }
