@@ -6,10 +6,12 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use mastostream::proto::{Gap, Stream};
 use mastostream::{
-    CatchUpConfig, Client, Event, EventKind, EventStream, ReconnectPolicy, Transport,
+    CatchUpConfig, Client, ConnectionState, Event, EventKind, EventStream, ReconnectPolicy,
+    Transport,
 };
 use mastostream_testkit::{Fault, Publish, TestServer};
 use serde_json::Value;
+use tokio::sync::watch;
 
 const SECOND: Duration = Duration::from_secs(1);
 const FIXTURES: &str = concat!(
@@ -74,6 +76,22 @@ fn id_of(event: &Event) -> u64 {
     }
 }
 
+/// The outage: the stream is cut and the next four connects are refused, so
+/// the client stays away for a while; returns once it has noticed.
+async fn cut(server: &TestServer, state: &mut watch::Receiver<ConnectionState>) {
+    let refused = Fault::Reject {
+        status: 503,
+        count: 4,
+        retry_after: None,
+    };
+    server.fault(refused).unwrap();
+    server.fault(Fault::Disconnect).unwrap();
+    tokio::time::timeout(SECOND, state.wait_for(|s| !s.is_open()))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 async fn client(server: &TestServer, transport: Transport, config: CatchUpConfig) -> Client {
     Client::builder(server.url())
         .token("t")
@@ -107,19 +125,7 @@ async fn outage(
         assert!(publish(&server) >= 1, "{stream}: live event not delivered");
         delivered.push(next_event(&mut events).await);
     }
-    // The outage: the stream is cut and the next connects are refused for a while.
-    server
-        .fault(Fault::Reject {
-            status: 503,
-            count: 4,
-            retry_after: None,
-        })
-        .unwrap();
-    server.fault(Fault::Disconnect).unwrap();
-    tokio::time::timeout(SECOND, state.wait_for(|s| !s.is_open()))
-        .await
-        .unwrap()
-        .unwrap();
+    cut(&server, &mut state).await;
     for _ in 0..missed {
         publish(&server);
     }
@@ -188,18 +194,7 @@ async fn user_stream_catches_up_home_and_notifications() {
     server.publish(Publish::new("update", status("alice", "x")).to(Stream::User));
     server.publish(Publish::new("notification", entity("notification.json")).to(Stream::User));
     let live = [next_event(&mut events).await, next_event(&mut events).await];
-    server
-        .fault(Fault::Reject {
-            status: 503,
-            count: 4,
-            retry_after: None,
-        })
-        .unwrap();
-    server.fault(Fault::Disconnect).unwrap();
-    tokio::time::timeout(SECOND, state.wait_for(|s| !s.is_open()))
-        .await
-        .unwrap()
-        .unwrap();
+    cut(&server, &mut state).await;
     for _ in 0..3 {
         server.publish(Publish::new("update", status("alice", "x")).to(Stream::User));
         server.publish(Publish::new("notification", entity("notification.json")).to(Stream::User));
@@ -271,18 +266,7 @@ async fn a_delete_during_an_outage_is_reported_as_a_gap() {
     assert!(server.wait_for_connections(1, SECOND).await);
     server.publish(Publish::new("update", status("alice", "x")));
     let first = next_event(&mut events).await;
-    server
-        .fault(Fault::Reject {
-            status: 503,
-            count: 4,
-            retry_after: None,
-        })
-        .unwrap();
-    server.fault(Fault::Disconnect).unwrap();
-    tokio::time::timeout(SECOND, state.wait_for(|s| !s.is_open()))
-        .await
-        .unwrap()
-        .unwrap();
+    cut(&server, &mut state).await;
     let EventKind::Update(status) = first.kind() else {
         panic!()
     };
@@ -315,18 +299,7 @@ async fn rate_limited_catch_up_waits_and_goes_on() {
             retry_after: Some(1),
         })
         .unwrap();
-    server
-        .fault(Fault::Reject {
-            status: 503,
-            count: 4,
-            retry_after: None,
-        })
-        .unwrap();
-    server.fault(Fault::Disconnect).unwrap();
-    tokio::time::timeout(SECOND, state.wait_for(|s| !s.is_open()))
-        .await
-        .unwrap()
-        .unwrap();
+    cut(&server, &mut state).await;
     let outage_started = std::time::Instant::now();
     for _ in 0..3 {
         server.publish(Publish::new("update", status("alice", "x")));

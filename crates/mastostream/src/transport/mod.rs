@@ -7,3 +7,11 @@ pub(crate) mod mux;
 pub(crate) mod sse;
 pub(crate) mod task;
 pub(crate) mod ws;
+
+/// Sleeps until a liveness deadline, or forever when there is none.
+pub(crate) async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

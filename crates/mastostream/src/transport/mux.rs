@@ -395,7 +395,7 @@ impl MuxTask {
                         }
                     }
                 }
-                _ = sleep_until_or_never(deadline) => {
+                _ = super::sleep_until_or_never(deadline) => {
                     if let Some(crate::proto::LivenessEvent::Stalled { silent_for }) =
                         liveness.handle_timeout(Instant::now().into_std())
                     {
@@ -469,12 +469,5 @@ impl MuxTask {
             }
         }
         self.channels.remove(&key);
-    }
-}
-
-async fn sleep_until_or_never(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }

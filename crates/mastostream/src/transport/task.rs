@@ -310,7 +310,7 @@ impl Task {
                 _ = self.cancel.wait_for(|c| *c) => return Stop::Cancelled,
                 _ = self.tx.closed() => return Stop::Cancelled,
                 chunk = response.chunk() => chunk,
-                _ = sleep_until_or_never(deadline) => {
+                _ = super::sleep_until_or_never(deadline) => {
                     match liveness.handle_timeout(Instant::now().into_std()) {
                         Some(LivenessEvent::Stalled { silent_for }) => return Stop::Failed(Error::Stalled { silent_for }),
                         Some(LivenessEvent::NoGreeting { waited }) => {
@@ -359,12 +359,5 @@ impl Task {
             // Time spent waiting on a slow consumer is not the server's silence.
             liveness.handle_bytes(Instant::now().into_std());
         }
-    }
-}
-
-async fn sleep_until_or_never(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
