@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use crate::Error;
 use crate::proto::{Event, StreamItem};
 use crate::state::ConnectionState;
+use crate::transport::batch::Batch;
 use crate::transport::task::{Signal, TaskHandle};
 
 /// A stream's events, as a `futures::Stream<Item = Result<Event, Error>>`.
@@ -22,6 +23,8 @@ use crate::transport::task::{Signal, TaskHandle};
 #[derive(Debug)]
 pub struct EventStream {
     handle: TaskHandle,
+    /// Events received and not yet taken.
+    batch: Option<Batch>,
     ended: bool,
 }
 
@@ -29,6 +32,7 @@ impl EventStream {
     pub(crate) fn new(handle: TaskHandle) -> Self {
         EventStream {
             handle,
+            batch: None,
             ended: false,
         }
     }
@@ -67,6 +71,21 @@ impl FuturesStream for EventStream {
             return Poll::Ready(None);
         }
         loop {
+            if let Some(batch) = &mut self.batch {
+                match batch.next_item() {
+                    Some(Ok(StreamItem::Event(event))) => return Poll::Ready(Some(Ok(event))),
+                    Some(Ok(_)) => continue,
+                    Some(Err(error)) => {
+                        if batch.malformed_ends() {
+                            self.ended = true;
+                            self.batch = None;
+                            self.handle.closer.close();
+                        }
+                        return Poll::Ready(Some(Err(error)));
+                    }
+                    None => self.batch = None,
+                }
+            }
             let signal = match self.handle.signals.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
@@ -76,6 +95,7 @@ impl FuturesStream for EventStream {
                 Poll::Ready(Some(signal)) => signal,
             };
             match signal {
+                Signal::Batch(batch) => self.batch = Some(batch),
                 Signal::Item(StreamItem::Event(event)) => return Poll::Ready(Some(Ok(event))),
                 Signal::Item(_) | Signal::State(_) => continue,
                 Signal::Malformed(error) | Signal::Abort(error) => {

@@ -60,14 +60,7 @@ impl EventDecoder {
             SseItem::Message(message) => {
                 Event::parse_owned(&message.name, Some(message.data)).map(StreamItem::Event)
             }
-            SseItem::Error(SseError::InvalidUtf8 { event }) => Err(Error::MalformedEvent {
-                event,
-                reason: "data is not valid UTF-8".into(),
-                excerpt: String::new(),
-            }),
-            SseItem::Error(SseError::TooLarge { limit, event }) => {
-                Err(Error::EventTooLarge { event, limit })
-            }
+            SseItem::Error(error) => Err(sse_error(error)),
         };
         Some(item)
     }
@@ -75,5 +68,17 @@ impl EventDecoder {
     /// Bytes held for an incomplete event; never more than the size limit.
     pub fn buffered_len(&self) -> usize {
         self.sse.buffered_len()
+    }
+}
+
+/// The library's error for what the SSE decoder rejected.
+pub(crate) fn sse_error(error: SseError) -> Error {
+    match error {
+        SseError::InvalidUtf8 { event } => Error::MalformedEvent {
+            event,
+            reason: "data is not valid UTF-8".into(),
+            excerpt: String::new(),
+        },
+        SseError::TooLarge { limit, event } => Error::EventTooLarge { event, limit },
     }
 }

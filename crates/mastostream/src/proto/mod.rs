@@ -8,7 +8,7 @@
 //!   reconnect and when a silent stream is dead.
 //! - [`entities`] holds the typed Mastodon entities.
 
-mod decoder;
+pub(crate) mod decoder;
 pub mod entities;
 mod event;
 pub mod liveness;
@@ -27,4 +27,4 @@ pub use stream::{
     STREAM_NAMES, Stream, StreamError, normalize_hashtag, percent_encode, query_flag,
 };
 pub use timestamp::parse_timestamp;
-pub use ws_frame::{WsMessage, decode_ws_frame};
+pub use ws_frame::{WsEnvelope, WsMessage, decode_ws_envelope, decode_ws_frame};

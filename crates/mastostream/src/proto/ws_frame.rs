@@ -33,23 +33,130 @@ pub enum WsMessage {
     },
 }
 
+/// A frame's `payload`, unescaped in the same pass that reads the frame
+/// (Mastodon's case: a string). Anything else is only noted, and read as
+/// raw JSON text in a second pass.
+#[derive(Default)]
+enum PayloadField {
+    #[default]
+    Missing,
+    Text(String),
+    Structured,
+}
+
+impl<'de> Deserialize<'de> for PayloadField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = PayloadField;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a payload")
+            }
+            fn visit_str<E>(self, text: &str) -> Result<PayloadField, E> {
+                Ok(PayloadField::Text(text.to_owned()))
+            }
+            fn visit_string<E>(self, text: String) -> Result<PayloadField, E> {
+                Ok(PayloadField::Text(text))
+            }
+            fn visit_unit<E>(self) -> Result<PayloadField, E> {
+                Ok(PayloadField::Missing)
+            }
+            fn visit_none<E>(self) -> Result<PayloadField, E> {
+                Ok(PayloadField::Missing)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<PayloadField, E> {
+                Ok(PayloadField::Structured)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<PayloadField, E> {
+                Ok(PayloadField::Structured)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<PayloadField, E> {
+                Ok(PayloadField::Structured)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<PayloadField, E> {
+                Ok(PayloadField::Structured)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<PayloadField, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(PayloadField::Structured)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<PayloadField, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(PayloadField::Structured)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// The second pass for a payload that is not a string.
 #[derive(Deserialize)]
-struct Frame<'a> {
+struct RawPayload<'a> {
+    #[serde(borrow)]
+    payload: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct Frame {
     #[serde(default)]
     stream: Option<Vec<Value>>,
     #[serde(default)]
     event: Option<String>,
-    #[serde(default, borrow)]
-    payload: Option<&'a RawValue>,
+    #[serde(default)]
+    payload: PayloadField,
     #[serde(default)]
     error: Option<Value>,
     #[serde(default)]
     status: Option<Value>,
 }
 
+/// A text frame taken apart, its event's data not parsed yet: what a
+/// multiplexer needs to route it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WsEnvelope {
+    /// An event for a stream.
+    Event {
+        /// The stream array as the server sent it (list ids as strings).
+        stream: Vec<String>,
+        /// The event name.
+        name: String,
+        /// The data (the `payload` string), if any.
+        data: Option<String>,
+    },
+    /// An error frame.
+    Error {
+        /// The server's text.
+        error: String,
+        /// The HTTP-like status, when given.
+        status: Option<u16>,
+    },
+}
+
 /// Decodes one text frame. A frame that is not one of Mastodon's shapes is
 /// an [`Error::MalformedEvent`] (the connection goes on).
 pub fn decode_ws_frame(text: &str) -> Result<WsMessage, Error> {
+    Ok(match decode_ws_envelope(text)? {
+        WsEnvelope::Event { stream, name, data } => WsMessage::Event {
+            stream,
+            event: Event::parse_owned(&name, data)?,
+        },
+        WsEnvelope::Error { error, status } => WsMessage::Error { error, status },
+    })
+}
+
+/// Takes a text frame apart without parsing its event's data; see
+/// [`decode_ws_frame`] for the whole decode.
+pub fn decode_ws_envelope(text: &str) -> Result<WsEnvelope, Error> {
     let frame: Frame =
         serde_json::from_str(text).map_err(|e| Error::malformed("websocket frame", e, text))?;
     if let Some(error) = frame.error {
@@ -62,7 +169,7 @@ pub fn decode_ws_frame(text: &str) -> Result<WsMessage, Error> {
             Value::String(text) => text.parse().ok(),
             _ => None,
         });
-        return Ok(WsMessage::Error { error, status });
+        return Ok(WsEnvelope::Error { error, status });
     }
     let (Some(name), Some(stream)) = (frame.event, frame.stream) else {
         return Err(Error::malformed(
@@ -81,16 +188,15 @@ pub fn decode_ws_frame(text: &str) -> Result<WsMessage, Error> {
     // The payload is a JSON string holding the data; some servers send the
     // object itself, which is taken as its JSON text.
     let data = match frame.payload {
-        None => None,
-        Some(raw) if raw.get() == "null" => None,
-        Some(raw) if raw.get().starts_with('"') => Some(
-            serde_json::from_str::<String>(raw.get())
-                .map_err(|e| Error::malformed(&name, e, raw.get()))?,
-        ),
-        Some(raw) => Some(raw.get().to_owned()),
+        PayloadField::Missing => None,
+        PayloadField::Text(text) => Some(text),
+        PayloadField::Structured => {
+            let raw: RawPayload = serde_json::from_str(text)
+                .map_err(|e| Error::malformed("websocket frame", e, text))?;
+            Some(raw.payload.get().to_owned())
+        }
     };
-    let event = Event::parse_owned(&name, data)?;
-    Ok(WsMessage::Event { stream, event })
+    Ok(WsEnvelope::Event { stream, name, data })
 }
 
 #[cfg(test)]
@@ -144,6 +250,25 @@ mod tests {
             panic!()
         };
         assert_eq!(event.payload().to_json_value(), serde_json::json!({"a": 1}));
+    }
+
+    #[test]
+    fn envelope_unescapes_the_payload_and_keeps_other_shapes_as_text() {
+        let data = |frame: &str| match decode_ws_envelope(frame).unwrap() {
+            WsEnvelope::Event { data, .. } => data,
+            other => panic!("{other:?}"),
+        };
+        let escaped = r#"{"stream":["user"],"event":"update","payload":"{\"id\":\"1\",\"note\":\"a\\nb \u00e9\"}"}"#;
+        assert_eq!(
+            data(escaped).as_deref(),
+            Some(r#"{"id":"1","note":"a\nb é"}"#)
+        );
+        let null = r#"{"stream":["user"],"event":"filters_changed","payload":null}"#;
+        assert_eq!(data(null), None);
+        let number = r#"{"payload":  7 ,"stream":["user"],"event":"delete"}"#;
+        assert_eq!(data(number).as_deref(), Some("7"));
+        let array = r#"{"stream":["user"],"event":"x","payload":[1,{"a":[]}]}"#;
+        assert_eq!(data(array).as_deref(), Some(r#"[1,{"a":[]}]"#));
     }
 
     #[test]

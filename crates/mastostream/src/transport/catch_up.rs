@@ -212,6 +212,27 @@ struct Stage {
 impl Stage {
     /// Handles one upstream signal; false when the consumer is gone.
     async fn handle(&mut self, signal: Signal) -> bool {
+        let Signal::Batch(mut batch) = signal else {
+            return self.handle_one(signal).await;
+        };
+        while let Some(item) = batch.next_item() {
+            let signal = match item {
+                Ok(item) => Signal::Item(item),
+                Err(error) if batch.malformed_ends() => {
+                    let _ = self.send(Signal::Ended(error)).await;
+                    return false;
+                }
+                Err(error) => Signal::Malformed(error),
+            };
+            if !self.handle_one(signal).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Handles one signal that is not a batch.
+    async fn handle_one(&mut self, signal: Signal) -> bool {
         match signal {
             Signal::Item(StreamItem::Event(event)) => {
                 if let Some((kind, id, key)) = position(&event) {

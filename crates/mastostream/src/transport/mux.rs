@@ -20,10 +20,11 @@ use crate::Error;
 use crate::client::Inner;
 use crate::event_stream::EventStream;
 use crate::proto::{
-    Action, Liveness, ReconnectPolicy, Reconnector, Stream, StreamItem, WsMessage, decode_ws_frame,
+    Action, Liveness, ReconnectPolicy, Reconnector, Stream, WsEnvelope, decode_ws_envelope,
     normalize_hashtag,
 };
 use crate::state::ConnectionState;
+use crate::transport::batch::Batch;
 use crate::transport::task::{Closer, Signal, TaskHandle};
 use crate::transport::ws::{self, Socket};
 
@@ -409,8 +410,8 @@ impl MuxTask {
     /// Hands a frame to the subscriptions it belongs to. An error here ends
     /// the connection (only a malformed frame with reconnect off does).
     async fn route(&mut self, text: &str, reconnect_off: bool) -> Result<(), Error> {
-        match decode_ws_frame(text) {
-            Ok(WsMessage::Event { stream, event }) => {
+        match decode_ws_envelope(text) {
+            Ok(WsEnvelope::Event { stream, name, data }) => {
                 let Ok(stream) = Stream::from_ws_stream_array(&stream) else {
                     tracing::debug!(?stream, "event for a stream this client does not know");
                     return Ok(());
@@ -418,13 +419,11 @@ impl MuxTask {
                 let key = channel_key(&stream);
                 self.pending.retain(|(k, _)| *k != key);
                 for subscriber in self.subscribers.values().filter(|s| s.key == key) {
-                    let _ = subscriber
-                        .tx
-                        .send(Signal::Item(StreamItem::Event(event.clone())))
-                        .await;
+                    let batch = Batch::one(name.clone(), data.clone(), reconnect_off);
+                    let _ = subscriber.tx.send(Signal::Batch(batch)).await;
                 }
             }
-            Ok(WsMessage::Error { error, status }) => self.route_error(error, status).await,
+            Ok(WsEnvelope::Error { error, status }) => self.route_error(error, status).await,
             Err(error) if reconnect_off => return Err(error),
             Err(error) => {
                 tracing::debug!(%error, "skipped a malformed frame");

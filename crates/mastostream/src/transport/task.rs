@@ -15,10 +15,13 @@ use tokio::time::Instant;
 use crate::Error;
 use crate::client::Inner;
 use crate::listener::{StreamListener, dispatch_item};
+use crate::proto::decoder::sse_error;
 use crate::proto::{
-    Action, EventDecoder, Liveness, LivenessEvent, ReconnectPolicy, Reconnector, Stream, StreamItem,
+    Action, Liveness, LivenessEvent, ReconnectPolicy, Reconnector, SseDecoder, SseItem, Stream,
+    StreamItem,
 };
 use crate::state::ConnectionState;
+use crate::transport::batch::{Batch, RawItem};
 use crate::transport::{http, sse};
 
 /// How many signals may wait for a slow consumer before the task stops
@@ -28,7 +31,9 @@ const SIGNAL_QUEUE: usize = 256;
 /// What the task tells its front-end, in order.
 #[derive(Debug)]
 pub(crate) enum Signal {
-    /// An event or a heartbeat.
+    /// Events and heartbeats of one read, parsed by the consumer.
+    Batch(Batch),
+    /// An event or a heartbeat, parsed already.
     Item(StreamItem),
     /// An event that could not be decoded; the stream goes on.
     Malformed(Error),
@@ -130,6 +135,18 @@ pub(crate) fn deliver<L: StreamListener + ?Sized>(
     listener: &mut L,
 ) -> Option<Error> {
     match signal {
+        Signal::Batch(mut batch) => {
+            while let Some(item) = batch.next_item() {
+                match item {
+                    Ok(item) => dispatch_item(item, listener),
+                    Err(error) if batch.malformed_ends() => {
+                        listener.on_abort(&error);
+                        return Some(error);
+                    }
+                    Err(error) => listener.on_malformed_event(&error),
+                }
+            }
+        }
         Signal::Item(item) => dispatch_item(item, listener),
         Signal::Malformed(error) => listener.on_malformed_event(&error),
         Signal::Abort(error) => listener.on_abort(&error),
@@ -301,7 +318,7 @@ impl Task {
             settings.stall_timeout,
             Some(settings.greeting_timeout),
         );
-        let mut decoder = EventDecoder::with_max_event_size(settings.max_event_size);
+        let mut decoder = SseDecoder::with_max_event_size(settings.max_event_size);
         let reconnect_off = settings.reconnect == ReconnectPolicy::Off;
         loop {
             let deadline = liveness.poll_timeout().map(Instant::from_std);
@@ -343,18 +360,37 @@ impl Task {
             liveness.handle_bytes(Instant::now().into_std());
             self.receiving.store(true, Ordering::Relaxed);
             decoder.feed(&bytes);
-            while let Some(item) = decoder.poll() {
-                let signal = match item {
-                    Ok(item) => Signal::Item(item),
-                    Err(error) if reconnect_off => return Stop::Fatal(error),
-                    Err(error) => {
-                        tracing::debug!(%error, "skipped a malformed event");
-                        Signal::Malformed(error)
+            let mut batch = Batch::new(reconnect_off);
+            while let Some(item) = decoder.poll_item() {
+                let error = match item {
+                    SseItem::Message(message) => {
+                        batch.push(RawItem::Event {
+                            name: message.name,
+                            data: Some(message.data),
+                        });
+                        continue;
                     }
+                    SseItem::Heartbeat => {
+                        batch.push(RawItem::Heartbeat);
+                        continue;
+                    }
+                    SseItem::Error(error) => sse_error(error),
                 };
-                if !self.send(signal).await {
+                // What came before the bad event goes first.
+                let earlier = std::mem::replace(&mut batch, Batch::new(reconnect_off));
+                if !earlier.is_empty() && !self.send(Signal::Batch(earlier)).await {
                     return Stop::Cancelled;
                 }
+                if reconnect_off {
+                    return Stop::Fatal(error);
+                }
+                tracing::debug!(%error, "skipped a malformed event");
+                if !self.send(Signal::Malformed(error)).await {
+                    return Stop::Cancelled;
+                }
+            }
+            if !batch.is_empty() && !self.send(Signal::Batch(batch)).await {
+                return Stop::Cancelled;
             }
             // Time spent waiting on a slow consumer is not the server's silence.
             liveness.handle_bytes(Instant::now().into_std());

@@ -1,0 +1,97 @@
+//! Events as read off the wire, handed to the consumer unparsed.
+//!
+//! A connection task reads a chunk, splits it into events and sends them in
+//! one [`Batch`]; the consumer parses each event into its type when it takes
+//! it. The typed parse thus runs on the consumer's thread, where the entity
+//! is also dropped (no allocator traffic between threads), and one channel
+//! message, one wake-up, serves every event of a read.
+
+use std::collections::VecDeque;
+
+use crate::Error;
+use crate::proto::{Event, StreamItem};
+
+/// One item of a batch, before parsing.
+#[derive(Debug)]
+pub(crate) enum RawItem {
+    /// An event: its name and data, as sent.
+    Event { name: String, data: Option<String> },
+    /// A heartbeat.
+    Heartbeat,
+}
+
+/// The events of one read, in order.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    items: VecDeque<RawItem>,
+    malformed_ends: bool,
+}
+
+impl Batch {
+    /// An empty batch. With `malformed_ends` (reconnect off), a malformed
+    /// event ends the stream, as Mastodon.py's streams do.
+    pub fn new(malformed_ends: bool) -> Batch {
+        Batch {
+            items: VecDeque::new(),
+            malformed_ends,
+        }
+    }
+
+    /// A batch of one event.
+    pub fn one(name: String, data: Option<String>, malformed_ends: bool) -> Batch {
+        let mut batch = Batch::new(malformed_ends);
+        batch.push(RawItem::Event { name, data });
+        batch
+    }
+
+    /// Adds an item at the end.
+    pub fn push(&mut self, item: RawItem) {
+        self.items.push_back(item);
+    }
+
+    /// Whether it holds nothing (more).
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Whether a malformed event ends the stream.
+    pub fn malformed_ends(&self) -> bool {
+        self.malformed_ends
+    }
+
+    /// Takes the next item and parses it.
+    pub fn next_item(&mut self) -> Option<Result<StreamItem, Error>> {
+        Some(match self.items.pop_front()? {
+            RawItem::Event { name, data } => Event::parse_owned(&name, data).map(StreamItem::Event),
+            RawItem::Heartbeat => Ok(StreamItem::Heartbeat),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::EventKind;
+
+    #[test]
+    fn items_are_parsed_in_order_when_taken() {
+        let mut batch = Batch::new(false);
+        batch.push(RawItem::Heartbeat);
+        batch.push(RawItem::Event {
+            name: "delete".into(),
+            data: Some("7".into()),
+        });
+        batch.push(RawItem::Event {
+            name: "update".into(),
+            data: Some("{not json".into()),
+        });
+        assert_eq!(batch.next_item().unwrap().unwrap(), StreamItem::Heartbeat);
+        let Some(Ok(StreamItem::Event(event))) = batch.next_item() else {
+            panic!("no event");
+        };
+        assert_eq!(event.kind(), &EventKind::Delete("7".into()));
+        assert!(batch.next_item().unwrap().unwrap_err().is_malformed());
+        assert!(batch.is_empty());
+        assert!(batch.next_item().is_none());
+    }
+}
