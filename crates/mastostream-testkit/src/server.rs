@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -129,6 +130,11 @@ impl TestServerBuilder {
                 // Open streams never end by themselves: cut them so the server can stop.
                 stop_hub.faults.disconnect_all();
             };
+            // Like Node's HTTP server (Mastodon's), no Nagle delay: an event
+            // goes out in two writes, and the second must not wait for an ACK.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, router)
                 .with_graceful_shutdown(shutdown)
                 .await;

@@ -1,0 +1,212 @@
+//! The measured clients of our own, each run as a child process so that its
+//! CPU time and memory are its own: mastostream over SSE or WebSocket, and a
+//! plain socket read (the limit of any client that reads every byte).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use futures_util::StreamExt;
+use mastostream::{Client, EventKind, ReconnectPolicy, Stream, Transport};
+
+use crate::measure::{self, EventCounter};
+
+/// Which runtime the mastostream client runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Runtime {
+    /// `#[tokio::main]`'s default: a worker thread per core.
+    Multi,
+    /// One thread.
+    Current,
+}
+
+/// Which transport the mastostream client uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Wire {
+    /// One HTTP response per stream.
+    Sse,
+    /// Mastodon's multiplexed WebSocket.
+    Ws,
+}
+
+/// Receives `count` events of `stream` with mastostream and prints
+/// `{"client":…,"events":N}`. Every event's typed meaning is looked at, so
+/// none of the parsing can be skipped.
+pub fn count_with_mastostream(
+    server: &str,
+    token: &str,
+    stream: Stream,
+    count: u64,
+    wire: Wire,
+    runtime: Runtime,
+) -> Result<(), String> {
+    let runtime = match runtime {
+        Runtime::Multi => tokio::runtime::Builder::new_multi_thread(),
+        Runtime::Current => tokio::runtime::Builder::new_current_thread(),
+    }
+    .enable_all()
+    .build()
+    .map_err(|e| e.to_string())?;
+    let transport = match wire {
+        Wire::Sse => Transport::Sse,
+        Wire::Ws => Transport::WebSocket,
+    };
+    let events = runtime.block_on(async {
+        let client = Client::builder(server)
+            .token(token)
+            .transport(transport)
+            .reconnect(ReconnectPolicy::Off)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut events = client.stream(stream);
+        let mut seen = 0u64;
+        let mut text_bytes = 0usize;
+        while seen < count {
+            let event = match events.next().await {
+                Some(Ok(event)) => event,
+                Some(Err(error)) => return Err(format!("after {seen} events: {error}")),
+                None => return Err(format!("the stream ended after {seen} events")),
+            };
+            text_bytes += match event.kind() {
+                EventKind::Update(status) | EventKind::StatusUpdate(status) => {
+                    status.id.len() + status.content.len()
+                }
+                EventKind::Delete(id) => id.len(),
+                EventKind::Notification(notification) => notification.id.len(),
+                _ => event.name().len(),
+            };
+            seen += 1;
+        }
+        if text_bytes == 0 {
+            return Err("no event carried any text".into());
+        }
+        Ok(seen)
+    })?;
+    println!(
+        "{{\"client\":\"mastostream\",\"events\":{events},\"peak_rss_kib\":{}}}",
+        measure::peak_rss_kib()
+    );
+    Ok(())
+}
+
+/// Reads an SSE stream over a plain socket, counting events until `count`,
+/// and prints `{"client":"socket","events":N}`.
+pub fn count_with_socket(
+    server: &str,
+    token: &str,
+    stream: &Stream,
+    count: u64,
+) -> Result<(), String> {
+    let authority = server
+        .strip_prefix("http://")
+        .ok_or("the socket client speaks plain http:// only")?
+        .trim_end_matches('/');
+    let mut socket = TcpStream::connect(authority).map_err(|e| format!("{authority}: {e}"))?;
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n",
+        stream.sse_path_and_query()
+    );
+    socket
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut buffer = vec![0; 256 * 1024];
+    let mut head = Vec::new();
+    let mut body: Option<Dechunker> = None;
+    let mut counter = EventCounter::default();
+    while counter.events < count {
+        let n = socket.read(&mut buffer).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err(format!("the stream ended after {} events", counter.events));
+        }
+        match &mut body {
+            Some(dechunker) => dechunker.feed(&buffer[..n], |bytes| counter.feed(bytes))?,
+            None => {
+                head.extend_from_slice(&buffer[..n]);
+                let Some(end) = memchr::memmem::find(&head, b"\r\n\r\n") else {
+                    continue;
+                };
+                let rest = head.split_off(end + 4);
+                if !head.starts_with(b"HTTP/1.1 200") {
+                    return Err(String::from_utf8_lossy(&head).into_owned());
+                }
+                let mut dechunker = Dechunker::default();
+                dechunker.feed(&rest, |bytes| counter.feed(bytes))?;
+                body = Some(dechunker);
+            }
+        }
+    }
+    // The last read may carry events past the `count`-th; they are not asked for.
+    println!(
+        "{{\"client\":\"socket\",\"events\":{},\"peak_rss_kib\":{}}}",
+        counter.events.min(count),
+        measure::peak_rss_kib()
+    );
+    Ok(())
+}
+
+/// Undoes HTTP/1.1 chunked transfer coding, handing on the body bytes.
+#[derive(Debug, Default)]
+struct Dechunker {
+    /// Body bytes left in the current chunk.
+    remaining: usize,
+    /// Whether the CRLF after a chunk's data is due.
+    trailer_due: bool,
+    /// A chunk-size line not yet complete.
+    size_line: Vec<u8>,
+}
+
+impl Dechunker {
+    fn feed(&mut self, mut bytes: &[u8], mut body: impl FnMut(&[u8])) -> Result<(), String> {
+        while !bytes.is_empty() {
+            if self.remaining > 0 {
+                let take = self.remaining.min(bytes.len());
+                body(&bytes[..take]);
+                self.remaining -= take;
+                self.trailer_due = self.remaining == 0;
+                bytes = &bytes[take..];
+                continue;
+            }
+            let Some(end) = memchr::memchr(b'\n', bytes) else {
+                self.size_line.extend_from_slice(bytes);
+                return Ok(());
+            };
+            self.size_line.extend_from_slice(&bytes[..end]);
+            bytes = &bytes[end + 1..];
+            let line = std::mem::take(&mut self.size_line);
+            if std::mem::take(&mut self.trailer_due) {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&line);
+            let digits = text.split(';').next().unwrap_or("").trim();
+            self.remaining = usize::from_str_radix(digits, 16)
+                .map_err(|_| format!("bad chunk size line {text:?}"))?;
+            if self.remaining == 0 {
+                return Err("the body ended".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dechunker_hands_on_the_body_across_any_split() {
+        let wire = b"5\r\nhello\r\nb;ext=1\r\n, the world\r\n";
+        for split in 0..wire.len() {
+            let mut dechunker = Dechunker::default();
+            let mut out = Vec::new();
+            dechunker
+                .feed(&wire[..split], |b| out.extend_from_slice(b))
+                .unwrap();
+            dechunker
+                .feed(&wire[split..], |b| out.extend_from_slice(b))
+                .unwrap();
+            assert_eq!(out, b"hello, the world", "split at {split}");
+        }
+        let mut dechunker = Dechunker::default();
+        assert!(dechunker.feed(b"zz\r\n", |_| {}).is_err());
+        assert!(dechunker.feed(b"0\r\n\r\n", |_| {}).is_err());
+    }
+}

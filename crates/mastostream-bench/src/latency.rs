@@ -1,0 +1,179 @@
+//! Latency: publish → the consumer's hands, at a steady rate over loopback.
+//!
+//! A thread publishes `update` events into the test server at the given rate,
+//! noting when each left; the consumer notes when each arrived. The status id
+//! carries the event's sequence number.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use mastostream::{Client, EventKind, ReconnectPolicy, Stream, Transport};
+use mastostream_testkit::{Publish, TestServer, replay};
+
+use crate::clients::Wire;
+use crate::throughput::TOKEN;
+
+/// Where the sequence numbers start, so ids look like Mastodon's.
+const ID_BASE: u64 = 200_000_000_000_000_000;
+
+/// What to run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LatencyArgs {
+    /// Events published per second.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Events measured (after the warm-up).
+    #[arg(long, default_value_t = 10_000)]
+    pub events: u64,
+    /// Events published first and not measured.
+    #[arg(long, default_value_t = 500)]
+    pub warmup: u64,
+}
+
+/// Latency percentiles of one transport, in microseconds.
+#[derive(Debug, Clone)]
+pub struct Latencies {
+    /// The transport.
+    pub wire: Wire,
+    /// Sorted samples, in microseconds.
+    pub samples_us: Vec<f64>,
+}
+
+impl Latencies {
+    /// The `p`-th percentile (0–100).
+    pub fn percentile(&self, p: f64) -> f64 {
+        let last = self.samples_us.len().saturating_sub(1);
+        let index = ((p / 100.0) * last as f64).round() as usize;
+        self.samples_us.get(index).copied().unwrap_or(f64::NAN)
+    }
+}
+
+/// A public status from the bundled replay, as the payload template.
+fn template() -> Result<serde_json::Value, String> {
+    replay::bundled()
+        .into_iter()
+        .find(|p| p.event == "update" && p.stream.is_none() && p.payload["visibility"] == "public")
+        .map(|p| p.payload)
+        .ok_or_else(|| "the replay has no public update".into())
+}
+
+/// Measures one transport.
+pub fn measure(args: &LatencyArgs, wire: Wire) -> Result<Latencies, String> {
+    if !(args.rate > 0.0 && args.rate.is_finite()) {
+        return Err(format!("--rate must be positive, not {}", args.rate));
+    }
+    let server = Arc::new(
+        TestServer::builder()
+            .token(TOKEN)
+            .start_blocking()
+            .map_err(|e| format!("cannot start the test server: {e}"))?,
+    );
+    let template = template()?;
+    let total = args.warmup + args.events;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let client = Client::builder(server.url())
+        .token(TOKEN)
+        .transport(match wire {
+            Wire::Sse => Transport::Sse,
+            Wire::Ws => Transport::WebSocket,
+        })
+        .reconnect(ReconnectPolicy::Off)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let _guard = runtime.enter();
+    let mut events = client.stream(Stream::Public);
+    runtime.block_on(async {
+        let mut state = events.watch_state();
+        tokio::time::timeout(Duration::from_secs(10), state.wait_for(|s| s.is_open()))
+            .await
+            .map_err(|_| "the stream did not open in 10 s".to_owned())?
+            .map_err(|_| "the stream closed".to_owned())?;
+        Ok::<(), String>(())
+    })?;
+    if !server.wait_for_connections(1, Duration::from_secs(5)) {
+        return Err("the server saw no connection".into());
+    }
+
+    let start = Instant::now();
+    let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
+    let publisher = {
+        let server = server.clone();
+        let sent_at = sent_at.clone();
+        let interval = 1.0 / args.rate;
+        std::thread::spawn(move || {
+            for seq in 0..total {
+                let due = start + Duration::from_secs_f64(seq as f64 * interval);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let mut payload = template.clone();
+                payload["id"] = (ID_BASE + seq).to_string().into();
+                sent_at[seq as usize].store(start.elapsed().as_nanos() as u64, Ordering::SeqCst);
+                server.publish(Publish::new("update", payload));
+            }
+        })
+    };
+    let mut samples_us = Vec::with_capacity(args.events as usize);
+    let received = runtime.block_on(async {
+        let mut received = 0u64;
+        while received < total {
+            let next = tokio::time::timeout(Duration::from_secs(10), events.next()).await;
+            let event = match next {
+                Ok(Some(Ok(event))) => event,
+                Ok(Some(Err(error))) => return Err(error.to_string()),
+                Ok(None) => return Err("the stream ended".to_owned()),
+                Err(_) => return Err(format!("nothing for 10 s after {received} events")),
+            };
+            let arrived = start.elapsed().as_nanos() as u64;
+            let EventKind::Update(status) = event.kind() else {
+                continue;
+            };
+            let seq = status
+                .id
+                .parse::<u64>()
+                .ok()
+                .and_then(|id| id.checked_sub(ID_BASE))
+                .filter(|&seq| seq < total)
+                .ok_or_else(|| format!("unexpected status id {}", status.id))?;
+            received += 1;
+            if seq >= args.warmup {
+                let sent = sent_at[seq as usize].load(Ordering::SeqCst);
+                samples_us.push(arrived.saturating_sub(sent) as f64 / 1000.0);
+            }
+        }
+        Ok(received)
+    })?;
+    let _ = publisher.join();
+    if received != total {
+        return Err(format!("received {received} of {total} events"));
+    }
+    samples_us.sort_by(f64::total_cmp);
+    Ok(Latencies { wire, samples_us })
+}
+
+/// Measures both transports and formats the table.
+pub fn run(args: &LatencyArgs) -> Result<String, String> {
+    let mut out = format!(
+        "publish → consumer latency at {} events/s, {} events measured after {} warm-up\n\n\
+         | transport | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs |\n|---|---:|---:|---:|---:|---:|\n",
+        args.rate, args.events, args.warmup
+    );
+    for wire in [Wire::Sse, Wire::Ws] {
+        let latencies = measure(args, wire)?;
+        out.push_str(&format!(
+            "| {:?} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |\n",
+            latencies.wire,
+            latencies.percentile(50.0),
+            latencies.percentile(90.0),
+            latencies.percentile(99.0),
+            latencies.percentile(99.9),
+            latencies.percentile(100.0),
+        ));
+    }
+    Ok(out)
+}

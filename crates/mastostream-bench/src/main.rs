@@ -1,0 +1,110 @@
+//! `mastostream-bench`: mastostream side by side with its peers and with the
+//! limits of the machine. See docs/BENCHMARKS.md for how to read the output.
+//!
+//! ```sh
+//! cargo run --release -p mastostream-bench -- throughput   # vs Mastodon.py, masto.js, curl, bare parse
+//! cargo run --release -p mastostream-bench -- latency      # publish → consumer, p50/p99
+//! cargo run --release -p mastostream-bench -- scale        # 10k idle streams, 1k active
+//! ```
+
+mod clients;
+mod latency;
+mod measure;
+mod peers;
+mod report;
+mod scale;
+mod throughput;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mastostream::Stream;
+
+/// Benchmarks mastostream against its peers and the machine's limits.
+#[derive(Debug, Parser)]
+#[command(name = "mastostream-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Events/s and CPU per event: mastostream (SSE, WS), Mastodon.py, masto.js, curl, bare parse.
+    Throughput(throughput::ThroughputArgs),
+    /// Publish → consumer latency at a steady rate.
+    Latency(latency::LatencyArgs),
+    /// Memory and CPU of many idle streams; many streams draining a replay.
+    Scale(scale::ScaleArgs),
+    /// (child) Count events with mastostream.
+    #[command(hide = true)]
+    Count {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        stream: Stream,
+        #[arg(long)]
+        count: u64,
+        #[arg(long, value_enum)]
+        wire: clients::Wire,
+        #[arg(long, value_enum)]
+        runtime: clients::Runtime,
+    },
+    /// (child) Count events over a plain socket.
+    #[command(hide = true)]
+    Socket {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        stream: Stream,
+        #[arg(long)]
+        count: u64,
+    },
+    /// (child) Open many streams; idle or drain.
+    #[command(hide = true)]
+    ScaleClient(scale::ScaleClientArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match &cli.command {
+        Command::Throughput(args) => throughput::run(args).and_then(|table| {
+            println!("{table}");
+            if table.all_counted() {
+                Ok(())
+            } else {
+                Err("some clients did not count every event; their rows are void".into())
+            }
+        }),
+        Command::Latency(args) => latency::run(args).map(|text| println!("{text}")),
+        Command::Scale(args) => scale::run(args).map(|text| println!("{text}")),
+        Command::Count {
+            server,
+            token,
+            stream,
+            count,
+            wire,
+            runtime,
+        } => {
+            clients::count_with_mastostream(server, token, stream.clone(), *count, *wire, *runtime)
+        }
+        Command::Socket {
+            server,
+            token,
+            stream,
+            count,
+        } => clients::count_with_socket(server, token, stream, *count),
+        Command::ScaleClient(args) => scale::client(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("mastostream-bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

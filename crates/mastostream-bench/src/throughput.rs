@@ -1,0 +1,276 @@
+//! Throughput side by side: every client drains the same replayed stream
+//! from one test server in this process, one client at a time, and must
+//! count every event; the limits are measured in-process on the same events.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use mastostream::Stream;
+use mastostream::proto::entities::{Announcement, Conversation, Notification, Status};
+use mastostream::proto::{EventDecoder, SseDecoder, SseItem, StreamItem};
+use mastostream_testkit::TestServer;
+use mastostream_testkit::replay::{self, Cursor, PreparedReplay};
+use serde::de::IgnoredAny;
+
+use crate::measure::{self, Usage};
+use crate::peers;
+use crate::report::{Row, Table};
+
+/// The token every client presents.
+pub const TOKEN: &str = "bench-token";
+
+/// What to run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ThroughputArgs {
+    /// Events each client must receive and count.
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    /// Runs per client; the run with the median CPU time is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Skip the peers in other languages (no venv, no npm).
+    #[arg(long)]
+    pub no_peers: bool,
+    /// Skip curl.
+    #[arg(long)]
+    pub no_curl: bool,
+    /// The stream to drain.
+    #[arg(long, default_value = "public")]
+    pub stream: Stream,
+}
+
+/// One pass of the replay for `stream`: (event name, data, framed bytes).
+fn one_pass(stream: &Stream) -> Vec<(String, String, Vec<u8>)> {
+    let prepared = Arc::new(PreparedReplay::new(&replay::bundled()));
+    let mut cursor = Cursor::new(prepared.clone());
+    let subscriptions = [stream.clone()];
+    let mut pass = Vec::new();
+    for _ in 0..prepared.len() {
+        let Some((encoded, _)) = cursor.next_for(&subscriptions) else {
+            break;
+        };
+        let mut framed = encoded.sse_event_line.to_vec();
+        framed.extend_from_slice(&encoded.sse_data);
+        let mut decoder = SseDecoder::new();
+        decoder.feed(&framed);
+        if let Some(SseItem::Message(message)) = decoder.poll_item() {
+            pass.push((message.name, message.data, framed));
+        }
+    }
+    // The cursor loops; keep exactly one cycle (the first event recurs).
+    if let Some(again) = pass.iter().skip(1).position(|e| e.2 == pass[0].2) {
+        pass.truncate(again + 1);
+    }
+    pass
+}
+
+/// Parses a payload into the type a typed client would, with nothing around it.
+fn bare_typed(name: &str, data: &str) -> usize {
+    fn parse<T: serde::de::DeserializeOwned>(data: &str) -> usize {
+        serde_json::from_str::<T>(data).map_or(0, |_| 1)
+    }
+    match name {
+        "update" | "status.update" => parse::<Status>(data),
+        "notification" => parse::<Notification>(data),
+        "conversation" => parse::<Conversation>(data),
+        "announcement" => parse::<Announcement>(data),
+        _ if data.starts_with(['{', '[']) => parse::<IgnoredAny>(data),
+        _ => data.to_owned().len().min(1),
+    }
+}
+
+/// Times `work` on this thread; it returns how many events it handled.
+fn in_process(work: impl FnOnce() -> u64) -> Result<(Usage, u64), String> {
+    let started = std::time::Instant::now();
+    let cpu = measure::thread_cpu();
+    let events = work();
+    let usage = Usage {
+        wall: started.elapsed(),
+        cpu: measure::thread_cpu() - cpu,
+        max_rss_kib: 0,
+    };
+    Ok((usage, events))
+}
+
+fn limit_rows(pass: &[(String, String, Vec<u8>)], count: u64, repeat: usize) -> Vec<Row> {
+    let cycle = || pass.iter().cycle().take(count as usize);
+    let typed = median_of(repeat, || {
+        in_process(|| {
+            cycle()
+                .map(|(name, data, _)| bare_typed(name, data) as u64)
+                .sum()
+        })
+    });
+    let value = median_of(repeat, || {
+        in_process(|| {
+            cycle()
+                .map(|(_, data, _)| serde_json::from_str::<serde_json::Value>(data).is_ok() as u64)
+                .sum()
+        })
+    });
+    let decode = median_of(repeat, || {
+        in_process(|| {
+            let mut decoder = EventDecoder::new();
+            let mut events = 0;
+            for (_, _, framed) in cycle() {
+                decoder.feed(framed);
+                while let Some(item) = decoder.poll() {
+                    events += matches!(item, Ok(StreamItem::Event(_))) as u64;
+                }
+            }
+            events
+        })
+    });
+    vec![
+        Row::new(
+            "limit: bare serde_json typed parse, in-process",
+            count,
+            typed,
+        ),
+        Row::new(
+            "limit: bare serde_json::Value parse, in-process",
+            count,
+            value,
+        ),
+        Row::new(
+            "mastostream decoder alone (SSE bytes → typed), in-process",
+            count,
+            decode,
+        ),
+    ]
+}
+
+/// Runs a client `repeat` times; keeps the run with the median CPU time.
+fn median_of(
+    repeat: usize,
+    mut run: impl FnMut() -> Result<(Usage, u64), String>,
+) -> Result<(Usage, u64), String> {
+    let mut runs = Vec::new();
+    for _ in 0..repeat.max(1) {
+        runs.push(run()?);
+    }
+    runs.sort_by_key(|(usage, _)| usage.cpu);
+    Ok(runs[runs.len() / 2])
+}
+
+/// Runs a child that prints `{"events":N,…}` and returns its usage and N.
+fn counted_child(mut command: Command) -> Result<(Usage, u64), String> {
+    let (usage, stdout) = measure::run_to_end(&mut command)?;
+    let line = stdout.lines().last().unwrap_or_default();
+    let report: serde_json::Value =
+        serde_json::from_str(line).map_err(|_| format!("unexpected output {line:?}"))?;
+    let events = report["events"]
+        .as_u64()
+        .ok_or(format!("no event count in {line:?}"))?;
+    let usage = Usage {
+        max_rss_kib: report["peak_rss_kib"].as_u64().unwrap_or(0),
+        ..usage
+    };
+    Ok((usage, events))
+}
+
+fn self_command(args: &[&str]) -> Command {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "mastostream-bench".into());
+    let mut command = Command::new(exe);
+    command.args(args);
+    command
+}
+
+/// Runs the throughput comparison and prints its table.
+pub fn run(args: &ThroughputArgs) -> Result<Table, String> {
+    measure::raise_fd_limit();
+    let server = TestServer::builder()
+        .token(TOKEN)
+        .replay(replay::bundled(), 0.0)
+        .start_blocking()
+        .map_err(|e| format!("cannot start the test server: {e}"))?;
+    let url = server.url();
+    let stream = args.stream.to_string();
+    let count = args.events;
+    let count_text = count.to_string();
+    let pass = one_pass(&args.stream);
+    if pass.is_empty() {
+        return Err(format!("the replay has no events for {stream}"));
+    }
+    let bytes: usize = pass.iter().map(|e| e.2.len()).sum();
+    let mut table = Table::new(count, bytes as f64 / pass.len() as f64, &stream);
+
+    // The in-process limits first, before the server has served anything.
+    for row in limit_rows(&pass, count, args.repeat) {
+        table.push(row);
+    }
+    let ours = [
+        ("mastostream SSE, multi-thread runtime", "sse", "multi"),
+        ("mastostream SSE, current-thread runtime", "sse", "current"),
+        ("mastostream WS, multi-thread runtime", "ws", "multi"),
+        ("mastostream WS, current-thread runtime", "ws", "current"),
+    ];
+    for (label, wire, runtime) in ours {
+        let result = median_of(args.repeat, || {
+            counted_child(self_command(&[
+                "count",
+                "--server",
+                &url,
+                "--token",
+                TOKEN,
+                "--stream",
+                &stream,
+                "--count",
+                &count_text,
+                "--wire",
+                wire,
+                "--runtime",
+                runtime,
+            ]))
+        });
+        table.push(Row::new(label, count, result));
+    }
+    let socket = median_of(args.repeat, || {
+        counted_child(self_command(&[
+            "socket",
+            "--server",
+            &url,
+            "--token",
+            TOKEN,
+            "--stream",
+            &stream,
+            "--count",
+            &count_text,
+        ]))
+    });
+    table.push(Row::new(
+        "limit: plain socket read, counting events",
+        count,
+        socket,
+    ));
+    if !args.no_curl {
+        let sse_url = format!("{url}{}", args.stream.sse_path_and_query());
+        let curl = median_of(args.repeat, || {
+            let mut command = Command::new("curl");
+            command
+                .args(["--silent", "--no-buffer", "--header"])
+                .arg(format!("Authorization: Bearer {TOKEN}"))
+                .arg(&sse_url);
+            measure::drain_events(&mut command, count)
+        });
+        table.push(Row::new("limit: curl draining the same bytes", count, curl));
+    }
+    if !args.no_peers {
+        let (ready, missing) = peers::available();
+        for peer in ready {
+            let result = median_of(args.repeat, || {
+                counted_child(peer.command(&url, TOKEN, &stream, count))
+            });
+            table.push(Row::new(peer.label, count, result));
+        }
+        for (label, reason) in missing {
+            table.push(Row::new(
+                label,
+                count,
+                Err(format!("not installed: {reason}")),
+            ));
+        }
+    }
+    drop(server);
+    Ok(table)
+}
