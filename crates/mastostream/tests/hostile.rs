@@ -184,3 +184,330 @@ async fn invalid_utf8_is_skipped_and_the_stream_goes_on() {
         .unwrap();
     assert_eq!(next.payload().as_str(), Some("7"));
 }
+
+/// Peak resident memory of this test process, in KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A server that writes an SSE head, then whatever `body` writes.
+async fn sse_server<F, Fut>(body: F) -> String
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 8192];
+            let _ = socket.read(&mut buf).await;
+            let head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n:)\n";
+            if socket.write_all(head).await.is_ok() {
+                tokio::spawn(body(socket));
+            }
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_mib_event_is_dropped_within_the_bound() {
+    let url = sse_server(|mut socket| async move {
+        let _ = socket.write_all(b"event: update\ndata: ").await;
+        let mib = vec![b'a'; 1 << 20];
+        for _ in 0..100 {
+            if socket.write_all(&mib).await.is_err() {
+                return;
+            }
+        }
+        let _ = socket.write_all(b"\n\nevent: delete\ndata: 42\n\n").await;
+        tokio::time::sleep(5 * SECOND).await;
+    })
+    .await;
+    let before = peak_rss_kib();
+    let client = sse_client(&url)
+        .reconnect(ReconnectPolicy::Fixed(SECOND))
+        .build()
+        .unwrap();
+    let mut events = client.stream(Stream::Public);
+    let first = tokio::time::timeout(20 * SECOND, events.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(first, Err(Error::EventTooLarge { limit, .. }) if limit == 1 << 20),
+        "{first:?}"
+    );
+    let next = tokio::time::timeout(20 * SECOND, events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.payload().as_str(), Some("42"));
+    // The decoder holds at most its 1 MiB limit; whatever else grew (socket
+    // and body buffers, the server's own 1 MiB) stays far below the 100 MiB sent.
+    let grown = peak_rss_kib().saturating_sub(before);
+    assert!(grown < 40 * 1024, "peak memory grew by {grown} KiB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_tiny_events_stays_bounded_and_the_process_responsive() {
+    let url = sse_server(|mut socket| async move {
+        let chunk = b"event: delete\ndata: 1\n\n".repeat(3000);
+        let started = std::time::Instant::now();
+        while started.elapsed() < 4 * SECOND {
+            if socket.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let before = peak_rss_kib();
+    let client = sse_client(&url).build().unwrap();
+    let mut events = client.stream(Stream::Public);
+    // A ticker measures how late the runtime runs a 10 ms timer meanwhile.
+    let ticker = tokio::spawn(async {
+        let mut worst = Duration::ZERO;
+        for _ in 0..150 {
+            let asked = tokio::time::Instant::now();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            worst = worst.max(asked.elapsed().saturating_sub(Duration::from_millis(10)));
+        }
+        worst
+    });
+    let mut count = 0u64;
+    let started = std::time::Instant::now();
+    while count < 300_000 && started.elapsed() < 10 * SECOND {
+        match tokio::time::timeout(SECOND, events.next()).await {
+            Ok(Some(Ok(_))) => count += 1,
+            other => panic!("after {count} events: {other:?}"),
+        }
+        if count == 50_000 {
+            // A consumer that pauses: the queue fills, then TCP pushes back.
+            tokio::time::sleep(SECOND).await;
+        }
+    }
+    assert_eq!(count, 300_000, "too slow: {count} events in 10 s");
+    let closing = std::time::Instant::now();
+    events.close();
+    while let Ok(Some(_)) = tokio::time::timeout(SECOND, events.next()).await {}
+    assert!(
+        closing.elapsed() < SECOND,
+        "close took {:?}",
+        closing.elapsed()
+    );
+    let worst = ticker.await.unwrap();
+    assert!(
+        worst < Duration::from_millis(250),
+        "a timer ran {worst:?} late"
+    );
+    let grown = peak_rss_kib().saturating_sub(before);
+    assert!(grown < 64 * 1024, "peak memory grew by {grown} KiB");
+}
+
+#[tokio::test]
+async fn a_one_byte_drip_delivers_and_close_is_prompt() {
+    let url = sse_server(|mut socket| async move {
+        let event = b"event: delete\ndata: 5\n\n";
+        for byte in event.iter().chain(std::iter::repeat(&b':')) {
+            if socket.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let client = sse_client(&url).build().unwrap();
+    let mut events = client.stream(Stream::Public);
+    let event = tokio::time::timeout(5 * SECOND, events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.payload().as_str(), Some("5"));
+    let closing = std::time::Instant::now();
+    events.close();
+    let end = tokio::time::timeout(SECOND, events.next()).await.unwrap();
+    assert!(end.is_none(), "{end:?}");
+    assert!(closing.elapsed() < Duration::from_millis(200));
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_does_not_carry_the_token() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let other = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other_port = other.local_addr().unwrap().port();
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = other.accept().await {
+            let mut buf = vec![0u8; 8192];
+            let n = socket.read(&mut buf).await.unwrap_or(0);
+            record
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n:)\nevent: delete\ndata: 9\n\n")
+                .await;
+            tokio::time::sleep(2 * SECOND).await;
+        }
+    });
+    // `localhost` is another host than `127.0.0.1`, for the redirect rules.
+    let url = script(
+        move |request| {
+            let path = request.split(' ').nth(1).unwrap_or("/").to_owned();
+            vec![format!(
+                "HTTP/1.1 302 Found\r\nLocation: http://localhost:{other_port}{path}\r\nContent-Length: 0\r\n\r\n"
+            )
+            .into_bytes()]
+        },
+        Duration::ZERO,
+    )
+    .await;
+    let client = Client::builder(&url)
+        .token("secret-token-123")
+        .streaming_url(&url)
+        .transport(Transport::Sse)
+        .reconnect(ReconnectPolicy::Off)
+        .build()
+        .unwrap();
+    let mut events = client.stream(Stream::Public);
+    let event = tokio::time::timeout(5 * SECOND, events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.payload().as_str(), Some("9"));
+    let requests = seen.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1);
+    let request = requests[0].to_ascii_lowercase();
+    assert!(request.contains("accept: text/event-stream"), "{request}");
+    assert!(!request.contains("authorization"), "{request}");
+    assert!(!request.contains("secret-token-123"), "{request}");
+}
+
+/// A WebSocket server: `serve(connection number, socket)` for each connection.
+async fn ws_server<F, Fut>(serve: F) -> String
+where
+    F: Fn(usize, tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>) -> Fut
+        + Send
+        + Sync
+        + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut number = 0;
+        while let Ok((socket, _)) = listener.accept().await {
+            if let Ok(ws) = tokio_tungstenite::accept_async(socket).await {
+                tokio::spawn(serve(number, ws));
+                number += 1;
+            }
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn ws_client(url: &str) -> mastostream::ClientBuilder {
+    Client::builder(url)
+        .token("t")
+        .streaming_url(url)
+        .transport(Transport::WebSocket)
+        .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(50)))
+}
+
+const WS_EVENT: &str = r#"{"stream":["public"],"event":"delete","payload":"77"}"#;
+
+#[tokio::test]
+async fn websocket_binary_frames_are_ignored() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let url = ws_server(|_, mut ws| async move {
+        let _ = ws.next().await; // the subscribe
+        let _ = ws.send(Message::binary(vec![0xffu8; 4096])).await;
+        let _ = ws.send(Message::text(WS_EVENT)).await;
+        tokio::time::sleep(2 * SECOND).await;
+    })
+    .await;
+    let mut events = ws_client(&url).build().unwrap().stream(Stream::Public);
+    let event = tokio::time::timeout(2 * SECOND, events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.payload().as_str(), Some("77"));
+}
+
+#[tokio::test]
+async fn a_huge_websocket_frame_breaks_the_connection_within_the_bound_and_it_comes_back() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let url = ws_server(|number, mut ws| async move {
+        let _ = ws.next().await;
+        if number == 0 {
+            // 8 MiB of payload: past the 2 MiB frame bound of a 1 MiB event limit.
+            let huge = format!(
+                r#"{{"stream":["public"],"event":"delete","payload":"{}"}}"#,
+                "9".repeat(8 << 20)
+            );
+            let _ = ws.send(Message::text(huge)).await;
+        } else {
+            let _ = ws.send(Message::text(WS_EVENT)).await;
+        }
+        tokio::time::sleep(2 * SECOND).await;
+    })
+    .await;
+    let mut events = ws_client(&url).build().unwrap().stream(Stream::Public);
+    let first = tokio::time::timeout(5 * SECOND, events.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(&first, Err(e) if e.is_retryable()), "{first:?}");
+    let event = tokio::time::timeout(5 * SECOND, events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.payload().as_str(), Some("77"));
+}
+
+#[tokio::test]
+async fn a_websocket_that_never_answers_is_given_up_and_remade() {
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = connections.clone();
+    let url = ws_server(move |_, mut ws| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            // Reads (so pings would be seen) but never writes, never pongs.
+            let started = std::time::Instant::now();
+            while started.elapsed() < 5 * SECOND {
+                if tokio::time::timeout(SECOND, ws.next())
+                    .await
+                    .is_ok_and(|m| m.is_none())
+                {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let client = ws_client(&url)
+        .ws_timeout(Some(Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    let mut events = client.stream(Stream::Public);
+    let first = tokio::time::timeout(3 * SECOND, events.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(&first, Err(Error::Stalled { .. })), "{first:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+}
