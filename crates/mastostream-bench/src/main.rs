@@ -5,6 +5,7 @@
 //! cargo run --release -p mastostream-bench -- throughput   # vs Mastodon.py, masto.js, curl, bare parse
 //! cargo run --release -p mastostream-bench -- latency      # publish → consumer, p50/p99
 //! cargo run --release -p mastostream-bench -- scale        # 10k idle streams, 1k active
+//! cargo run --release -p mastostream-bench -- soak         # an hour of faults, exactly-once
 //! ```
 
 mod clients;
@@ -13,6 +14,7 @@ mod measure;
 mod peers;
 mod report;
 mod scale;
+mod soak;
 mod throughput;
 
 use std::process::ExitCode;
@@ -36,6 +38,8 @@ enum Command {
     Latency(latency::LatencyArgs),
     /// Memory and CPU of many idle streams; many streams draining a replay.
     Scale(scale::ScaleArgs),
+    /// Hours under random faults: exactly-once delivery with catch-up, flat memory, no leaks.
+    Soak(soak::SoakArgs),
     /// (child) Count events with mastostream.
     #[command(hide = true)]
     Count {
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         }),
         Command::Latency(args) => latency::run(args).map(|text| println!("{text}")),
         Command::Scale(args) => scale::run(args).map(|text| println!("{text}")),
+        Command::Soak(args) => soak::run(args).map(|text| println!("{text}")),
         Command::Count {
             server,
             token,

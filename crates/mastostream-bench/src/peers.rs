@@ -52,7 +52,10 @@ pub fn python_env() -> Result<PathBuf, String> {
 /// The npm packages of `package-lock.json`, installed once.
 pub fn node_env() -> Result<(), String> {
     let peers = peers_dir();
-    if peers.join("node_modules/masto").exists() {
+    let installed = ["masto", "megalodon", "ws"]
+        .iter()
+        .all(|name| peers.join("node_modules").join(name).exists());
+    if installed {
         return Ok(());
     }
     run_quietly(
