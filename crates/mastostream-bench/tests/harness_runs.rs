@@ -76,3 +76,14 @@ fn scale_opens_idle_and_active_streams() {
         "{out}"
     );
 }
+
+/// The CI version of the hour-long soak: one minute of random faults while
+/// publishing; every status exactly once and in order over SSE and WebSocket,
+/// no growth of memory, open files or tasks after warm-up.
+#[test]
+fn soak_for_a_minute_under_faults_loses_nothing() {
+    let report = bench(&["soak", "--secs", "60", "--sample-secs", "5"]);
+    assert!(report.contains("SSE: "), "{report}");
+    assert!(report.contains("WS: "), "{report}");
+    assert!(!report.contains("FAILED"), "{report}");
+}
