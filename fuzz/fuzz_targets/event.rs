@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     let mut chars = text.chars();
     let pick = chars.next().map_or(0, |c| c as usize);
     let payload = chars.as_str();
-    let name = KNOWN_EVENTS.get(pick % (KNOWN_EVENTS.len() + 1)).copied().unwrap_or("x.new");
+    let name = KNOWN_EVENTS
+        .get(pick % (KNOWN_EVENTS.len() + 1))
+        .copied()
+        .unwrap_or("x.new");
     match Event::parse(name, Some(payload)) {
         Ok(event) => {
             if let Some(kept) = event.payload().as_str() {

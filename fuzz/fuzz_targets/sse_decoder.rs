@@ -21,6 +21,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(error.is_malformed(), "{error:?}");
             }
         }
-        assert!(decoder.buffered_len() <= LIMIT, "{}", decoder.buffered_len());
+        assert!(
+            decoder.buffered_len() <= LIMIT,
+            "{}",
+            decoder.buffered_len()
+        );
     }
 });
