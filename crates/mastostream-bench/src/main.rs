@@ -68,6 +68,16 @@ enum Command {
         #[arg(long)]
         count: u64,
     },
+    /// (child) A parse limit, without I/O.
+    #[command(hide = true)]
+    Limit {
+        #[arg(long, value_enum)]
+        kind: throughput::Limit,
+        #[arg(long)]
+        stream: Stream,
+        #[arg(long)]
+        count: u64,
+    },
     /// (child) Open many streams; idle or drain.
     #[command(hide = true)]
     ScaleClient(scale::ScaleClientArgs),
@@ -103,6 +113,11 @@ fn main() -> ExitCode {
             stream,
             count,
         } => clients::count_with_socket(server, token, stream, *count),
+        Command::Limit {
+            kind,
+            stream,
+            count,
+        } => throughput::limit_child(*kind, stream, *count),
         Command::ScaleClient(args) => scale::client(args),
     };
     match outcome {

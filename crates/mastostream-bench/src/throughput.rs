@@ -4,6 +4,7 @@
 
 use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
 use mastostream::Stream;
 use mastostream::proto::entities::{Announcement, Conversation, Notification, Status};
@@ -28,6 +29,9 @@ pub struct ThroughputArgs {
     /// Runs per client; the run with the median CPU time is reported.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// Runs per peer in another language (Mastodon.py takes ~11 ms of CPU per event).
+    #[arg(long, default_value_t = 1)]
+    pub peer_repeat: usize,
     /// Skip the peers in other languages (no venv, no npm).
     #[arg(long)]
     pub no_peers: bool,
@@ -92,52 +96,56 @@ fn in_process(work: impl FnOnce() -> u64) -> Result<(Usage, u64), String> {
     Ok((usage, events))
 }
 
-fn limit_rows(pass: &[(String, String, Vec<u8>)], count: u64, repeat: usize) -> Vec<Row> {
+/// What an in-process limit measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Limit {
+    /// `serde_json::from_str` into the entity types, payloads pre-split.
+    Typed,
+    /// `serde_json::from_str` into `serde_json::Value`.
+    Value,
+    /// mastostream's `EventDecoder`: SSE bytes to typed events, no network.
+    Decode,
+}
+
+/// Runs in a child process (as fresh as the clients' processes): one untimed
+/// pass, then `count` events timed on this thread; prints the events and the
+/// CPU and wall time of the timed part.
+pub fn limit_child(limit: Limit, stream: &Stream, count: u64) -> Result<(), String> {
+    let pass = one_pass(stream);
+    if pass.is_empty() {
+        return Err(format!("the replay has no events for {stream}"));
+    }
     let cycle = || pass.iter().cycle().take(count as usize);
-    let typed = median_of(repeat, || {
-        in_process(|| {
-            cycle()
+    let work = |events: &mut dyn Iterator<Item = &(String, String, Vec<u8>)>| -> u64 {
+        match limit {
+            Limit::Typed => events
                 .map(|(name, data, _)| bare_typed(name, data) as u64)
-                .sum()
-        })
-    });
-    let value = median_of(repeat, || {
-        in_process(|| {
-            cycle()
+                .sum(),
+            Limit::Value => events
                 .map(|(_, data, _)| serde_json::from_str::<serde_json::Value>(data).is_ok() as u64)
-                .sum()
-        })
-    });
-    let decode = median_of(repeat, || {
-        in_process(|| {
-            let mut decoder = EventDecoder::new();
-            let mut events = 0;
-            for (_, _, framed) in cycle() {
-                decoder.feed(framed);
-                while let Some(item) = decoder.poll() {
-                    events += matches!(item, Ok(StreamItem::Event(_))) as u64;
+                .sum(),
+            Limit::Decode => {
+                let mut decoder = EventDecoder::new();
+                let mut parsed = 0;
+                for (_, _, framed) in events {
+                    decoder.feed(framed);
+                    while let Some(item) = decoder.poll() {
+                        parsed += matches!(item, Ok(StreamItem::Event(_))) as u64;
+                    }
                 }
+                parsed
             }
-            events
-        })
-    });
-    vec![
-        Row::new(
-            "limit: bare serde_json typed parse, in-process",
-            count,
-            typed,
-        ),
-        Row::new(
-            "limit: bare serde_json::Value parse, in-process",
-            count,
-            value,
-        ),
-        Row::new(
-            "mastostream decoder alone (SSE bytes → typed), in-process",
-            count,
-            decode,
-        ),
-    ]
+        }
+    };
+    work(&mut pass.iter());
+    let (usage, events) = in_process(|| work(&mut cycle()))?;
+    println!(
+        "{{\"events\":{events},\"cpu_s\":{},\"wall_s\":{},\"peak_rss_kib\":{}}}",
+        usage.cpu.as_secs_f64(),
+        usage.wall.as_secs_f64(),
+        measure::peak_rss_kib()
+    );
+    Ok(())
 }
 
 /// Runs a client `repeat` times; keeps the run with the median CPU time.
@@ -162,9 +170,16 @@ fn counted_child(mut command: Command) -> Result<(Usage, u64), String> {
     let events = report["events"]
         .as_u64()
         .ok_or(format!("no event count in {line:?}"))?;
+    let seconds = |key: &str, measured: Duration| {
+        report[key]
+            .as_f64()
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(measured)
+    };
     let usage = Usage {
+        wall: seconds("wall_s", usage.wall),
+        cpu: seconds("cpu_s", usage.cpu),
         max_rss_kib: report["peak_rss_kib"].as_u64().unwrap_or(0),
-        ..usage
     };
     Ok((usage, events))
 }
@@ -195,9 +210,28 @@ pub fn run(args: &ThroughputArgs) -> Result<Table, String> {
     let bytes: usize = pass.iter().map(|e| e.2.len()).sum();
     let mut table = Table::new(count, bytes as f64 / pass.len() as f64, &stream);
 
-    // The in-process limits first, before the server has served anything.
-    for row in limit_rows(&pass, count, args.repeat) {
-        table.push(row);
+    // The parse limits, each in a fresh process like the clients; only
+    // their timed part counts (not loading the replay).
+    for (label, kind) in [
+        ("limit: bare serde_json typed parse, no I/O", "typed"),
+        ("limit: bare serde_json::Value parse, no I/O", "value"),
+        (
+            "mastostream decoder alone (SSE bytes → typed), no I/O",
+            "decode",
+        ),
+    ] {
+        let result = median_of(args.repeat, || {
+            counted_child(self_command(&[
+                "limit",
+                "--kind",
+                kind,
+                "--stream",
+                &stream,
+                "--count",
+                &count_text,
+            ]))
+        });
+        table.push(Row::new(label, count, result));
     }
     let ours = [
         ("mastostream SSE, multi-thread runtime", "sse", "multi"),
@@ -258,7 +292,7 @@ pub fn run(args: &ThroughputArgs) -> Result<Table, String> {
     if !args.no_peers {
         let (ready, missing) = peers::available();
         for peer in ready {
-            let result = median_of(args.repeat, || {
+            let result = median_of(args.peer_repeat, || {
                 counted_child(peer.command(&url, TOKEN, &stream, count))
             });
             table.push(Row::new(peer.label, count, result));

@@ -26,6 +26,7 @@ fn throughput_counts_every_event_for_every_client() {
         "limit: plain socket read",
         "limit: curl",
         "limit: bare serde_json typed parse",
+        "mastostream decoder alone",
         "Mastodon.py (SSE)",
         "masto.js (WS)",
     ] {

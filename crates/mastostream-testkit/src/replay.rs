@@ -48,6 +48,11 @@ impl PreparedReplay {
             .iter()
             .map(|publish| {
                 let targets = match (&publish.stream, publish.event.as_str()) {
+                    // As the hub does: Mastodon publishes a notification on
+                    // both of the user's channels.
+                    (Some(Stream::User), "notification") => {
+                        vec![Stream::User, Stream::UserNotification]
+                    }
                     (Some(stream), _) => vec![stream.clone()],
                     (None, "update" | "status.update" | "delete")
                         if publish.payload.is_object() =>
@@ -165,6 +170,22 @@ mod tests {
         ] {
             assert!(events.iter().any(|e| e.event == name), "no {name}");
         }
+    }
+
+    #[test]
+    fn a_notification_for_the_user_also_goes_to_user_notification() {
+        let events = parse(
+            r#"{"stream":"user","event":"notification","payload":{"id":"1","type":"follow"}}
+{"stream":"user","event":"delete","payload":"2"}"#,
+        )
+        .unwrap();
+        let replay = Arc::new(PreparedReplay::new(&events));
+        let mut cursor = Cursor::new(replay);
+        let (encoded, matched) = cursor.next_for(&[Stream::UserNotification]).unwrap();
+        assert_eq!(encoded.event, "notification");
+        assert_eq!(matched, &Stream::UserNotification);
+        let (again, _) = cursor.next_for(&[Stream::UserNotification]).unwrap();
+        assert_eq!(again.event, "notification", "the delete is for `user` only");
     }
 
     #[test]

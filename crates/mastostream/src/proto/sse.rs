@@ -241,6 +241,10 @@ impl SseDecoder {
             b"data" => {
                 if self.data_seen {
                     self.data.push(b'\n');
+                } else {
+                    // Most events have one data line: size the buffer to it,
+                    // and hand that very buffer over as the event's data.
+                    self.data.reserve_exact(value.len());
                 }
                 self.data.extend_from_slice(value);
                 self.data_seen = true;
@@ -256,13 +260,14 @@ impl SseDecoder {
     /// A blank line ends an event; it is delivered only if it had data.
     fn dispatch(&mut self) {
         if self.data_seen {
+            let data = std::mem::take(&mut self.data);
             let item = match (
                 std::str::from_utf8(&self.event_name),
-                std::str::from_utf8(&self.data),
+                String::from_utf8(data),
             ) {
                 (Ok(name), Ok(data)) => SseItem::Message(SseMessage {
                     name: if name.is_empty() { "message" } else { name }.to_owned(),
-                    data: data.to_owned(),
+                    data,
                 }),
                 _ => SseItem::Error(SseError::InvalidUtf8 {
                     event: String::from_utf8_lossy(&self.event_name).into_owned(),
