@@ -165,7 +165,7 @@ pub(crate) fn wrap(
     mut upstream: TaskHandle,
     config: CatchUpConfig,
 ) -> TaskHandle {
-    let (tx, signals) = mpsc::channel(256);
+    let (tx, signals) = mpsc::channel(crate::transport::task::SIGNAL_QUEUE);
     let (state_tx, state) = watch::channel(upstream.state.borrow().clone());
     let stream = upstream.stream.clone();
     let receiving = upstream.receiving.clone();

@@ -114,7 +114,7 @@ impl Multiplex {
 
     pub(crate) fn subscribe_handle(&self, stream: Stream) -> TaskHandle {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, signals) = mpsc::channel(256);
+        let (tx, signals) = mpsc::channel(crate::transport::task::SIGNAL_QUEUE);
         let (state_tx, state) = watch::channel(self.shared.state.borrow().clone());
         let command = Command::Subscribe {
             id,
