@@ -32,6 +32,9 @@ pub struct SoakArgs {
     /// Seed of the fault sequence.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Leave out the WebSocket consumer (SSE only).
+    #[arg(long)]
+    pub sse_only: bool,
 }
 
 /// What one consumer saw.
@@ -159,19 +162,19 @@ pub fn run(args: &SoakArgs) -> Result<String, String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let consumers = [
-        ("SSE", Transport::Sse, Arc::new(Mutex::new(Seen::default()))),
-        (
+    let mut consumers = vec![("SSE", Transport::Sse, Arc::new(Mutex::new(Seen::default())))];
+    if !args.sse_only {
+        consumers.push((
             "WS",
             Transport::WebSocket,
             Arc::new(Mutex::new(Seen::default())),
-        ),
-    ];
+        ));
+    }
     for (_, transport, seen) in &consumers {
         let client = client(&server.url(), *transport)?;
         runtime.spawn(consume(client, seen.clone()));
     }
-    if !server.wait_for_connections(2, Duration::from_secs(5)) {
+    if !server.wait_for_connections(consumers.len(), Duration::from_secs(5)) {
         return Err("the consumers did not connect".into());
     }
     std::thread::sleep(Duration::from_millis(200));

@@ -34,6 +34,12 @@ pub struct CatchUpConfig {
     pub min_rate_limit_remaining: u64,
     /// How many delivered ids are remembered to drop duplicates.
     pub dedup_capacity: usize,
+    /// How long after the stream reopens the catch-up starts. A server takes
+    /// the subscription in a moment after the connection opens (over the
+    /// WebSocket, after the subscribe frame): what is published in that
+    /// moment reaches neither the live stream nor a REST page fetched too
+    /// early. Live events of the wait are held, then de-duplicated.
+    pub settle: Duration,
 }
 
 impl Default for CatchUpConfig {
@@ -43,6 +49,7 @@ impl Default for CatchUpConfig {
             max_pages: 10,
             min_rate_limit_remaining: 10,
             dedup_capacity: 10_000,
+            settle: Duration::from_millis(250),
         }
     }
 }
@@ -252,6 +259,7 @@ impl Stage {
                     return false;
                 }
                 let since = self.outage_since.take().unwrap_or_else(SystemTime::now);
+                tokio::time::sleep(self.config.settle).await;
                 self.catch_up(since).await
             }
             other => self.send(other).await,

@@ -27,8 +27,10 @@ use crate::transport::{http, sse};
 /// How many signals may wait for a slow consumer before the task stops
 /// reading (and TCP pushes back on the server). A signal carries at most one
 /// read's events (an HTTP chunk, or one WebSocket frame), so this bounds what
-/// a stream holds: 1,000 slow SSE streams took 2 GiB at 256.
-pub(crate) const SIGNAL_QUEUE: usize = 8;
+/// a stream holds: 1,000 slow SSE streams took 2 GiB at 256. Too few, and a
+/// consumer that is not reading holds up reconnecting: each attempt queues
+/// its state changes and error.
+pub(crate) const SIGNAL_QUEUE: usize = 32;
 
 /// What the task tells its front-end, in order.
 #[derive(Debug)]
