@@ -28,17 +28,44 @@ pub enum Wire {
     Ws,
 }
 
+/// Where a counting client connects, and how many events it must count.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
+    /// The server's base URL.
+    #[arg(long)]
+    pub server: String,
+    /// The token to present.
+    #[arg(long)]
+    pub token: String,
+    /// The stream to drain.
+    #[arg(long)]
+    pub stream: Stream,
+    /// Events to count.
+    #[arg(long)]
+    pub count: u64,
+}
+
+impl Target {
+    /// The command-line arguments that give a child process this target.
+    pub fn args(&self) -> [String; 8] {
+        [
+            "--server".into(),
+            self.server.clone(),
+            "--token".into(),
+            self.token.clone(),
+            "--stream".into(),
+            self.stream.to_string(),
+            "--count".into(),
+            self.count.to_string(),
+        ]
+    }
+}
+
 /// Receives `count` events of `stream` with mastostream and prints
 /// `{"client":…,"events":N}`. Every event's typed meaning is looked at, so
 /// none of the parsing can be skipped.
-pub fn count_with_mastostream(
-    server: &str,
-    token: &str,
-    stream: Stream,
-    count: u64,
-    wire: Wire,
-    runtime: Runtime,
-) -> Result<(), String> {
+pub fn count_with_mastostream(target: &Target, wire: Wire, runtime: Runtime) -> Result<(), String> {
+    let count = target.count;
     let runtime = match runtime {
         Runtime::Multi => tokio::runtime::Builder::new_multi_thread(),
         Runtime::Current => tokio::runtime::Builder::new_current_thread(),
@@ -51,13 +78,13 @@ pub fn count_with_mastostream(
         Wire::Ws => Transport::WebSocket,
     };
     let events = runtime.block_on(async {
-        let client = Client::builder(server)
-            .token(token)
+        let client = Client::builder(&target.server)
+            .token(&target.token)
             .transport(transport)
             .reconnect(ReconnectPolicy::Off)
             .build()
             .map_err(|e| e.to_string())?;
-        let mut events = client.stream(stream);
+        let mut events = client.stream(target.stream.clone());
         let mut seen = 0u64;
         let mut text_bytes = 0usize;
         while seen < count {
@@ -90,12 +117,14 @@ pub fn count_with_mastostream(
 
 /// Reads an SSE stream over a plain socket, counting events until `count`,
 /// and prints `{"client":"socket","events":N}`.
-pub fn count_with_socket(
-    server: &str,
-    token: &str,
-    stream: &Stream,
-    count: u64,
-) -> Result<(), String> {
+pub fn count_with_socket(target: &Target) -> Result<(), String> {
+    let Target {
+        server,
+        token,
+        stream,
+        count,
+    } = target;
+    let count = *count;
     let authority = server
         .strip_prefix("http://")
         .ok_or("the socket client speaks plain http:// only")?

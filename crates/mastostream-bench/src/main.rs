@@ -43,14 +43,8 @@ enum Command {
     /// (child) Count events with mastostream.
     #[command(hide = true)]
     Count {
-        #[arg(long)]
-        server: String,
-        #[arg(long)]
-        token: String,
-        #[arg(long)]
-        stream: Stream,
-        #[arg(long)]
-        count: u64,
+        #[command(flatten)]
+        target: clients::Target,
         #[arg(long, value_enum)]
         wire: clients::Wire,
         #[arg(long, value_enum)]
@@ -58,16 +52,7 @@ enum Command {
     },
     /// (child) Count events over a plain socket.
     #[command(hide = true)]
-    Socket {
-        #[arg(long)]
-        server: String,
-        #[arg(long)]
-        token: String,
-        #[arg(long)]
-        stream: Stream,
-        #[arg(long)]
-        count: u64,
-    },
+    Socket(clients::Target),
     /// (child) A parse limit, without I/O.
     #[command(hide = true)]
     Limit {
@@ -98,21 +83,11 @@ fn main() -> ExitCode {
         Command::Scale(args) => scale::run(args).map(|text| println!("{text}")),
         Command::Soak(args) => soak::run(args).map(|text| println!("{text}")),
         Command::Count {
-            server,
-            token,
-            stream,
-            count,
+            target,
             wire,
             runtime,
-        } => {
-            clients::count_with_mastostream(server, token, stream.clone(), *count, *wire, *runtime)
-        }
-        Command::Socket {
-            server,
-            token,
-            stream,
-            count,
-        } => clients::count_with_socket(server, token, stream, *count),
+        } => clients::count_with_mastostream(target, *wire, *runtime),
+        Command::Socket(target) => clients::count_with_socket(target),
         Command::Limit {
             kind,
             stream,

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::clients::Target;
+
 /// Where the peers' scripts and pinned requirements live.
 pub fn peers_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/peers")
@@ -77,13 +79,10 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// The command counting `count` events of `stream`.
-    pub fn command(&self, server: &str, token: &str, stream: &str, count: u64) -> Command {
+    /// The command counting the target's events, with our clients' arguments.
+    pub fn command(&self, target: &Target) -> Command {
         let mut command = Command::new(&self.program);
-        command
-            .arg(&self.script)
-            .args(["--server", server, "--token", token, "--stream", stream])
-            .args(["--count", &count.to_string()]);
+        command.arg(&self.script).args(target.args());
         command
     }
 }

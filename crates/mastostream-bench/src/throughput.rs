@@ -13,6 +13,7 @@ use mastostream_testkit::TestServer;
 use mastostream_testkit::replay::{self, Cursor, PreparedReplay};
 use serde::de::IgnoredAny;
 
+use crate::clients::Target;
 use crate::measure::{self, Usage};
 use crate::peers;
 use crate::report::{Row, Table};
@@ -233,6 +234,12 @@ pub fn run(args: &ThroughputArgs) -> Result<Table, String> {
         });
         table.push(Row::new(label, count, result));
     }
+    let target = Target {
+        server: url.clone(),
+        token: TOKEN.into(),
+        stream: args.stream.clone(),
+        count,
+    };
     let ours = [
         ("mastostream SSE, multi-thread runtime", "sse", "multi"),
         ("mastostream SSE, current-thread runtime", "sse", "current"),
@@ -241,36 +248,17 @@ pub fn run(args: &ThroughputArgs) -> Result<Table, String> {
     ];
     for (label, wire, runtime) in ours {
         let result = median_of(args.repeat, || {
-            counted_child(self_command(&[
-                "count",
-                "--server",
-                &url,
-                "--token",
-                TOKEN,
-                "--stream",
-                &stream,
-                "--count",
-                &count_text,
-                "--wire",
-                wire,
-                "--runtime",
-                runtime,
-            ]))
+            let mut command = self_command(&["count"]);
+            command.args(target.args());
+            command.args(["--wire", wire, "--runtime", runtime]);
+            counted_child(command)
         });
         table.push(Row::new(label, count, result));
     }
     let socket = median_of(args.repeat, || {
-        counted_child(self_command(&[
-            "socket",
-            "--server",
-            &url,
-            "--token",
-            TOKEN,
-            "--stream",
-            &stream,
-            "--count",
-            &count_text,
-        ]))
+        let mut command = self_command(&["socket"]);
+        command.args(target.args());
+        counted_child(command)
     });
     table.push(Row::new(
         "limit: plain socket read, counting events",
@@ -292,9 +280,7 @@ pub fn run(args: &ThroughputArgs) -> Result<Table, String> {
     if !args.no_peers {
         let (ready, missing) = peers::available();
         for peer in ready {
-            let result = median_of(args.peer_repeat, || {
-                counted_child(peer.command(&url, TOKEN, &stream, count))
-            });
+            let result = median_of(args.peer_repeat, || counted_child(peer.command(&target)));
             table.push(Row::new(peer.label, count, result));
         }
         for (label, reason) in missing {
