@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use mastostream::proto::Stream;
-use mastostream::{Client, Error, ReconnectPolicy, Transport};
+use mastostream::{Client, Error, Event, EventStream, ReconnectPolicy, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -41,6 +41,14 @@ async fn script(
     format!("http://{addr}")
 }
 
+/// The stream's next item within `within`; panics if it ended or stayed silent.
+async fn next_item(events: &mut EventStream, within: Duration) -> Result<Event, Error> {
+    tokio::time::timeout(within, events.next())
+        .await
+        .expect("no item in time")
+        .expect("the stream ended")
+}
+
 fn sse_client(url: &str) -> mastostream::ClientBuilder {
     Client::builder(url)
         .token("t")
@@ -57,11 +65,7 @@ async fn an_html_page_instead_of_a_stream_is_a_clear_error() {
     )
     .await;
     let mut events = sse_client(&url).build().unwrap().stream(Stream::Public);
-    let error = tokio::time::timeout(SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_err();
+    let error = next_item(&mut events, SECOND).await.unwrap_err();
     assert!(
         matches!(&error, Error::NotAStream { content_type } if content_type == "text/html"),
         "{error:?}"
@@ -77,11 +81,7 @@ async fn an_html_error_page_keeps_its_status() {
     )
     .await;
     let mut events = sse_client(&url).build().unwrap().stream(Stream::Public);
-    let error = tokio::time::timeout(SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_err();
+    let error = next_item(&mut events, SECOND).await.unwrap_err();
     assert!(
         matches!(
             error,
@@ -110,11 +110,7 @@ async fn a_redirect_loop_ends_in_an_error() {
     )
     .await;
     let mut events = sse_client(&url).build().unwrap().stream(Stream::Public);
-    let error = tokio::time::timeout(5 * SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_err();
+    let error = next_item(&mut events, 5 * SECOND).await.unwrap_err();
     assert!(matches!(error, Error::Network { .. }), "{error:?}");
     assert!(error.to_string().contains("redirect"), "{error}");
 }
@@ -139,19 +135,12 @@ async fn an_endless_line_is_dropped_within_the_bound_and_the_stream_goes_on() {
         .build()
         .unwrap();
     let mut events = client.stream(Stream::Public);
-    let first = tokio::time::timeout(5 * SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap();
+    let first = next_item(&mut events, 5 * SECOND).await;
     assert!(
         matches!(first, Err(Error::EventTooLarge { limit: 65536, .. })),
         "{first:?}"
     );
-    let next = tokio::time::timeout(5 * SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let next = next_item(&mut events, 5 * SECOND).await.unwrap();
     assert_eq!(next.payload().as_str(), Some("42"));
 }
 
@@ -172,16 +161,9 @@ async fn invalid_utf8_is_skipped_and_the_stream_goes_on() {
         .build()
         .unwrap();
     let mut events = client.stream(Stream::Public);
-    let first = tokio::time::timeout(SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap();
+    let first = next_item(&mut events, SECOND).await;
     assert!(matches!(&first, Err(e) if e.is_malformed()), "{first:?}");
-    let next = tokio::time::timeout(SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let next = next_item(&mut events, SECOND).await.unwrap();
     assert_eq!(next.payload().as_str(), Some("7"));
 }
 
@@ -236,19 +218,12 @@ async fn a_100_mib_event_is_dropped_within_the_bound() {
         .build()
         .unwrap();
     let mut events = client.stream(Stream::Public);
-    let first = tokio::time::timeout(20 * SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap();
+    let first = next_item(&mut events, 20 * SECOND).await;
     assert!(
         matches!(first, Err(Error::EventTooLarge { limit, .. }) if limit == 1 << 20),
         "{first:?}"
     );
-    let next = tokio::time::timeout(20 * SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let next = next_item(&mut events, 20 * SECOND).await.unwrap();
     assert_eq!(next.payload().as_str(), Some("42"));
     // The decoder holds at most its 1 MiB limit; whatever else grew (socket
     // and body buffers, the server's own 1 MiB) stays far below the 100 MiB sent.
@@ -325,11 +300,7 @@ async fn a_one_byte_drip_delivers_and_close_is_prompt() {
     .await;
     let client = sse_client(&url).build().unwrap();
     let mut events = client.stream(Stream::Public);
-    let event = tokio::time::timeout(5 * SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let event = next_item(&mut events, 5 * SECOND).await.unwrap();
     assert_eq!(event.payload().as_str(), Some("5"));
     let closing = std::time::Instant::now();
     events.close();
@@ -378,11 +349,7 @@ async fn a_redirect_to_another_host_does_not_carry_the_token() {
         .build()
         .unwrap();
     let mut events = client.stream(Stream::Public);
-    let event = tokio::time::timeout(5 * SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let event = next_item(&mut events, 5 * SECOND).await.unwrap();
     assert_eq!(event.payload().as_str(), Some("9"));
     let requests = seen.lock().unwrap().clone();
     assert_eq!(requests.len(), 1);
@@ -437,11 +404,7 @@ async fn websocket_binary_frames_are_ignored() {
     })
     .await;
     let mut events = ws_client(&url).build().unwrap().stream(Stream::Public);
-    let event = tokio::time::timeout(2 * SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let event = next_item(&mut events, 2 * SECOND).await.unwrap();
     assert_eq!(event.payload().as_str(), Some("77"));
 }
 
@@ -465,16 +428,9 @@ async fn a_huge_websocket_frame_breaks_the_connection_within_the_bound_and_it_co
     })
     .await;
     let mut events = ws_client(&url).build().unwrap().stream(Stream::Public);
-    let first = tokio::time::timeout(5 * SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap();
+    let first = next_item(&mut events, 5 * SECOND).await;
     assert!(matches!(&first, Err(e) if e.is_retryable()), "{first:?}");
-    let event = tokio::time::timeout(5 * SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let event = next_item(&mut events, 5 * SECOND).await.unwrap();
     assert_eq!(event.payload().as_str(), Some("77"));
 }
 
@@ -503,10 +459,7 @@ async fn a_websocket_that_never_answers_is_given_up_and_remade() {
         .build()
         .unwrap();
     let mut events = client.stream(Stream::Public);
-    let first = tokio::time::timeout(3 * SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap();
+    let first = next_item(&mut events, 3 * SECOND).await;
     assert!(matches!(&first, Err(Error::Stalled { .. })), "{first:?}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 2);
