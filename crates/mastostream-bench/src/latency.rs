@@ -51,7 +51,7 @@ impl Latencies {
 }
 
 /// A public status from the bundled replay, as the payload template.
-fn template() -> Result<serde_json::Value, String> {
+pub fn template() -> Result<serde_json::Value, String> {
     replay::bundled()
         .into_iter()
         .find(|p| p.event == "update" && p.stream.is_none() && p.payload["visibility"] == "public")

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use mastostream::{CatchUpConfig, Client, EventKind, ReconnectPolicy, Stream, Transport};
-use mastostream_testkit::{Fault, Publish, TestServer, replay};
+use mastostream_testkit::{Fault, Publish, TestServer};
 
 use crate::measure;
 use crate::throughput::TOKEN;
@@ -179,11 +179,7 @@ pub fn run(args: &SoakArgs) -> Result<String, String> {
     }
     std::thread::sleep(Duration::from_millis(200));
 
-    let mut template = replay::bundled()
-        .into_iter()
-        .find(|p| p.event == "update" && p.payload["visibility"] == "public")
-        .map(|p| p.payload)
-        .ok_or("the replay has no public update")?;
+    let mut template = crate::latency::template()?;
     template["id"] = serde_json::Value::Null;
     template["account"]["acct"] = "local".into();
     template["uri"] = "https://localhost/statuses/soak".into();
