@@ -374,3 +374,51 @@ async fn catch_up_can_be_chosen_per_stream() {
         "the missed status came through: {s:?}"
     );
 }
+
+/// A server that takes the subscription late: it opens the connection but
+/// reads no subscribe frame until a stall is over, long after the catch-up
+/// has paged. What is published in between reaches neither the REST page nor
+/// the live stream, unless the first live event is bridged back to the
+/// catch-up. Nothing may be lost, on either transport.
+#[tokio::test]
+async fn a_subscription_taken_late_loses_nothing() {
+    for transport in [Transport::WebSocket, Transport::Sse] {
+        let server = TestServer::builder().start().await.unwrap();
+        let client = client(&server, transport, CatchUpConfig::default()).await;
+        let mut events = client.stream(Stream::PublicLocal);
+        let mut state = events.watch_state();
+        tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(server.wait_for_connections(1, SECOND).await);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        server.publish(Publish::new("update", status("alice", "x")));
+        let mut ids = vec![id_of(&next_event(&mut events).await)];
+        // Silence the server, then cut: the reconnect lands in the silence.
+        server.fault(Fault::Stall { seconds: 1.5 }).unwrap();
+        server.fault(Fault::Disconnect).unwrap();
+        let mut published = 1;
+        for _ in 0..20 {
+            server.publish(Publish::new("update", status("alice", "x")));
+            published += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let deadline = tokio::time::Instant::now() + 3 * SECOND;
+        while ids.len() < published {
+            let Ok(Some(item)) = tokio::time::timeout_at(deadline, events.next()).await else {
+                break;
+            };
+            if let Ok(event) = item
+                && event.name() == "update"
+            {
+                ids.push(id_of(&event));
+            }
+        }
+        assert_eq!(ids.len(), published, "{transport:?}: lost some: {ids:?}");
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "{transport:?}: not once and in order: {ids:?}"
+        );
+    }
+}

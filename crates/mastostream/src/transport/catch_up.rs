@@ -8,6 +8,17 @@
 //! REST timeline, delivers what it finds marked as caught up, then lets the
 //! live events through, dropping the ones it has already delivered. Each
 //! outage ends with a [`Gap`] saying whether everything was fetched back.
+//!
+//! A server takes a new subscription a moment after the connection opens
+//! (Mastodon subscribes to Redis; over the WebSocket it must first read the
+//! subscribe frame), and a busy or stalled one can take seconds. What is
+//! published in that moment is in neither the catch-up's pages nor the live
+//! stream. So the catch-up is bridged: the first live event of each timeline
+//! after a reopen proves the subscription is taken, and before it is
+//! delivered the timeline is paged once more, from the newest id delivered
+//! up to that event's. Whatever fell in the moment arrives then, caught up,
+//! before that event. (A catch-up cut short by its page cap is not bridged:
+//! its gap is already reported incomplete.)
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -24,6 +35,13 @@ use crate::transport::http;
 use crate::transport::task::{Signal, TaskHandle};
 
 /// Catch-up settings.
+///
+/// After an outage the stream's REST timelines are paged forward from the
+/// newest id delivered, then a [`Gap`] is reported. A server takes a new
+/// subscription a moment after the connection opens, so before the first
+/// live event of each timeline after that, the timeline is paged once more,
+/// up to that event: what was published in the moment arrives, caught up,
+/// ahead of it. That costs one more request per timeline and outage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CatchUpConfig {
     /// Records per REST page (Mastodon caps statuses at 40, notifications at 80).
@@ -34,11 +52,11 @@ pub struct CatchUpConfig {
     pub min_rate_limit_remaining: u64,
     /// How many delivered ids are remembered to drop duplicates.
     pub dedup_capacity: usize,
-    /// How long after the stream reopens the catch-up starts. A server takes
-    /// the subscription in a moment after the connection opens (over the
-    /// WebSocket, after the subscribe frame): what is published in that
-    /// moment reaches neither the live stream nor a REST page fetched too
-    /// early. Live events of the wait are held, then de-duplicated.
+    /// How long after the stream reopens the catch-up starts (zero by
+    /// default). What the server publishes while it is still taking the
+    /// subscription is fetched anyway, before the first live event (see
+    /// above); a wait here only makes that second fetch likelier to be
+    /// empty. Live events of the wait are held.
     pub settle: Duration,
 }
 
@@ -49,7 +67,7 @@ impl Default for CatchUpConfig {
             max_pages: 10,
             min_rate_limit_remaining: 10,
             dedup_capacity: 10_000,
-            settle: Duration::from_millis(250),
+            settle: Duration::ZERO,
         }
     }
 }
@@ -69,6 +87,9 @@ struct Source {
     path: String,
     /// The newest id delivered.
     newest: Option<u64>,
+    /// Reopened and caught up, but no live event has shown yet that the
+    /// server has taken the subscription: page once more before the first.
+    unbridged: bool,
 }
 
 /// The REST timelines for a stream, as Mastodon maps them.
@@ -77,11 +98,13 @@ fn sources(stream: &Stream) -> Vec<Source> {
         kind: Kind::Statuses,
         path,
         newest: None,
+        unbridged: false,
     };
     let notifications = || Source {
         kind: Kind::Notifications,
         path: "/api/v1/notifications?".into(),
         newest: None,
+        unbridged: false,
     };
     let public = |query: &str| statuses(format!("/api/v1/timelines/public?{query}"));
     match stream {
@@ -109,6 +132,7 @@ fn sources(stream: &Stream) -> Vec<Source> {
             kind: Kind::Conversations,
             path: "/api/v1/conversations?".into(),
             newest: None,
+            unbridged: false,
         }],
     }
 }
@@ -243,6 +267,9 @@ impl Stage {
         match signal {
             Signal::Item(StreamItem::Event(event)) => {
                 if let Some((kind, id, key)) = position(&event) {
+                    if !self.bridge(kind, id).await {
+                        return false;
+                    }
                     if !self.seen.insert(key) {
                         return true; // already delivered by catch-up
                     }
@@ -259,10 +286,42 @@ impl Stage {
                     return false;
                 }
                 let since = self.outage_since.take().unwrap_or_else(SystemTime::now);
-                tokio::time::sleep(self.config.settle).await;
+                if !self.config.settle.is_zero() {
+                    tokio::time::sleep(self.config.settle).await;
+                }
                 self.catch_up(since).await
             }
             other => self.send(other).await,
+        }
+    }
+
+    /// Before the first live event of a reopened timeline: pages it once
+    /// more, for what was published while the server was taking the
+    /// subscription. False when the consumer is gone.
+    async fn bridge(&mut self, kind: Kind, live_id: u64) -> bool {
+        let mut complete = true;
+        let mut since = None;
+        for index in 0..self.sources.len() {
+            let source = &mut self.sources[index];
+            if source.kind != kind || !source.unbridged {
+                continue;
+            }
+            source.unbridged = false;
+            since.get_or_insert_with(SystemTime::now);
+            match self.catch_up_source(index, Some(live_id)).await {
+                Ok(Some(true)) => {}
+                Ok(Some(false)) => complete = false,
+                Ok(None) => return false,
+                Err(error) => {
+                    tracing::debug!(%error, "catch-up bridge stopped");
+                    complete = false;
+                }
+            }
+        }
+        match since {
+            // The outage's gap was reported complete; say that it is not after all.
+            Some(since) if !complete => self.send_gap(since, false).await,
+            _ => true,
         }
     }
 
@@ -285,8 +344,8 @@ impl Stage {
             if self.sources[index].newest.is_none() {
                 continue;
             }
-            match self.catch_up_source(index).await {
-                Ok(Some(true)) => {}
+            match self.catch_up_source(index, None).await {
+                Ok(Some(true)) => self.sources[index].unbridged = true,
                 Ok(Some(false)) => complete = false,
                 Ok(None) => return false,
                 Err(error) => {
@@ -295,6 +354,10 @@ impl Stage {
                 }
             }
         }
+        self.send_gap(since, complete).await
+    }
+
+    async fn send_gap(&self, since: SystemTime, complete: bool) -> bool {
         let gap = Gap {
             stream: self.stream.clone(),
             since,
@@ -305,15 +368,20 @@ impl Stage {
             .await
     }
 
-    /// One timeline: `Some(complete)`, or `None` when the consumer is gone.
-    async fn catch_up_source(&mut self, index: usize) -> Result<Option<bool>, Error> {
+    /// One timeline, from the newest id delivered up to `below` (exclusive)
+    /// or the present: `Some(complete)`, or `None` when the consumer is gone.
+    async fn catch_up_source(
+        &mut self,
+        index: usize,
+        below: Option<u64>,
+    ) -> Result<Option<bool>, Error> {
         let mut retries_429 = 0;
         let mut pages = 0;
         while pages < self.config.max_pages {
             let Some(newest) = self.sources[index].newest else {
                 return Ok(Some(true));
             };
-            let (items, headers) = match self.fetch(&self.sources[index], newest).await {
+            let (items, headers) = match self.fetch(&self.sources[index], newest, below).await {
                 Ok(page) => page,
                 Err(Error::Http {
                     status: 429,
@@ -380,12 +448,14 @@ impl Stage {
         &self,
         source: &Source,
         min_id: u64,
+        max_id: Option<u64>,
     ) -> Result<(Vec<Box<serde_json::value::RawValue>>, HeaderMap), Error> {
         let mut url = self.inner.server.clone();
         let (path, query) = source.path.split_once('?').unwrap_or((&source.path, ""));
         url.set_path(path);
+        let max_id = max_id.map_or(String::new(), |id| format!("max_id={id}&"));
         url.set_query(Some(&format!(
-            "{query}min_id={min_id}&limit={}",
+            "{query}{max_id}min_id={min_id}&limit={}",
             self.config.page_size
         )));
         let mut request = self.inner.http.get(url).timeout(self.inner.request_timeout);
