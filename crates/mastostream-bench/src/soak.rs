@@ -148,12 +148,16 @@ pub fn run(args: &SoakArgs) -> Result<String, String> {
     if !(args.rate > 0.0 && args.rate.is_finite() && args.fault_every > 0.0) {
         return Err("--rate and --fault-every must be positive".into());
     }
+    // The server keeps the last 20 s of statuses: ten times the longest
+    // outage here, so every catch-up can be complete, and a store that is
+    // full (flat) well within the warm-up.
+    let kept_secs = 20;
     let server = Arc::new(
         TestServer::builder()
             .token(TOKEN)
             .heartbeat(Duration::from_millis(500))
             .ping_interval(Duration::from_millis(500))
-            .store_capacity(20_000)
+            .store_capacity((args.rate * kept_secs as f64).ceil().max(100.0) as usize)
             .start_blocking()
             .map_err(|e| format!("cannot start the test server: {e}"))?,
     );
@@ -283,12 +287,11 @@ pub fn run(args: &SoakArgs) -> Result<String, String> {
             ));
         }
     }
-    // Flat: after the first quarter (warm-up: buffers, the server's store),
-    // the resident set may not keep growing, nor files or tasks.
-    let warm: Vec<&Sample> = samples
-        .iter()
-        .filter(|s| s.at >= Duration::from_secs(args.secs / 4))
-        .collect();
+    // Flat: after the warm-up (buffers; the server's store filling up: the
+    // first quarter, or the store's 20 s if longer), the resident set may
+    // not keep growing, nor files or tasks.
+    let warm_up = Duration::from_secs((args.secs / 4).max(kept_secs));
+    let warm: Vec<&Sample> = samples.iter().filter(|s| s.at >= warm_up).collect();
     if let (Some(first), Some(last)) = (warm.first(), warm.last()) {
         let peak = warm.iter().map(|s| s.rss_kib).max().unwrap_or(0);
         out.push_str(&format!(

@@ -194,6 +194,10 @@ async fn connection(
                 _ = tokio::time::sleep_until(until) => {}
                 _ = stall.changed() => {}
             }
+            // A pong that came during the silence is still unread: start the
+            // ping clock afresh rather than cut the client for it.
+            answered_ping = true;
+            pings.reset();
             continue;
         }
         tokio::select! {
