@@ -422,3 +422,54 @@ async fn a_subscription_taken_late_loses_nothing() {
         );
     }
 }
+
+/// When the bridge's page fails, the application hears that the outage's gap
+/// is incomplete after all, before the first live event.
+#[tokio::test]
+async fn a_failed_bridge_reports_the_gap_incomplete() {
+    let server = TestServer::builder().start().await.unwrap();
+    let client = client(&server, Transport::WebSocket, CatchUpConfig::default()).await;
+    let mut events = client.stream(Stream::PublicLocal);
+    let mut state = events.watch_state();
+    tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(server.wait_for_connections(1, SECOND).await);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    server.publish(Publish::new("update", status("alice", "x")));
+    next_event(&mut events).await;
+    server.fault(Fault::Stall { seconds: 1.5 }).unwrap();
+    server.fault(Fault::Disconnect).unwrap();
+    // The reconnect's catch-up finds nothing and reports a complete gap.
+    let first = next_event(&mut events).await;
+    let EventKind::Gap(first) = first.kind() else {
+        panic!("expected a gap: {first:?}");
+    };
+    assert!(first.complete);
+    server
+        .fault(Fault::RejectRest {
+            status: 500,
+            count: 1,
+            retry_after: None,
+        })
+        .unwrap();
+    // Published while the server has not yet taken the subscription.
+    for _ in 0..3 {
+        server.publish(Publish::new("update", status("alice", "x")));
+    }
+    tokio::time::sleep(2 * SECOND).await;
+    server.publish(Publish::new("update", status("alice", "y")));
+    let second = next_event(&mut events).await;
+    let EventKind::Gap(second) = second.kind() else {
+        panic!("expected the gap again: {second:?}");
+    };
+    assert!(!second.complete);
+    assert_eq!(second.since, first.since, "not the same outage");
+    let live = next_event(&mut events).await;
+    assert!(!live.is_caught_up());
+    let EventKind::Update(s) = live.kind() else {
+        panic!("{live:?}")
+    };
+    assert!(s.tags.iter().any(|t| t.name == "y"), "{s:?}");
+}

@@ -87,9 +87,10 @@ struct Source {
     path: String,
     /// The newest id delivered.
     newest: Option<u64>,
-    /// Reopened and caught up, but no live event has shown yet that the
-    /// server has taken the subscription: page once more before the first.
-    unbridged: bool,
+    /// Caught up after an outage that began then, but no live event has
+    /// shown yet that the server has taken the subscription: page once more
+    /// before the first.
+    unbridged_since: Option<SystemTime>,
 }
 
 /// The REST timelines for a stream, as Mastodon maps them.
@@ -98,13 +99,13 @@ fn sources(stream: &Stream) -> Vec<Source> {
         kind: Kind::Statuses,
         path,
         newest: None,
-        unbridged: false,
+        unbridged_since: None,
     };
     let notifications = || Source {
         kind: Kind::Notifications,
         path: "/api/v1/notifications?".into(),
         newest: None,
-        unbridged: false,
+        unbridged_since: None,
     };
     let public = |query: &str| statuses(format!("/api/v1/timelines/public?{query}"));
     match stream {
@@ -132,7 +133,7 @@ fn sources(stream: &Stream) -> Vec<Source> {
             kind: Kind::Conversations,
             path: "/api/v1/conversations?".into(),
             newest: None,
-            unbridged: false,
+            unbridged_since: None,
         }],
     }
 }
@@ -296,32 +297,20 @@ impl Stage {
     }
 
     /// Before the first live event of a reopened timeline: pages it once
-    /// more, for what was published while the server was taking the
-    /// subscription. False when the consumer is gone.
+    /// more, up to that event, for what was published while the server was
+    /// taking the subscription. False when the consumer is gone.
     async fn bridge(&mut self, kind: Kind, live_id: u64) -> bool {
-        let mut complete = true;
-        let mut since = None;
-        for index in 0..self.sources.len() {
-            let source = &mut self.sources[index];
-            if source.kind != kind || !source.unbridged {
-                continue;
-            }
-            source.unbridged = false;
-            since.get_or_insert_with(SystemTime::now);
-            match self.catch_up_source(index, Some(live_id)).await {
-                Ok(Some(true)) => {}
-                Ok(Some(false)) => complete = false,
-                Ok(None) => return false,
-                Err(error) => {
-                    tracing::debug!(%error, "catch-up bridge stopped");
-                    complete = false;
-                }
-            }
-        }
-        match since {
-            // The outage's gap was reported complete; say that it is not after all.
-            Some(since) if !complete => self.send_gap(since, false).await,
-            _ => true,
+        let Some(index) = self.sources.iter().position(|s| s.kind == kind) else {
+            return true;
+        };
+        let Some(since) = self.sources[index].unbridged_since.take() else {
+            return true;
+        };
+        match self.fetch_back(index, Some(live_id)).await {
+            Some(true) => true,
+            // The outage's gap was reported complete; report it again, incomplete.
+            Some(false) => self.send_gap(since, false).await,
+            None => false,
         }
     }
 
@@ -344,14 +333,10 @@ impl Stage {
             if self.sources[index].newest.is_none() {
                 continue;
             }
-            match self.catch_up_source(index, None).await {
-                Ok(Some(true)) => self.sources[index].unbridged = true,
-                Ok(Some(false)) => complete = false,
-                Ok(None) => return false,
-                Err(error) => {
-                    tracing::debug!(%error, "catch-up stopped");
-                    complete = false;
-                }
+            match self.fetch_back(index, None).await {
+                Some(true) => self.sources[index].unbridged_since = Some(since),
+                Some(false) => complete = false,
+                None => return false,
             }
         }
         self.send_gap(since, complete).await
@@ -366,6 +351,19 @@ impl Stage {
         };
         self.send(Signal::Item(StreamItem::Event(gap.into_event())))
             .await
+    }
+
+    /// [`catch_up_source`](Self::catch_up_source), with an error taken as
+    /// an incomplete catch-up: `Some(complete)`, or `None` when the consumer
+    /// is gone.
+    async fn fetch_back(&mut self, index: usize, below: Option<u64>) -> Option<bool> {
+        match self.catch_up_source(index, below).await {
+            Ok(complete) => complete,
+            Err(error) => {
+                tracing::debug!(%error, "catch-up stopped");
+                Some(false)
+            }
+        }
     }
 
     /// One timeline, from the newest id delivered up to `below` (exclusive)
