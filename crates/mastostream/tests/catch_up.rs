@@ -102,6 +102,34 @@ async fn client(server: &TestServer, transport: Transport, config: CatchUpConfig
         .unwrap()
 }
 
+/// A test server and a stream with catch-up, open and taken by the server.
+struct Setup {
+    server: TestServer,
+    client: Client,
+    events: EventStream,
+    state: watch::Receiver<ConnectionState>,
+}
+
+async fn open(stream: Stream, transport: Transport, config: CatchUpConfig) -> Setup {
+    let server = TestServer::builder().start().await.unwrap();
+    let client = client(&server, transport, config).await;
+    let events = client.stream(stream);
+    let mut state = events.watch_state();
+    tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(server.wait_for_connections(1, SECOND).await);
+    // The server has the connection; give it a moment to take the subscription.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    Setup {
+        server,
+        client,
+        events,
+        state,
+    }
+}
+
 /// Live events, an outage with `missed` events, then the catch-up and more live events.
 async fn outage(
     stream: Stream,
@@ -109,17 +137,13 @@ async fn outage(
     missed: usize,
     config: CatchUpConfig,
 ) -> (Vec<Event>, Gap) {
-    let server = TestServer::builder().start().await.unwrap();
+    let Setup {
+        server,
+        client: _client,
+        mut events,
+        mut state,
+    } = open(stream.clone(), transport, config).await;
     let publish = publisher(&stream);
-    let client = client(&server, transport, config).await;
-    let mut events = client.stream(stream.clone());
-    let mut state = events.watch_state();
-    tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(server.wait_for_connections(1, SECOND).await);
-    tokio::time::sleep(Duration::from_millis(30)).await;
     let mut delivered = Vec::new();
     for _ in 0..2 {
         assert!(publish(&server) >= 1, "{stream}: live event not delivered");
@@ -182,15 +206,12 @@ async fn every_catch_up_stream_over_sse() {
 
 #[tokio::test]
 async fn user_stream_catches_up_home_and_notifications() {
-    let server = TestServer::builder().start().await.unwrap();
-    let client = client(&server, Transport::Sse, CatchUpConfig::default()).await;
-    let mut events = client.stream(Stream::User);
-    let mut state = events.watch_state();
-    tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(server.wait_for_connections(1, SECOND).await);
+    let Setup {
+        server,
+        client: _client,
+        mut events,
+        mut state,
+    } = open(Stream::User, Transport::Sse, CatchUpConfig::default()).await;
     server.publish(Publish::new("update", status("alice", "x")).to(Stream::User));
     server.publish(Publish::new("notification", entity("notification.json")).to(Stream::User));
     let live = [next_event(&mut events).await, next_event(&mut events).await];
@@ -255,15 +276,12 @@ async fn an_outage_beyond_the_cap_is_an_incomplete_gap() {
 
 #[tokio::test]
 async fn a_delete_during_an_outage_is_reported_as_a_gap() {
-    let server = TestServer::builder().start().await.unwrap();
-    let client = client(&server, Transport::Sse, CatchUpConfig::default()).await;
-    let mut events = client.stream(Stream::Public);
-    let mut state = events.watch_state();
-    tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(server.wait_for_connections(1, SECOND).await);
+    let Setup {
+        server,
+        client: _client,
+        mut events,
+        mut state,
+    } = open(Stream::Public, Transport::Sse, CatchUpConfig::default()).await;
     server.publish(Publish::new("update", status("alice", "x")));
     let first = next_event(&mut events).await;
     cut(&server, &mut state).await;
@@ -281,15 +299,12 @@ async fn a_delete_during_an_outage_is_reported_as_a_gap() {
 
 #[tokio::test]
 async fn rate_limited_catch_up_waits_and_goes_on() {
-    let server = TestServer::builder().start().await.unwrap();
-    let client = client(&server, Transport::Sse, CatchUpConfig::default()).await;
-    let mut events = client.stream(Stream::Public);
-    let mut state = events.watch_state();
-    tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(server.wait_for_connections(1, SECOND).await);
+    let Setup {
+        server,
+        client: _client,
+        mut events,
+        mut state,
+    } = open(Stream::Public, Transport::Sse, CatchUpConfig::default()).await;
     server.publish(Publish::new("update", status("alice", "x")));
     next_event(&mut events).await;
     server
@@ -383,16 +398,12 @@ async fn catch_up_can_be_chosen_per_stream() {
 #[tokio::test]
 async fn a_subscription_taken_late_loses_nothing() {
     for transport in [Transport::WebSocket, Transport::Sse] {
-        let server = TestServer::builder().start().await.unwrap();
-        let client = client(&server, transport, CatchUpConfig::default()).await;
-        let mut events = client.stream(Stream::PublicLocal);
-        let mut state = events.watch_state();
-        tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(server.wait_for_connections(1, SECOND).await);
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        let Setup {
+            server,
+            client: _client,
+            mut events,
+            state: _,
+        } = open(Stream::PublicLocal, transport, CatchUpConfig::default()).await;
         server.publish(Publish::new("update", status("alice", "x")));
         let mut ids = vec![id_of(&next_event(&mut events).await)];
         // Silence the server, then cut: the reconnect lands in the silence.
@@ -427,16 +438,17 @@ async fn a_subscription_taken_late_loses_nothing() {
 /// is incomplete after all, before the first live event.
 #[tokio::test]
 async fn a_failed_bridge_reports_the_gap_incomplete() {
-    let server = TestServer::builder().start().await.unwrap();
-    let client = client(&server, Transport::WebSocket, CatchUpConfig::default()).await;
-    let mut events = client.stream(Stream::PublicLocal);
-    let mut state = events.watch_state();
-    tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(server.wait_for_connections(1, SECOND).await);
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    let Setup {
+        server,
+        client: _client,
+        mut events,
+        state: _,
+    } = open(
+        Stream::PublicLocal,
+        Transport::WebSocket,
+        CatchUpConfig::default(),
+    )
+    .await;
     server.publish(Publish::new("update", status("alice", "x")));
     next_event(&mut events).await;
     server.fault(Fault::Stall { seconds: 1.5 }).unwrap();
