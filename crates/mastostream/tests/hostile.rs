@@ -231,6 +231,44 @@ async fn a_100_mib_event_is_dropped_within_the_bound() {
     assert!(grown < 40 * 1024, "peak memory grew by {grown} KiB");
 }
 
+/// A line that never ends: reported once its bytes pass the bound, while it
+/// is still coming, not at an end that never comes; the stream stays open
+/// (bytes arrive, so it is no stall) and closes at once when asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_line_is_reported_at_the_bound_and_close_is_prompt() {
+    let url = sse_server(|mut socket| async move {
+        let _ = socket.write_all(b"event: update\ndata: ").await;
+        let chunk = vec![b'x'; 64 * 1024];
+        while socket.write_all(&chunk).await.is_ok() {}
+    })
+    .await;
+    let before = peak_rss_kib();
+    let client = sse_client(&url)
+        .reconnect(ReconnectPolicy::Fixed(SECOND))
+        .build()
+        .unwrap();
+    let mut events = client.stream(Stream::Public);
+    let first = next_item(&mut events, 2 * SECOND).await;
+    assert!(
+        matches!(first, Err(Error::EventTooLarge { limit, .. }) if limit == 1 << 20),
+        "{first:?}"
+    );
+    // Seconds more of the same line: nothing else to report, memory flat.
+    let more = tokio::time::timeout(2 * SECOND, events.next()).await;
+    assert!(more.is_err(), "{more:?}");
+    assert!(events.is_receiving());
+    let grown = peak_rss_kib().saturating_sub(before);
+    assert!(grown < 16 * 1024, "peak memory grew by {grown} KiB");
+    let closing = std::time::Instant::now();
+    events.close();
+    while let Ok(Some(_)) = tokio::time::timeout(SECOND, events.next()).await {}
+    assert!(
+        closing.elapsed() < SECOND,
+        "close took {:?}",
+        closing.elapsed()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_tiny_events_stays_bounded_and_the_process_responsive() {
     let url = sse_server(|mut socket| async move {
