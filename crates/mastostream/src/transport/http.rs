@@ -1,7 +1,7 @@
 //! Turning HTTP responses and failures into [`Error`]s.
 
 use reqwest::Response;
-use reqwest::header::RETRY_AFTER;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::Error;
 
@@ -33,21 +33,6 @@ pub(crate) fn network(error: reqwest::Error) -> Error {
 /// The error for a non-success response: its status, Mastodon's `error` text
 /// and `Retry-After` (in seconds; an HTTP date counts as unknown).
 pub(crate) async fn status_error(mut response: Response) -> Error {
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .or_else(|| {
-            // Mastodon's rate limiter says when the window resets instead.
-            let reset = response.headers().get("x-ratelimit-reset")?.to_str().ok()?;
-            let at = crate::proto::parse_timestamp(reset)?;
-            let wait = at
-                .duration_since(std::time::SystemTime::now())
-                .unwrap_or_default();
-            Some(wait.as_secs() + 1)
-        });
     let mut body = Vec::new();
     while body.len() < ERROR_BODY_LIMIT {
         match response.chunk().await {
@@ -55,13 +40,31 @@ pub(crate) async fn status_error(mut response: Response) -> Error {
             _ => break,
         }
     }
-    let message = serde_json::from_slice::<serde_json::Value>(&body)
+    refusal(response.status().as_u16(), response.headers(), &body)
+}
+
+/// The error for a refused request (or WebSocket upgrade), from its status,
+/// headers and (the start of) its body.
+pub(crate) fn refusal(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
+    let retry_after = headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or_else(|| {
+            // Mastodon's rate limiter says when the window resets instead.
+            let reset = headers.get("x-ratelimit-reset")?.to_str().ok()?;
+            let at = crate::proto::parse_timestamp(reset)?;
+            let wait = at
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            Some(wait.as_secs() + 1)
+        });
+    let message = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
         .or_else(|| {
             // Refused WebSocket upgrades and some proxies put it in a header.
-            response
-                .headers()
+            headers
                 .get("x-error-message")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)

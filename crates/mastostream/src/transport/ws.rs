@@ -141,24 +141,6 @@ fn redact(error: impl std::fmt::Display) -> String {
 
 /// A refused upgrade: the status, and the reason from `X-Error-Message` or a JSON body.
 fn refused(response: &tungstenite::http::Response<Option<Vec<u8>>>) -> Error {
-    let header = response
-        .headers()
-        .get("x-error-message")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = response
-        .body()
-        .as_deref()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned));
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok());
-    Error::Http {
-        status: response.status().as_u16(),
-        message: header.or(body),
-        retry_after,
-    }
+    let body = response.body().as_deref().unwrap_or_default();
+    super::http::refusal(response.status().as_u16(), response.headers(), body)
 }
