@@ -1,4 +1,5 @@
-//! The token never reaches a log line (at trace level), an error or a `Debug`.
+//! The token never reaches a log line (at trace level), an error, a `Debug`
+//! or a panic message, over SSE and over the WebSocket, each way it is sent.
 //!
 //! One test in its own binary: it installs the global tracing subscriber.
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use mastostream::proto::Stream;
-use mastostream::{Client, ReconnectPolicy};
+use mastostream::{Client, Error, ReconnectPolicy, Transport, WsAuth};
 use mastostream_testkit::{Fault, Publish, TestServer};
 
 const TOKEN: &str = "tok-8f3a9c1e-very-secret";
@@ -49,6 +50,7 @@ async fn token_is_in_no_log_line_error_or_debug() {
         .build()
         .unwrap();
     let mut texts = vec![format!("{client:?}")];
+    let mut errors: Vec<Error> = Vec::new();
 
     // A working stream, a malformed event, a stall with no greeting after reconnecting, a break.
     let mut events = client.stream(Stream::User);
@@ -64,11 +66,45 @@ async fn token_is_in_no_log_line_error_or_debug() {
     while let Ok(Some(item)) = tokio::time::timeout_at(deadline, events.next()).await {
         match item {
             Ok(event) => texts.push(format!("{event:?}")),
-            Err(error) => texts.push(format!("{error} {error:?}")),
+            Err(error) => errors.push(error),
         }
     }
     texts.push(format!("{events:?}"));
     drop(events);
+
+    // The WebSocket, each way of sending the token: an event, a break and
+    // the reconnect, then a refused token.
+    for auth in [WsAuth::Header, WsAuth::Protocol, WsAuth::Query] {
+        for token in [TOKEN.to_owned(), format!("{TOKEN}-wrong")] {
+            let client = Client::builder(server.url())
+                .token(token.clone())
+                .transport(Transport::WebSocket)
+                .ws_auth(auth)
+                .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(10)))
+                .build()
+                .unwrap();
+            texts.push(format!("{client:?}"));
+            let mut events = client.stream(Stream::User);
+            if token == TOKEN {
+                let mut state = events.watch_state();
+                tokio::time::timeout(Duration::from_secs(1), state.wait_for(|s| s.is_open()))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                server.publish(Publish::new("delete", "2").to(Stream::User));
+                server.fault(Fault::Disconnect).unwrap();
+            }
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+            while let Ok(Some(item)) = tokio::time::timeout_at(deadline, events.next()).await {
+                match item {
+                    Ok(event) => texts.push(format!("{event:?}")),
+                    Err(error) => errors.push(error),
+                }
+            }
+            texts.push(format!("{events:?} {:?}", events.state()));
+        }
+    }
 
     // A refused token, both ways it can be sent.
     for in_query in [false, true] {
@@ -83,13 +119,39 @@ async fn token_is_in_no_log_line_error_or_debug() {
             .await
             .unwrap()
             .unwrap_err();
-        texts.push(format!("{error} {error:?}"));
+        errors.push(error);
     }
+    assert!(
+        errors.iter().filter(|e| e.is_auth()).count() >= 5,
+        "not every refused token was seen: {errors:?}"
+    );
+
+    // Each error as an unwrap's panic message.
+    let panics = Arc::new(Mutex::new(Vec::new()));
+    let sink = panics.clone();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        sink.lock().unwrap().push(info.to_string())
+    }));
+    for error in &errors {
+        texts.push(format!("{error} {error:?}"));
+        let result: Result<(), Error> = Err(error.clone());
+        let unwrapped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| result.unwrap()));
+        assert!(unwrapped.is_err());
+    }
+    std::panic::set_hook(default_hook);
+    let panics = panics.lock().unwrap().clone();
+    assert_eq!(panics.len(), errors.len());
+    texts.extend(panics);
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
         logs.contains("opening SSE stream"),
         "trace logs were not captured: {logs}"
+    );
+    assert!(
+        logs.contains("WebSocket broke; reconnecting"),
+        "no WebSocket break was logged: {logs}"
     );
     assert!(
         logs.contains("buffering proxy"),
