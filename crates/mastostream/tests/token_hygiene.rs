@@ -135,7 +135,7 @@ async fn token_is_in_no_log_line_error_or_debug() {
     }));
     for error in &errors {
         texts.push(format!("{error} {error:?}"));
-        let result: Result<(), Error> = Err(error.clone());
+        let result: Result<(), Error> = std::hint::black_box(Err(error.clone()));
         let unwrapped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| result.unwrap()));
         assert!(unwrapped.is_err());
     }
