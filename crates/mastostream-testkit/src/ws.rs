@@ -234,7 +234,12 @@ async fn connection(
                     let _ = sink.send(Message::Close(Some(close))).await;
                     return;
                 }
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(Message::Close(_))) => {
+                    // The reply tungstenite queued goes out with this flush.
+                    let _ = sink.flush().await;
+                    return;
+                }
+                Some(Err(_)) | None => return,
             },
             out = events.recv() => match out {
                 Some(Outgoing::Event { encoded, stream }) => {

@@ -279,6 +279,26 @@ async fn binary_frame_closes_with_1003() {
     }
 }
 
+/// A client's close frame is answered with one, as Mastodon's `ws` does: the
+/// client sees a clean close, not 1006.
+#[tokio::test]
+async fn a_close_frame_is_answered() {
+    let server = TestServer::builder().start().await.unwrap();
+    let mut ws = connect(&server, "?stream=user", Some("token"))
+        .await
+        .unwrap();
+    assert!(server.wait_for_connections(1, SECOND).await);
+    ws.close(None).await.unwrap();
+    loop {
+        match tokio::time::timeout(SECOND, ws.next()).await.unwrap() {
+            Some(Ok(Message::Close(_))) | None => break,
+            Some(Ok(_)) => continue,
+            other => panic!("no clean close: {other:?}"),
+        }
+    }
+    assert!(server.wait_for_connections(0, SECOND).await);
+}
+
 #[tokio::test]
 async fn pings_and_a_client_that_never_pongs_is_cut() {
     let server = TestServer::builder()
