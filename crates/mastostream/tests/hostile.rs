@@ -502,3 +502,42 @@ async fn a_websocket_that_never_answers_is_given_up_and_remade() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 2);
 }
+
+/// A WebSocket server flooding a subscription whose consumer does not read:
+/// the connection holds at most its backlog bound (8 MiB) plus the
+/// subscription's queue, then stops reading, and TCP pushes back. Once the
+/// consumer reads, every event arrives, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_flood_at_a_consumer_that_does_not_read_stays_within_the_bound() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let filler = "x".repeat(64 * 1024);
+    let url = ws_server(move |_, mut ws| {
+        let filler = filler.clone();
+        async move {
+            let _ = ws.next().await; // the subscribe
+            for n in 0.. {
+                let frame =
+                    format!(r#"{{"stream":["public"],"event":"delete","payload":"{n}:{filler}"}}"#);
+                if ws.send(Message::text(frame)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let before = peak_rss_kib();
+    let mut events = ws_client(&url).build().unwrap().stream(Stream::Public);
+    tokio::time::sleep(2 * SECOND).await;
+    let grown = peak_rss_kib().saturating_sub(before);
+    assert!(grown < 32 * 1024, "peak memory grew by {grown} KiB");
+    // 500 events of 64 KiB: far past what the queue and the backlog hold.
+    for n in 0..500 {
+        let event = next_item(&mut events, 2 * SECOND).await.unwrap();
+        let payload = event.payload().as_str().unwrap_or_default();
+        assert!(
+            payload.starts_with(&format!("{n}:")),
+            "event {n}: {payload:.20}"
+        );
+    }
+}

@@ -354,3 +354,41 @@ async fn auto_transport_stays_on_sse_when_it_works() {
     server.publish(Publish::new("delete", "12").to(Stream::User));
     assert_eq!(next_payload(&mut events).await, "12");
 }
+
+/// One subscription whose consumer stops reading must not hold up the
+/// others, nor stop the connection answering the server's pings (Mastodon
+/// cuts a connection that misses a pong): its events wait, bounded, until it
+/// reads again, and none is lost.
+#[tokio::test]
+async fn a_consumer_that_stops_reading_holds_up_neither_the_others_nor_the_pings() {
+    let server = TestServer::builder()
+        .ping_interval(Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
+    let multiplex = ws_client(&server).build().unwrap().multiplex();
+    let mut slow = multiplex.subscribe(Stream::Hashtag("slow".into()));
+    let mut quick = multiplex.subscribe(Stream::Hashtag("quick".into()));
+    server_streams(
+        &server,
+        &[vec!["hashtag", "slow"], vec!["hashtag", "quick"]],
+    )
+    .await;
+    let connection = server.connections()[0].id;
+    // Far more than a subscription's queue holds.
+    for i in 0..500 {
+        server.publish(Publish::new("delete", i.to_string()).to(Stream::Hashtag("slow".into())));
+    }
+    for i in 0..5 {
+        server.publish(Publish::new("delete", i.to_string()).to(Stream::Hashtag("quick".into())));
+        assert_eq!(next_payload(&mut quick).await, i.to_string());
+    }
+    // Ten ping intervals with `slow` unread: the connection must stay.
+    tokio::time::sleep(SECOND).await;
+    let connections = server.connections();
+    assert_eq!(connections.len(), 1, "{connections:?}");
+    assert_eq!(connections[0].id, connection, "the connection was cut");
+    for i in 0..500 {
+        assert_eq!(next_payload(&mut slow).await, i.to_string());
+    }
+}

@@ -1,6 +1,7 @@
 //! The tokio drivers: HTTP for SSE and REST, and the task that keeps a stream
 //! connected. They add sockets and time to the sans-IO [`crate::proto`] core.
 
+pub(crate) mod backlog;
 pub(crate) mod batch;
 pub(crate) mod catch_up;
 pub(crate) mod http;

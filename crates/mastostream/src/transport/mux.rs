@@ -4,14 +4,20 @@
 //! One task owns the socket (as async-nats' connection task does) and talks to
 //! cheap handles over channels. Two subscriptions that name the same server
 //! channel share it: the subscribe frame goes out for the first, the
-//! unsubscribe frame after the last.
+//! unsubscribe frame after the last. A subscription whose consumer falls
+//! behind does not hold up the others: its events wait in a bounded
+//! [`Backlog`] while the task goes on reading (and answering pings).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -24,12 +30,17 @@ use crate::proto::{
     normalize_hashtag,
 };
 use crate::state::ConnectionState;
+use crate::transport::backlog::Backlog;
 use crate::transport::batch::Batch;
 use crate::transport::task::{Closer, Signal, TaskHandle};
 use crate::transport::ws::{self, Socket};
 
 /// How long after a subscribe frame an error frame is taken to be about it.
 const PENDING_WINDOW: Duration = Duration::from_secs(5);
+
+/// How many bytes of events a connection holds for subscriptions that are
+/// behind before it stops reading the socket.
+const BACKLOG_LIMIT: usize = 8 << 20;
 
 /// What handles ask of the task.
 #[derive(Debug)]
@@ -86,6 +97,7 @@ impl Multiplex {
             pending: VecDeque::new(),
             state: state_tx,
             receiving: receiving.clone(),
+            outbox: Outbox::new(),
         };
         tokio::spawn(task.run());
         Multiplex {
@@ -174,6 +186,72 @@ struct Channel {
     members: usize,
 }
 
+/// A subscription that has room in its queue again, with the room reserved.
+type Room = (u64, Result<mpsc::OwnedPermit<Signal>, SendError<()>>);
+
+/// Hands signals to subscriptions without waiting for a slow one.
+struct Outbox {
+    backlog: Backlog<mpsc::Sender<Signal>, Signal>,
+    /// One wait for room per subscription that is behind.
+    /// (Sync, as the task's `&self` methods are held across awaits.)
+    waiting: FuturesUnordered<Pin<Box<dyn Future<Output = Room> + Send + Sync>>>,
+}
+
+impl Outbox {
+    fn new() -> Self {
+        Outbox {
+            backlog: Backlog::new(BACKLOG_LIMIT),
+            waiting: FuturesUnordered::new(),
+        }
+    }
+
+    /// Sends `signal` (of `bytes` bytes) to subscription `id` if its queue
+    /// has room and nothing waits before it; else queues it in the backlog.
+    fn deliver(&mut self, id: u64, tx: &mpsc::Sender<Signal>, signal: Signal, bytes: usize) {
+        if self.backlog.is_behind(id) {
+            self.backlog.push(id, tx, signal, bytes);
+            return;
+        }
+        match tx.try_send(signal) {
+            Ok(()) | Err(TrySendError::Closed(_)) => {}
+            Err(TrySendError::Full(signal)) => {
+                self.backlog.push(id, tx, signal, bytes);
+                self.wait_for_room(id, tx.clone());
+            }
+        }
+    }
+
+    fn wait_for_room(&mut self, id: u64, tx: mpsc::Sender<Signal>) {
+        self.waiting
+            .push(Box::pin(async move { (id, tx.reserve_owned().await) }));
+    }
+
+    /// Fills the room a subscription got with its oldest waiting signal.
+    fn fill(&mut self, (id, room): Room) {
+        match room {
+            Ok(permit) => {
+                if let Some(signal) = self.backlog.pop(id) {
+                    let tx = permit.send(signal);
+                    if self.backlog.is_behind(id) {
+                        self.wait_for_room(id, tx);
+                    }
+                }
+            }
+            // The consumer is gone.
+            Err(_) => self.backlog.remove(id),
+        }
+    }
+
+    /// The connection is gone: sends everything still waiting, in order,
+    /// waiting as long as each consumer takes (there is nothing else to serve).
+    async fn flush(&mut self) {
+        self.waiting.clear();
+        for (tx, signal) in self.backlog.drain() {
+            let _ = tx.send(signal).await;
+        }
+    }
+}
+
 struct MuxTask {
     inner: Arc<Inner>,
     commands: mpsc::UnboundedReceiver<Command>,
@@ -183,6 +261,7 @@ struct MuxTask {
     pending: VecDeque<(String, Instant)>,
     state: watch::Sender<ConnectionState>,
     receiving: Arc<AtomicBool>,
+    outbox: Outbox,
 }
 
 /// Why a connection ended.
@@ -204,6 +283,8 @@ impl MuxTask {
                 End::Done => return,
                 End::Failed(error) => error,
             };
+            // What the connection read goes before the news that it broke.
+            self.outbox.flush().await;
             self.receiving.store(false, Ordering::Relaxed);
             match reconnector.on_disconnect(Instant::now().into_std(), &error) {
                 Action::GiveUp => {
@@ -352,6 +433,8 @@ impl MuxTask {
         let reconnect_off = self.inner.settings.reconnect == ReconnectPolicy::Off;
         loop {
             let deadline = liveness.poll_timeout().map(Instant::from_std);
+            // Past the backlog's bound, stop reading: TCP pushes back.
+            let reading = !self.outbox.backlog.is_full();
             tokio::select! {
                 biased;
                 command = self.commands.recv() => match command {
@@ -361,16 +444,21 @@ impl MuxTask {
                     }
                     Some(command) => self.apply(command, Some(&mut socket)).await,
                 },
-                message = socket.next() => {
+                Some(room) = self.outbox.waiting.next(), if !self.outbox.waiting.is_empty() => {
+                    self.outbox.fill(room);
+                    if !reading {
+                        // Not reading was our doing, not the server's silence.
+                        liveness.handle_bytes(Instant::now().into_std());
+                    }
+                }
+                message = socket.next(), if reading => {
                     liveness.handle_bytes(Instant::now().into_std());
                     match message {
                         Some(Ok(Message::Text(text))) => {
                             self.receiving.store(true, Ordering::Relaxed);
-                            if let Err(error) = self.route(text.as_str(), reconnect_off).await {
+                            if let Err(error) = self.route(text.as_str(), reconnect_off) {
                                 return End::Failed(error);
                             }
-                            // Waiting on a slow subscriber is not the server's silence.
-                            liveness.handle_bytes(Instant::now().into_std());
                         }
                         Some(Ok(Message::Ping(_))) => {
                             self.receiving.store(true, Ordering::Relaxed);
@@ -396,7 +484,7 @@ impl MuxTask {
                         }
                     }
                 }
-                _ = super::sleep_until_or_never(deadline) => {
+                _ = super::sleep_until_or_never(deadline), if reading => {
                     if let Some(crate::proto::LivenessEvent::Stalled { silent_for }) =
                         liveness.handle_timeout(Instant::now().into_std())
                     {
@@ -409,7 +497,7 @@ impl MuxTask {
 
     /// Hands a frame to the subscriptions it belongs to. An error here ends
     /// the connection (only a malformed frame with reconnect off does).
-    async fn route(&mut self, text: &str, reconnect_off: bool) -> Result<(), Error> {
+    fn route(&mut self, text: &str, reconnect_off: bool) -> Result<(), Error> {
         match decode_ws_envelope(text) {
             Ok(WsEnvelope::Event { stream, name, data }) => {
                 let Ok(stream) = Stream::from_ws_stream_array(&stream) else {
@@ -418,16 +506,21 @@ impl MuxTask {
                 };
                 let key = channel_key(&stream);
                 self.pending.retain(|(k, _)| *k != key);
-                for subscriber in self.subscribers.values().filter(|s| s.key == key) {
+                let bytes = name.len() + data.as_ref().map_or(0, String::len);
+                for (id, subscriber) in self.subscribers.iter().filter(|(_, s)| s.key == key) {
                     let batch = Batch::one(name.clone(), data.clone(), reconnect_off);
-                    let _ = subscriber.tx.send(Signal::Batch(batch)).await;
+                    self.outbox
+                        .deliver(*id, &subscriber.tx, Signal::Batch(batch), bytes);
                 }
             }
-            Ok(WsEnvelope::Error { error, status }) => self.route_error(error, status).await,
+            Ok(WsEnvelope::Error { error, status }) => self.route_error(error, status),
             Err(error) if reconnect_off => return Err(error),
             Err(error) => {
                 tracing::debug!(%error, "skipped a malformed frame");
-                self.broadcast(|| Signal::Malformed(error.clone())).await;
+                for (id, subscriber) in &self.subscribers {
+                    let signal = Signal::Malformed(error.clone());
+                    self.outbox.deliver(*id, &subscriber.tx, signal, 0);
+                }
             }
         }
         Ok(())
@@ -439,7 +532,7 @@ impl MuxTask {
     /// seconds that no event has confirmed yet; with none, it is logged,
     /// never sent to every subscription. (Two subscribes sent together stay
     /// ambiguous; the newer one is blamed.)
-    async fn route_error(&mut self, message: String, status: Option<u16>) {
+    fn route_error(&mut self, message: String, status: Option<u16>) {
         let now = Instant::now();
         self.pending
             .retain(|(_, sent)| now.duration_since(*sent) < PENDING_WINDOW);
@@ -464,7 +557,8 @@ impl MuxTask {
                 subscriber
                     .state
                     .send_replace(ConnectionState::Closed(Some(error.clone())));
-                let _ = subscriber.tx.send(Signal::Ended(error.clone())).await;
+                let signal = Signal::Ended(error.clone());
+                self.outbox.deliver(id, &subscriber.tx, signal, 0);
             }
         }
         self.channels.remove(&key);
