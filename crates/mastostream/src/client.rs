@@ -62,6 +62,7 @@ pub(crate) struct Inner {
     pub connect_timeout: Duration,
     pub ws_auth: WsAuth,
     pub ws_timeout: Option<Duration>,
+    pub ws_backlog: usize,
     pub transport: Transport,
     pub catch_up: Option<crate::transport::catch_up::CatchUpConfig>,
     pub shared_mux: std::sync::Mutex<std::sync::Weak<crate::transport::mux::MuxShared>>,
@@ -109,6 +110,7 @@ pub struct ClientBuilder {
     streaming_url: Option<String>,
     ws_auth: WsAuth,
     ws_timeout: Option<Duration>,
+    ws_backlog: usize,
     transport: Transport,
     catch_up: Option<crate::transport::catch_up::CatchUpConfig>,
     settings: StreamSettings,
@@ -145,6 +147,17 @@ impl ClientBuilder {
     /// for dead (default 75 s: Mastodon pings every 30 s); `None` turns this off.
     pub fn ws_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.ws_timeout = timeout;
+        self
+    }
+
+    /// How many bytes of events a multiplexed WebSocket holds for
+    /// subscriptions whose consumers are behind (default 1 MiB). Meanwhile
+    /// it goes on reading: the other subscriptions get their events, and the
+    /// server's pings are answered (Mastodon cuts a connection that misses a
+    /// pong). Past this bound it stops reading until they catch up, and TCP
+    /// pushes back on the server.
+    pub fn ws_backlog(mut self, bytes: usize) -> Self {
+        self.ws_backlog = bytes;
         self
     }
 
@@ -249,6 +262,7 @@ impl ClientBuilder {
                 connect_timeout: self.connect_timeout,
                 ws_auth: self.ws_auth,
                 ws_timeout: self.ws_timeout,
+                ws_backlog: self.ws_backlog,
                 transport: self.transport,
                 catch_up: self.catch_up,
                 shared_mux: Default::default(),
@@ -299,6 +313,7 @@ impl Client {
             streaming_url: None,
             ws_auth: WsAuth::Header,
             ws_timeout: Some(Duration::from_secs(75)),
+            ws_backlog: 1 << 20,
             transport: Transport::Auto,
             catch_up: None,
             settings: StreamSettings {

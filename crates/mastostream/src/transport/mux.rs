@@ -38,10 +38,6 @@ use crate::transport::ws::{self, Socket};
 /// How long after a subscribe frame an error frame is taken to be about it.
 const PENDING_WINDOW: Duration = Duration::from_secs(5);
 
-/// How many bytes of events a connection holds for subscriptions that are
-/// behind before it stops reading the socket.
-const BACKLOG_LIMIT: usize = 8 << 20;
-
 /// What handles ask of the task.
 #[derive(Debug)]
 pub(crate) enum Command {
@@ -89,6 +85,7 @@ impl Multiplex {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(ConnectionState::Connecting);
         let receiving = Arc::new(AtomicBool::new(false));
+        let outbox = Outbox::new(inner.ws_backlog);
         let task = MuxTask {
             inner,
             commands: commands_rx,
@@ -97,7 +94,7 @@ impl Multiplex {
             pending: VecDeque::new(),
             state: state_tx,
             receiving: receiving.clone(),
-            outbox: Outbox::new(),
+            outbox,
         };
         tokio::spawn(task.run());
         Multiplex {
@@ -198,9 +195,10 @@ struct Outbox {
 }
 
 impl Outbox {
-    fn new() -> Self {
+    /// An outbox that holds up to `limit` bytes for subscriptions that are behind.
+    fn new(limit: usize) -> Self {
         Outbox {
-            backlog: Backlog::new(BACKLOG_LIMIT),
+            backlog: Backlog::new(limit),
             waiting: FuturesUnordered::new(),
         }
     }
