@@ -155,7 +155,8 @@ impl ClientBuilder {
     /// it goes on reading: the other subscriptions get their events, and the
     /// server's pings are answered (Mastodon cuts a connection that misses a
     /// pong). Past this bound it stops reading until they catch up, and TCP
-    /// pushes back on the server.
+    /// pushes back on the server. A subscription alone on its connection
+    /// holds nobody up, so for it nothing is held: the connection waits.
     pub fn ws_backlog(mut self, bytes: usize) -> Self {
         self.ws_backlog = bytes;
         self

@@ -503,10 +503,11 @@ async fn a_websocket_that_never_answers_is_given_up_and_remade() {
     assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 2);
 }
 
-/// A WebSocket server flooding a subscription whose consumer does not read:
-/// the connection holds at most its backlog bound (1 MiB) plus the
-/// subscription's queue, then stops reading, and TCP pushes back. Once the
-/// consumer reads, every event arrives, in order.
+/// A WebSocket server flooding a subscription whose consumer does not read,
+/// on a connection that carries another: the connection holds at most its
+/// backlog bound (1 MiB) plus the subscription's queue, then stops reading,
+/// and TCP pushes back. Once the consumer reads, every event arrives, in
+/// order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_flood_at_a_consumer_that_does_not_read_stays_within_the_bound() {
     use futures_util::SinkExt;
@@ -527,7 +528,11 @@ async fn a_websocket_flood_at_a_consumer_that_does_not_read_stays_within_the_bou
     })
     .await;
     let before = peak_rss_kib();
-    let mut events = ws_client(&url).build().unwrap().stream(Stream::Public);
+    let multiplex = ws_client(&url).build().unwrap().multiplex();
+    let mut events = multiplex.subscribe(Stream::Public);
+    // With another subscription on the connection, the flooded one's events
+    // wait in the backlog rather than in the socket.
+    let _other = multiplex.subscribe(Stream::PublicLocal);
     tokio::time::sleep(2 * SECOND).await;
     let grown = peak_rss_kib().saturating_sub(before);
     assert!(grown < 16 * 1024, "peak memory grew by {grown} KiB");

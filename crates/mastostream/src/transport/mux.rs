@@ -6,7 +6,9 @@
 //! channel share it: the subscribe frame goes out for the first, the
 //! unsubscribe frame after the last. A subscription whose consumer falls
 //! behind does not hold up the others: its events wait in a bounded
-//! [`Backlog`] while the task goes on reading (and answering pings).
+//! [`Backlog`] while the task goes on reading (and answering pings). A
+//! subscription alone on its connection holds nobody up; for it the task
+//! waits, and TCP pushes back.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -205,9 +207,24 @@ impl Outbox {
 
     /// Sends `signal` (of `bytes` bytes) to subscription `id` if its queue
     /// has room and nothing waits before it; else queues it in the backlog.
-    fn deliver(&mut self, id: u64, tx: &mpsc::Sender<Signal>, signal: Signal, bytes: usize) {
+    /// But when it is `alone` on the connection, so that no other
+    /// subscription waits on it, a full queue is waited for instead: the
+    /// socket goes unread and TCP pushes back, with nothing held here (as
+    /// on an SSE stream).
+    async fn deliver(
+        &mut self,
+        id: u64,
+        tx: &mpsc::Sender<Signal>,
+        signal: Signal,
+        bytes: usize,
+        alone: bool,
+    ) {
         if self.backlog.is_behind(id) {
             self.backlog.push(id, tx, signal, bytes);
+            return;
+        }
+        if alone {
+            let _ = tx.send(signal).await;
             return;
         }
         match tx.try_send(signal) {
@@ -454,9 +471,11 @@ impl MuxTask {
                     match message {
                         Some(Ok(Message::Text(text))) => {
                             self.receiving.store(true, Ordering::Relaxed);
-                            if let Err(error) = self.route(text.as_str(), reconnect_off) {
+                            if let Err(error) = self.route(text.as_str(), reconnect_off).await {
                                 return End::Failed(error);
                             }
+                            // Waiting on a lone slow subscriber is not the server's silence.
+                            liveness.handle_bytes(Instant::now().into_std());
                         }
                         Some(Ok(Message::Ping(_))) => {
                             self.receiving.store(true, Ordering::Relaxed);
@@ -495,7 +514,8 @@ impl MuxTask {
 
     /// Hands a frame to the subscriptions it belongs to. An error here ends
     /// the connection (only a malformed frame with reconnect off does).
-    fn route(&mut self, text: &str, reconnect_off: bool) -> Result<(), Error> {
+    async fn route(&mut self, text: &str, reconnect_off: bool) -> Result<(), Error> {
+        let alone = self.subscribers.len() == 1;
         match decode_ws_envelope(text) {
             Ok(WsEnvelope::Event { stream, name, data }) => {
                 let Ok(stream) = Stream::from_ws_stream_array(&stream) else {
@@ -508,16 +528,19 @@ impl MuxTask {
                 for (id, subscriber) in self.subscribers.iter().filter(|(_, s)| s.key == key) {
                     let batch = Batch::one(name.clone(), data.clone(), reconnect_off);
                     self.outbox
-                        .deliver(*id, &subscriber.tx, Signal::Batch(batch), bytes);
+                        .deliver(*id, &subscriber.tx, Signal::Batch(batch), bytes, alone)
+                        .await;
                 }
             }
-            Ok(WsEnvelope::Error { error, status }) => self.route_error(error, status),
+            Ok(WsEnvelope::Error { error, status }) => self.route_error(error, status).await,
             Err(error) if reconnect_off => return Err(error),
             Err(error) => {
                 tracing::debug!(%error, "skipped a malformed frame");
                 for (id, subscriber) in &self.subscribers {
                     let signal = Signal::Malformed(error.clone());
-                    self.outbox.deliver(*id, &subscriber.tx, signal, 0);
+                    self.outbox
+                        .deliver(*id, &subscriber.tx, signal, 0, alone)
+                        .await;
                 }
             }
         }
@@ -530,7 +553,7 @@ impl MuxTask {
     /// seconds that no event has confirmed yet; with none, it is logged,
     /// never sent to every subscription. (Two subscribes sent together stay
     /// ambiguous; the newer one is blamed.)
-    fn route_error(&mut self, message: String, status: Option<u16>) {
+    async fn route_error(&mut self, message: String, status: Option<u16>) {
         let now = Instant::now();
         self.pending
             .retain(|(_, sent)| now.duration_since(*sent) < PENDING_WINDOW);
@@ -556,7 +579,10 @@ impl MuxTask {
                     .state
                     .send_replace(ConnectionState::Closed(Some(error.clone())));
                 let signal = Signal::Ended(error.clone());
-                self.outbox.deliver(id, &subscriber.tx, signal, 0);
+                let alone = self.subscribers.is_empty();
+                self.outbox
+                    .deliver(id, &subscriber.tx, signal, 0, alone)
+                    .await;
             }
         }
         self.channels.remove(&key);
