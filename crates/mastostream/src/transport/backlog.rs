@@ -9,6 +9,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
+/// What each signal counts for beyond its bytes (the signal itself, its
+/// place in the queue), so that a flood of empty ones is bounded too.
+const OVERHEAD: usize = 64;
+
 /// Signals `T` waiting for their subscriptions (each reached through an
 /// `S`), with their sizes.
 #[derive(Debug)]
@@ -48,6 +52,7 @@ impl<S: Clone, T> Backlog<S, T> {
     /// Queues `signal`, of `bytes` bytes, for `subscription` (reached
     /// through `to`), behind its others.
     pub fn push(&mut self, subscription: u64, to: &S, signal: T, bytes: usize) {
+        let bytes = bytes + OVERHEAD;
         self.bytes += bytes;
         self.queues
             .entry(subscription)
@@ -113,7 +118,7 @@ mod tests {
 
     #[test]
     fn full_at_the_limit_and_not_after_delivery() {
-        let mut backlog = Backlog::new(10);
+        let mut backlog = Backlog::new(2 * OVERHEAD + 10);
         backlog.push(1, &(), (), 6);
         assert!(!backlog.is_full());
         backlog.push(2, &(), (), 4);
@@ -127,8 +132,18 @@ mod tests {
     }
 
     #[test]
+    fn empty_signals_count_too() {
+        let mut backlog = Backlog::new(10 * OVERHEAD);
+        for _ in 0..10 {
+            assert!(!backlog.is_full());
+            backlog.push(1, &(), (), 0);
+        }
+        assert!(backlog.is_full());
+    }
+
+    #[test]
     fn drain_gives_everything_in_order_per_subscription() {
-        let mut backlog = Backlog::new(10);
+        let mut backlog = Backlog::new(5 * OVERHEAD);
         for (id, n) in [(1, 1), (2, 1), (1, 2), (2, 2), (1, 3)] {
             backlog.push(id, &id, n, 5);
         }

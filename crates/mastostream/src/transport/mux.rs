@@ -539,7 +539,7 @@ impl MuxTask {
                 for (id, subscriber) in &self.subscribers {
                     let signal = Signal::Malformed(error.clone());
                     self.outbox
-                        .deliver(*id, &subscriber.tx, signal, 0, alone)
+                        .deliver(*id, &subscriber.tx, signal, text.len(), alone)
                         .await;
                 }
             }
