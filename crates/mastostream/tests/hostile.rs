@@ -67,6 +67,19 @@ fn reconnecting_sse(url: &str) -> EventStream {
         .stream(Stream::Public)
 }
 
+/// Closes `events`; what was already queued may still come, but the stream
+/// must end within a second.
+async fn assert_close_is_prompt(events: &mut EventStream) {
+    let closing = std::time::Instant::now();
+    events.close();
+    while let Ok(Some(_)) = tokio::time::timeout(SECOND, events.next()).await {}
+    assert!(
+        closing.elapsed() < SECOND,
+        "close took {:?}",
+        closing.elapsed()
+    );
+}
+
 fn assert_too_large(item: &Result<Event, Error>, limit: usize) {
     assert!(
         matches!(item, Err(Error::EventTooLarge { limit: l, .. }) if *l == limit),
@@ -255,14 +268,7 @@ async fn an_endless_line_is_reported_at_the_bound_and_close_is_prompt() {
     assert!(events.is_receiving());
     let grown = peak_rss_kib().saturating_sub(before);
     assert!(grown < 16 * 1024, "peak memory grew by {grown} KiB");
-    let closing = std::time::Instant::now();
-    events.close();
-    while let Ok(Some(_)) = tokio::time::timeout(SECOND, events.next()).await {}
-    assert!(
-        closing.elapsed() < SECOND,
-        "close took {:?}",
-        closing.elapsed()
-    );
+    assert_close_is_prompt(&mut events).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,14 +309,7 @@ async fn a_flood_of_tiny_events_stays_bounded_and_the_process_responsive() {
         }
     }
     assert_eq!(count, 300_000, "too slow: {count} events in 10 s");
-    let closing = std::time::Instant::now();
-    events.close();
-    while let Ok(Some(_)) = tokio::time::timeout(SECOND, events.next()).await {}
-    assert!(
-        closing.elapsed() < SECOND,
-        "close took {:?}",
-        closing.elapsed()
-    );
+    assert_close_is_prompt(&mut events).await;
     let worst = ticker.await.unwrap();
     assert!(
         worst < Duration::from_millis(250),
