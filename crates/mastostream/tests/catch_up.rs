@@ -481,3 +481,64 @@ async fn a_failed_bridge_reports_the_gap_incomplete() {
     };
     assert!(s.tags.iter().any(|t| t.name == "y"), "{s:?}");
 }
+
+/// A stream that has delivered nothing yet when the outage comes still gets
+/// what was published during it: the catch-up knows where the timeline stood
+/// when the stream opened.
+#[tokio::test]
+async fn a_quiet_stream_catches_up_its_first_outage() {
+    for transport in [Transport::Sse, Transport::WebSocket] {
+        let Setup {
+            server,
+            client: _client,
+            mut events,
+            mut state,
+        } = open(Stream::PublicLocal, transport, CatchUpConfig::default()).await;
+        cut(&server, &mut state).await;
+        for _ in 0..3 {
+            server.publish(Publish::new("update", status("alice", "x")));
+        }
+        let mut caught = Vec::new();
+        let gap = loop {
+            let event = next_event(&mut events).await;
+            match event.kind() {
+                EventKind::Gap(gap) => break gap.clone(),
+                _ => caught.push(event),
+            }
+        };
+        assert!(gap.complete, "{transport:?}");
+        assert!(caught.iter().all(Event::is_caught_up), "{transport:?}");
+        assert_exactly_once_in_order(format!("{transport:?}"), &caught, 3);
+    }
+}
+
+/// When where the timeline stood cannot be fetched at the start, the first
+/// outage before any event is reported as an incomplete gap: what it missed
+/// is unknown.
+#[tokio::test]
+async fn a_stream_with_no_starting_point_reports_its_gap_incomplete() {
+    let server = TestServer::builder().start().await.unwrap();
+    server
+        .fault(Fault::RejectRest {
+            status: 500,
+            count: 1,
+            retry_after: None,
+        })
+        .unwrap();
+    let client = client(&server, Transport::Sse, CatchUpConfig::default()).await;
+    let mut events = client.stream(Stream::PublicLocal);
+    let mut state = events.watch_state();
+    tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(server.wait_for_connections(1, SECOND).await);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    cut(&server, &mut state).await;
+    server.publish(Publish::new("update", status("alice", "x")));
+    let event = next_event(&mut events).await;
+    assert!(
+        matches!(event.kind(), EventKind::Gap(gap) if !gap.complete),
+        "{event:?}"
+    );
+}

@@ -3,7 +3,9 @@
 //! Mastodon's streams carry no event ids, so a reconnect silently loses what
 //! was posted meanwhile. This stage sits between a stream's connection (SSE
 //! or WebSocket subscription) and its consumer. It remembers the newest id it
-//! delivered per timeline; when the connection opens again after a break, it
+//! delivered per timeline (starting from the newest the timeline held when
+//! the stream first opened, fetched then, so that a stream that has delivered
+//! nothing yet is caught up too); when the connection opens again after a break, it
 //! pages forward from there with `min_id` (oldest first) through the matching
 //! REST timeline, delivers what it finds marked as caught up, then lets the
 //! live events through, dropping the ones it has already delivered. Each
@@ -78,6 +80,17 @@ enum Kind {
     Statuses,
     Notifications,
     Conversations,
+}
+
+impl Kind {
+    /// The streaming event its records arrive as.
+    fn event_name(self) -> &'static str {
+        match self {
+            Kind::Statuses => "update",
+            Kind::Notifications => "notification",
+            Kind::Conversations => "conversation",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -210,6 +223,7 @@ pub(crate) fn wrap(
         stream: stream.clone(),
         tx,
         outage_since: None,
+        opened: false,
     };
     let task = tokio::spawn(async move {
         while let Some(signal) = upstream.signals.recv().await {
@@ -239,6 +253,8 @@ struct Stage {
     stream: Stream,
     tx: mpsc::Sender<Signal>,
     outage_since: Option<SystemTime>,
+    /// Whether the stream has opened once (and its starting points were fetched).
+    opened: bool,
 }
 
 impl Stage {
@@ -292,6 +308,14 @@ impl Stage {
                 }
                 self.catch_up(since).await
             }
+            Signal::State(ConnectionState::Open) if !self.opened => {
+                self.opened = true;
+                if !self.send(Signal::State(ConnectionState::Open)).await {
+                    return false;
+                }
+                self.fetch_starting_points().await;
+                true
+            }
             other => self.send(other).await,
         }
     }
@@ -324,13 +348,48 @@ impl Stage {
         }
     }
 
-    /// Pages forward through every timeline that has a starting point, then
+    /// When the stream first opens: where each timeline stands (its newest
+    /// id, or 0 when it is empty), to catch up from should the stream break
+    /// before it delivers anything. Like a reopen, the first live event of
+    /// each is bridged to. A timeline whose fetch fails keeps no starting
+    /// point until an event gives it one.
+    async fn fetch_starting_points(&mut self) {
+        let opened = SystemTime::now();
+        for index in 0..self.sources.len() {
+            let source = &self.sources[index];
+            if source.newest.is_some() {
+                continue;
+            }
+            let newest = match self.fetch(source, None, None, 1).await {
+                Ok((items, _)) => match items.first() {
+                    None => Some(0),
+                    Some(raw) => {
+                        Event::parse_owned(source.kind.event_name(), Some(raw.get().to_owned()))
+                            .ok()
+                            .and_then(|event| position(&event))
+                            .map(|(_, id, _)| id)
+                    }
+                },
+                Err(error) => {
+                    tracing::debug!(%error, "no starting point for catch-up");
+                    None
+                }
+            };
+            if let Some(id) = newest {
+                self.advance(source.kind, id);
+                self.sources[index].unbridged_since = Some(opened);
+            }
+        }
+    }
+
+    /// Pages forward through every timeline from its starting point, then
     /// reports the gap.
     async fn catch_up(&mut self, since: SystemTime) -> bool {
         let mut complete = true;
         for index in 0..self.sources.len() {
-            // Nothing delivered yet on this timeline: there is no "since" to fetch from.
+            // No starting point (its fetch failed): what it missed is unknown.
             if self.sources[index].newest.is_none() {
+                complete = false;
                 continue;
             }
             match self.fetch_back(index, None).await {
@@ -379,7 +438,9 @@ impl Stage {
             let Some(newest) = self.sources[index].newest else {
                 return Ok(Some(true));
             };
-            let (items, headers) = match self.fetch(&self.sources[index], newest, below).await {
+            let page = self.config.page_size;
+            let fetched = self.fetch(&self.sources[index], Some(newest), below, page);
+            let (items, headers) = match fetched.await {
                 Ok(page) => page,
                 Err(Error::Http {
                     status: 429,
@@ -399,12 +460,8 @@ impl Stage {
             // Pages come newest first; deliver oldest first.
             for raw in items.into_iter().rev() {
                 let kind = self.sources[index].kind;
-                let name = match kind {
-                    Kind::Statuses => "update",
-                    Kind::Notifications => "notification",
-                    Kind::Conversations => "conversation",
-                };
-                let event = match Event::parse_owned(name, Some(raw.get().to_owned())) {
+                let event = match Event::parse_owned(kind.event_name(), Some(raw.get().to_owned()))
+                {
                     Ok(event) => event.mark_caught_up(),
                     Err(error) => {
                         if self.tx.send(Signal::Malformed(error)).await.is_err() {
@@ -445,17 +502,16 @@ impl Stage {
     async fn fetch(
         &self,
         source: &Source,
-        min_id: u64,
+        min_id: Option<u64>,
         max_id: Option<u64>,
+        limit: usize,
     ) -> Result<(Vec<Box<serde_json::value::RawValue>>, HeaderMap), Error> {
         let mut url = self.inner.server.clone();
         let (path, query) = source.path.split_once('?').unwrap_or((&source.path, ""));
         url.set_path(path);
         let max_id = max_id.map_or(String::new(), |id| format!("max_id={id}&"));
-        url.set_query(Some(&format!(
-            "{query}{max_id}min_id={min_id}&limit={}",
-            self.config.page_size
-        )));
+        let min_id = min_id.map_or(String::new(), |id| format!("min_id={id}&"));
+        url.set_query(Some(&format!("{query}{max_id}{min_id}limit={limit}")));
         let mut request = self.inner.http.get(url).timeout(self.inner.request_timeout);
         if let Some(token) = &self.inner.token {
             request = request.bearer_auth(token.expose());
