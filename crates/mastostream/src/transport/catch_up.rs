@@ -39,7 +39,9 @@ use crate::transport::task::{Signal, TaskHandle};
 /// Catch-up settings.
 ///
 /// After an outage the stream's REST timelines are paged forward from the
-/// newest id delivered, then a [`Gap`] is reported. A server takes a new
+/// newest id delivered (before any, from where each timeline stood when the
+/// stream first opened: one request per timeline then), then a [`Gap`] is
+/// reported. A server takes a new
 /// subscription a moment after the connection opens, so before the first
 /// live event of each timeline after that, the timeline is paged once more,
 /// up to that event: what was published in the moment arrives, caught up,
