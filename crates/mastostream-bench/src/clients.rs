@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use futures_util::StreamExt;
-use mastostream::{Client, EventKind, ReconnectPolicy, Stream, Transport};
+use mastostream::{Channel, Client, EventKind, ReconnectPolicy, Transport};
 
 use crate::measure::{self, EventCounter};
 
@@ -39,7 +39,7 @@ pub struct Target {
     pub token: String,
     /// The stream to drain.
     #[arg(long)]
-    pub stream: Stream,
+    pub stream: Channel,
     /// Events to count.
     #[arg(long)]
     pub count: u64,

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use mastostream::{Client, EventKind, ReconnectPolicy, Stream, Transport};
+use mastostream::{Channel, Client, EventKind, ReconnectPolicy, Transport};
 use mastostream_testkit::{Publish, TestServer, replay};
 
 use crate::clients::Wire;
@@ -86,7 +86,7 @@ pub fn measure(args: &LatencyArgs, wire: Wire) -> Result<Latencies, String> {
         .build()
         .map_err(|e| e.to_string())?;
     let _guard = runtime.enter();
-    let mut events = client.stream(Stream::Public);
+    let mut events = client.stream(Channel::Public);
     runtime.block_on(async {
         let mut state = events.watch_state();
         tokio::time::timeout(Duration::from_secs(10), state.wait_for(|s| s.is_open()))

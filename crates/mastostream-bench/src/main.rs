@@ -20,7 +20,7 @@ mod throughput;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mastostream::Stream;
+use mastostream::Channel;
 
 /// Benchmarks mastostream against its peers and the machine's limits.
 #[derive(Debug, Parser)]
@@ -59,7 +59,7 @@ enum Command {
         #[arg(long, value_enum)]
         kind: throughput::Limit,
         #[arg(long)]
-        stream: Stream,
+        stream: Channel,
         #[arg(long)]
         count: u64,
     },

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use mastostream::{Client, EventStream, Stream, Transport};
+use mastostream::{Channel, Client, EventStream, Transport};
 use mastostream_testkit::{TestServer, replay};
 
 use crate::clients::Wire;
@@ -55,9 +55,9 @@ pub struct ScaleClientArgs {
 fn open_streams(client: &Client, wire: Wire, count: usize) -> Vec<EventStream> {
     (0..count)
         .map(|_| match wire {
-            Wire::Sse => client.stream(Stream::Public),
+            Wire::Sse => client.stream(Channel::Public),
             // One connection per stream, to count connections, not subscriptions.
-            Wire::Ws => client.multiplex().subscribe(Stream::Public),
+            Wire::Ws => client.multiplex().subscribe(Channel::Public),
         })
         .collect()
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use mastostream::{CatchUpConfig, Client, EventKind, ReconnectPolicy, Stream, Transport};
+use mastostream::{CatchUpConfig, Channel, Client, EventKind, ReconnectPolicy, Transport};
 use mastostream_testkit::{Fault, Publish, TestServer};
 
 use crate::measure;
@@ -94,7 +94,7 @@ fn random_fault(random: &mut Random) -> Fault {
 }
 
 async fn consume(client: Client, seen: Arc<Mutex<Seen>>) {
-    let mut events = client.stream(Stream::PublicLocal);
+    let mut events = client.stream(Channel::PublicLocal);
     while let Some(item) = events.next().await {
         let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
         let event = match item {

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mastostream::Stream;
+use mastostream::Channel;
 use mastostream::proto::entities::{Announcement, Conversation, Notification, Status};
 use mastostream::proto::{EventDecoder, SseDecoder, SseItem, StreamItem};
 use mastostream_testkit::TestServer;
@@ -41,11 +41,11 @@ pub struct ThroughputArgs {
     pub no_curl: bool,
     /// The stream to drain.
     #[arg(long, default_value = "public")]
-    pub stream: Stream,
+    pub stream: Channel,
 }
 
 /// One pass of the replay for `stream`: (event name, data, framed bytes).
-fn one_pass(stream: &Stream) -> Vec<(String, String, Vec<u8>)> {
+fn one_pass(stream: &Channel) -> Vec<(String, String, Vec<u8>)> {
     let prepared = Arc::new(PreparedReplay::new(&replay::bundled()));
     let mut cursor = Cursor::new(prepared.clone());
     let subscriptions = [stream.clone()];
@@ -111,7 +111,7 @@ pub enum Limit {
 /// Runs in a child process (as fresh as the clients' processes): one untimed
 /// pass, then `count` events timed on this thread; prints the events and the
 /// CPU and wall time of the timed part.
-pub fn limit_child(limit: Limit, stream: &Stream, count: u64) -> Result<(), String> {
+pub fn limit_child(limit: Limit, stream: &Channel, count: u64) -> Result<(), String> {
     let pass = one_pass(stream);
     if pass.is_empty() {
         return Err(format!("the replay has no events for {stream}"));

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use mastostream::proto::Stream;
+use mastostream::proto::Channel;
 use mastostream::{Client, ReconnectPolicy};
 use mastostream_testkit::{TestServer, replay};
 
@@ -57,7 +57,7 @@ pub fn run(args: &DemoArgs) -> ExitCode {
             },
             status_line: std::io::stderr().is_terminal(),
         };
-        let code = stream_to_stdout(&client, vec![Stream::Public], &output).await;
+        let code = stream_to_stdout(&client, vec![Channel::Public], &output).await;
         server.shutdown().await;
         code
     })

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::select_all;
-use mastostream::proto::Stream;
+use mastostream::proto::Channel;
 use mastostream::{Client, ConnectionState, Error, Event, ReconnectPolicy};
 use tokio::sync::watch;
 
@@ -49,7 +49,7 @@ pub struct Output {
 pub fn run(args: &StreamArgs) -> ExitCode {
     let mut streams = Vec::new();
     for text in &args.streams {
-        match text.parse::<Stream>() {
+        match text.parse::<Channel>() {
             Ok(stream) => streams.push(stream),
             Err(error) => return usage(format_args!("bad stream {text:?}: {error}")),
         }
@@ -121,7 +121,7 @@ pub fn run(args: &StreamArgs) -> ExitCode {
 fn write_event(
     out: &mut impl Write,
     output: &Output,
-    stream: &Stream,
+    stream: &Channel,
     event: &Event,
     several: bool,
 ) -> io::Result<()> {
@@ -148,7 +148,7 @@ fn write_event(
 
 /// Streams every stream in `streams` to stdout until the limit, Ctrl-C or a
 /// fatal error.
-pub async fn stream_to_stdout(client: &Client, streams: Vec<Stream>, output: &Output) -> ExitCode {
+pub async fn stream_to_stdout(client: &Client, streams: Vec<Channel>, output: &Output) -> ExitCode {
     let several = streams.len() > 1;
     let mut states: Vec<watch::Receiver<ConnectionState>> = Vec::new();
     let mut sources = Vec::new();

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use mastostream::proto::Stream;
+use mastostream::proto::Channel;
 use mastostream_testkit::{BlockingTestServer, Fault, Publish, TestServer};
 use serde_json::json;
 
@@ -78,14 +78,14 @@ fn jsonl_lines_for_several_streams() {
         ]),
         &[&["public:local"], &["hashtag", "Rust"], &["list", "42"]],
         || {
-            server.publish(Publish::new("delete", "1").to(Stream::PublicLocal));
+            server.publish(Publish::new("delete", "1").to(Channel::PublicLocal));
             std::thread::sleep(Duration::from_millis(50));
             server.publish(
-                Publish::new("notifications_merged", "1").to(Stream::Hashtag("rust".into())),
+                Publish::new("notifications_merged", "1").to(Channel::Hashtag("rust".into())),
             );
             std::thread::sleep(Duration::from_millis(50));
             server.publish(
-                Publish::new("some.future_event", json!({"a": [1]})).to(Stream::List("42".into())),
+                Publish::new("some.future_event", json!({"a": [1]})).to(Channel::List("42".into())),
             );
         },
     );
@@ -115,7 +115,7 @@ fn server_and_token_from_the_environment_and_token_file() {
             .env("MASTODON_TOKEN", "from-env"),
         &[&["user"]],
         || {
-            server.publish(Publish::new("delete", "9").to(Stream::User));
+            server.publish(Publish::new("delete", "9").to(Channel::User));
         },
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -137,7 +137,7 @@ fn server_and_token_from_the_environment_and_token_file() {
         ]),
         &[&["direct"]],
         || {
-            server.publish(Publish::new("delete", "10").to(Stream::Direct));
+            server.publish(Publish::new("delete", "10").to(Channel::Direct));
         },
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -258,14 +258,14 @@ fn reconnects_by_default_and_goes_on() {
     .spawn()
     .unwrap();
     assert!(server.wait_for_connections(1, 10 * SECOND));
-    server.publish(Publish::new("delete", "1").to(Stream::Public));
+    server.publish(Publish::new("delete", "1").to(Channel::Public));
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     server.fault(Fault::Disconnect).unwrap();
     std::thread::sleep(Duration::from_millis(50));
     assert!(server.wait_for_connections(1, 10 * SECOND), "no reconnect");
-    server.publish(Publish::new("delete", "2").to(Stream::Public));
+    server.publish(Publish::new("delete", "2").to(Channel::Public));
     line.clear();
     stdout.read_line(&mut line).unwrap();
     assert!(line.contains("\"2\""), "{line}");
@@ -345,9 +345,9 @@ fn several_streams_share_one_websocket_with_the_same_lines() {
             wanted_connections,
             "{transport}"
         );
-        server.publish(Publish::new("delete", "1").to(Stream::User));
+        server.publish(Publish::new("delete", "1").to(Channel::User));
         std::thread::sleep(Duration::from_millis(50));
-        server.publish(Publish::new("delete", "2").to(Stream::HashtagLocal("rust".into())));
+        server.publish(Publish::new("delete", "2").to(Channel::HashtagLocal("rust".into())));
         let output = child.wait_with_output().unwrap();
         assert_eq!(
             output.status.code(),

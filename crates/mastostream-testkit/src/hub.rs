@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use mastostream::proto::Stream;
+use mastostream_proto::Channel;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -33,7 +33,7 @@ pub enum Outgoing {
         /// The framed event.
         encoded: Arc<Encoded>,
         /// The subscription it matched.
-        stream: Stream,
+        stream: Channel,
     },
     /// Raw bytes for an SSE body (the `raw` fault).
     Raw(Bytes),
@@ -52,7 +52,7 @@ pub struct ConnectionInfo {
 
 struct Connection {
     transport: Transport,
-    subscriptions: Vec<Stream>,
+    subscriptions: Vec<Channel>,
     tx: mpsc::UnboundedSender<Outgoing>,
 }
 
@@ -100,7 +100,7 @@ impl Hub {
     pub fn register(
         self: &Arc<Self>,
         transport: Transport,
-        subscriptions: Vec<Stream>,
+        subscriptions: Vec<Channel>,
     ) -> (Registration, mpsc::UnboundedReceiver<Outgoing>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
@@ -120,7 +120,7 @@ impl Hub {
     }
 
     /// Adds a subscription; a duplicate (same channel) is ignored, as Mastodon does.
-    pub fn subscribe(&self, connection: u64, stream: Stream) {
+    pub fn subscribe(&self, connection: u64, stream: Channel) {
         if let Some(c) = lock(&self.connections).get_mut(&connection)
             && !c.subscriptions.iter().any(|s| s.matches(&stream))
         {
@@ -129,7 +129,7 @@ impl Hub {
     }
 
     /// Removes a subscription; says whether there was one.
-    pub fn unsubscribe(&self, connection: u64, stream: &Stream) -> bool {
+    pub fn unsubscribe(&self, connection: u64, stream: &Channel) -> bool {
         let mut connections = lock(&self.connections);
         let Some(c) = connections.get_mut(&connection) else {
             return false;
@@ -176,7 +176,7 @@ impl Hub {
     }
 
     /// Sends an already framed event to every subscription matching one of `targets`.
-    pub fn deliver(&self, encoded: &Arc<Encoded>, targets: &[Stream]) -> usize {
+    pub fn deliver(&self, encoded: &Arc<Encoded>, targets: &[Channel]) -> usize {
         let connections = lock(&self.connections);
         let mut delivered = 0;
         for connection in connections.values() {
@@ -196,7 +196,7 @@ impl Hub {
     /// The streams an event goes to, as Mastodon would send it. Records
     /// statuses, notifications and conversations for the REST side, giving
     /// records without a numeric id a fresh one (written into the payload).
-    pub fn record(&self, publish: &mut Publish) -> Vec<Stream> {
+    pub fn record(&self, publish: &mut Publish) -> Vec<Channel> {
         let mut store = lock(&self.store);
         let explicit = publish.stream.clone();
         match publish.event.as_str() {
@@ -227,18 +227,18 @@ impl Hub {
                         };
                         let mut targets = public_fanout(&facts);
                         if status.home {
-                            targets.push(Stream::User);
+                            targets.push(Channel::User);
                         }
-                        targets.extend(status.lists.iter().cloned().map(Stream::List));
+                        targets.extend(status.lists.iter().cloned().map(Channel::List));
                         targets
                     }
                     (None, None) => vec![
-                        Stream::Public,
-                        Stream::PublicMedia,
-                        Stream::PublicLocal,
-                        Stream::PublicLocalMedia,
-                        Stream::PublicRemote,
-                        Stream::PublicRemoteMedia,
+                        Channel::Public,
+                        Channel::PublicMedia,
+                        Channel::PublicLocal,
+                        Channel::PublicLocalMedia,
+                        Channel::PublicRemote,
+                        Channel::PublicRemoteMedia,
                     ],
                 }
             }
@@ -247,7 +247,7 @@ impl Hub {
                 store.put_notification(id, publish.payload.to_string().into());
                 match explicit {
                     // Mastodon publishes a notification on both of the user's channels.
-                    None | Some(Stream::User) => vec![Stream::User, Stream::UserNotification],
+                    None | Some(Channel::User) => vec![Channel::User, Channel::UserNotification],
                     Some(stream) => vec![stream],
                 }
             }
@@ -267,10 +267,10 @@ impl Hub {
                 };
                 self.ids.observe(key);
                 store.put_conversation(&conversation_id, key, publish.payload.to_string().into());
-                vec![explicit.unwrap_or(Stream::Direct)]
+                vec![explicit.unwrap_or(Channel::Direct)]
             }
             // Announcements, filters_changed and anything else go to the user's stream.
-            _ => vec![explicit.unwrap_or(Stream::User)],
+            _ => vec![explicit.unwrap_or(Channel::User)],
         }
     }
 
@@ -307,22 +307,22 @@ impl Hub {
 
 /// The public streams a public status goes to: public, local or remote, their
 /// media variants, and a hashtag stream per tag.
-pub fn public_fanout(facts: &StatusFacts) -> Vec<Stream> {
+pub fn public_fanout(facts: &StatusFacts) -> Vec<Channel> {
     if !facts.public_visibility {
         return Vec::new();
     }
-    let mut targets = vec![Stream::Public];
+    let mut targets = vec![Channel::Public];
     targets.push(if facts.local {
-        Stream::PublicLocal
+        Channel::PublicLocal
     } else {
-        Stream::PublicRemote
+        Channel::PublicRemote
     });
     if facts.has_media {
-        targets.push(Stream::PublicMedia);
+        targets.push(Channel::PublicMedia);
         targets.push(if facts.local {
-            Stream::PublicLocalMedia
+            Channel::PublicLocalMedia
         } else {
-            Stream::PublicRemoteMedia
+            Channel::PublicRemoteMedia
         });
     }
     let mut tags = facts.tags.clone();
@@ -330,9 +330,9 @@ pub fn public_fanout(facts: &StatusFacts) -> Vec<Stream> {
     tags.dedup();
     for tag in tags {
         if facts.local {
-            targets.push(Stream::HashtagLocal(tag.clone()));
+            targets.push(Channel::HashtagLocal(tag.clone()));
         }
-        targets.push(Stream::Hashtag(tag));
+        targets.push(Channel::Hashtag(tag));
     }
     targets
 }

@@ -6,14 +6,14 @@
 //! conversations), and control endpoints to publish events and inject faults.
 //!
 //! ```
-//! use mastostream::proto::Stream;
+//! use mastostream_proto::Channel;
 //! use mastostream_testkit::{Fault, Publish, TestServer};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
 //! let server = TestServer::builder().token("secret").start().await?;
 //! println!("streaming at {}/api/v1/streaming/public", server.url());
 //! // Nobody is connected yet, so nobody receives it; it still lands in the timelines.
-//! assert_eq!(server.publish(Publish::new("delete", "42").to(Stream::Public)), 0);
+//! assert_eq!(server.publish(Publish::new("delete", "42").to(Channel::Public)), 0);
 //! server.fault(Fault::Disconnect).unwrap();
 //! server.shutdown().await;
 //! # Ok(()) }

@@ -1,23 +1,23 @@
 //! What a test publishes, and how it is framed on the wire.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use mastostream::proto::Stream;
+use mastostream_proto::Channel;
 use serde::Deserialize;
 use serde_json::Value;
 
 /// One event to deliver, as `POST /api/testkit/publish` takes it.
 ///
 /// ```
-/// use mastostream::proto::Stream;
+/// use mastostream_proto::Channel;
 /// use mastostream_testkit::Publish;
 ///
-/// let delete = Publish::new("delete", "103270115826048975").to(Stream::PublicLocal);
+/// let delete = Publish::new("delete", "103270115826048975").to(Channel::PublicLocal);
 /// assert_eq!(delete.data().as_deref(), Some("103270115826048975"));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Publish {
     /// Where to deliver it; `None` fans it out as Mastodon would.
-    pub stream: Option<Stream>,
+    pub stream: Option<Channel>,
     /// The event name.
     pub event: String,
     /// The payload: an object for entities, a string for bare ids, `null` for none.
@@ -35,7 +35,7 @@ impl Publish {
     }
 
     /// Delivers to one stream only.
-    pub fn to(mut self, stream: Stream) -> Self {
+    pub fn to(mut self, stream: Channel) -> Self {
         self.stream = Some(stream);
         self
     }
@@ -70,10 +70,10 @@ impl Publish {
         let stream = match body.stream {
             None => None,
             Some(StreamField::Name(name)) => {
-                Some(Stream::from_name(&name, None).map_err(|e| format!("{name}: {e}"))?)
+                Some(Channel::from_name(&name, None).map_err(|e| format!("{name}: {e}"))?)
             }
             Some(StreamField::Array(array)) => {
-                Some(Stream::from_ws_stream_array(&array).map_err(|e| format!("{array:?}: {e}"))?)
+                Some(Channel::from_ws_stream_array(&array).map_err(|e| format!("{array:?}: {e}"))?)
             }
         };
         if body.event.is_empty() || body.event.contains(['\n', '\r']) {
@@ -131,7 +131,7 @@ impl Encoded {
     }
 
     /// The whole WebSocket text frame for a subscriber of `stream`.
-    pub fn ws_frame(&self, stream: &Stream) -> String {
+    pub fn ws_frame(&self, stream: &Channel) -> String {
         let mut frame = String::with_capacity(32 + self.ws_tail.len());
         frame.push_str("{\"stream\":");
         frame.push_str(&serde_json::to_string(&stream.ws_stream_array()).unwrap_or_default());
@@ -151,13 +151,13 @@ mod tests {
         assert_eq!(&e.sse_event_line[..], b"event: update\n");
         assert_eq!(&e.sse_data[..], b"data: {\"id\":\"1\"}\n\n");
         assert_eq!(
-            e.ws_frame(&Stream::Hashtag("Rust".into())),
+            e.ws_frame(&Channel::Hashtag("Rust".into())),
             r#"{"stream":["hashtag","Rust"],"event":"update","payload":"{\"id\":\"1\"}"}"#
         );
         let e = Encoded::new("filters_changed", None);
         assert_eq!(&e.sse_data[..], b"data: undefined\n\n");
         assert_eq!(
-            e.ws_frame(&Stream::User),
+            e.ws_frame(&Channel::User),
             r#"{"stream":["user"],"event":"filters_changed"}"#
         );
     }
@@ -167,7 +167,7 @@ mod tests {
         let p =
             Publish::from_json(br#"{"stream":["hashtag","rust"],"event":"delete","payload":"5"}"#)
                 .unwrap();
-        assert_eq!(p.stream, Some(Stream::Hashtag("rust".into())));
+        assert_eq!(p.stream, Some(Channel::Hashtag("rust".into())));
         assert_eq!(p.data().as_deref(), Some("5"));
         let p = Publish::from_json(br#"{"event":"notifications_merged","payload":1}"#).unwrap();
         assert_eq!((&p.stream, p.data().as_deref()), (&None, Some("1")));

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mastostream::proto::Stream;
+use mastostream_proto::Channel;
 use serde_json::Value;
 
 use crate::hub::{Hub, public_fanout};
@@ -38,7 +38,7 @@ pub fn bundled() -> Vec<Publish> {
 /// A replay framed once: each event with the streams it goes to.
 #[derive(Debug)]
 pub struct PreparedReplay {
-    entries: Vec<(Vec<Stream>, Arc<Encoded>)>,
+    entries: Vec<(Vec<Channel>, Arc<Encoded>)>,
 }
 
 impl PreparedReplay {
@@ -50,8 +50,8 @@ impl PreparedReplay {
                 let targets = match (&publish.stream, publish.event.as_str()) {
                     // As the hub does: Mastodon publishes a notification on
                     // both of the user's channels.
-                    (Some(Stream::User), "notification") => {
-                        vec![Stream::User, Stream::UserNotification]
+                    (Some(Channel::User), "notification") => {
+                        vec![Channel::User, Channel::UserNotification]
                     }
                     (Some(stream), _) => vec![stream.clone()],
                     (None, "update" | "status.update" | "delete")
@@ -60,11 +60,11 @@ impl PreparedReplay {
                         public_fanout(&StatusFacts::of(&publish.payload))
                     }
                     (None, "delete") => {
-                        vec![Stream::Public, Stream::PublicLocal, Stream::PublicRemote]
+                        vec![Channel::Public, Channel::PublicLocal, Channel::PublicRemote]
                     }
-                    (None, "notification") => vec![Stream::User, Stream::UserNotification],
-                    (None, "conversation") => vec![Stream::Direct],
-                    (None, _) => vec![Stream::User],
+                    (None, "notification") => vec![Channel::User, Channel::UserNotification],
+                    (None, "conversation") => vec![Channel::Direct],
+                    (None, _) => vec![Channel::User],
                 };
                 let data = publish.data();
                 (
@@ -108,8 +108,8 @@ impl Cursor {
     /// matched; `None` if the replay has none for them.
     pub fn next_for<'s>(
         &mut self,
-        subscriptions: &'s [Stream],
-    ) -> Option<(Arc<Encoded>, &'s Stream)> {
+        subscriptions: &'s [Channel],
+    ) -> Option<(Arc<Encoded>, &'s Channel)> {
         let len = self.replay.entries.len();
         for _ in 0..len {
             let (targets, encoded) = &self.replay.entries[self.position];
@@ -181,10 +181,10 @@ mod tests {
         .unwrap();
         let replay = Arc::new(PreparedReplay::new(&events));
         let mut cursor = Cursor::new(replay);
-        let (encoded, matched) = cursor.next_for(&[Stream::UserNotification]).unwrap();
+        let (encoded, matched) = cursor.next_for(&[Channel::UserNotification]).unwrap();
         assert_eq!(encoded.event, "notification");
-        assert_eq!(matched, &Stream::UserNotification);
-        let (again, _) = cursor.next_for(&[Stream::UserNotification]).unwrap();
+        assert_eq!(matched, &Channel::UserNotification);
+        let (again, _) = cursor.next_for(&[Channel::UserNotification]).unwrap();
         assert_eq!(again.event, "notification", "the delete is for `user` only");
     }
 
@@ -199,7 +199,14 @@ mod tests {
         let replay = Arc::new(PreparedReplay::new(&events));
         let mut cursor = Cursor::new(replay.clone());
         let datas: Vec<_> = (0..4)
-            .map(|_| cursor.next_for(&[Stream::User]).unwrap().0.sse_data.clone())
+            .map(|_| {
+                cursor
+                    .next_for(&[Channel::User])
+                    .unwrap()
+                    .0
+                    .sse_data
+                    .clone()
+            })
             .collect();
         assert_eq!(
             datas,
@@ -207,12 +214,12 @@ mod tests {
         );
         assert!(
             Cursor::new(replay.clone())
-                .next_for(&[Stream::Direct])
+                .next_for(&[Channel::Direct])
                 .is_none()
         );
-        let both = [Stream::Direct, Stream::Public];
+        let both = [Channel::Direct, Channel::Public];
         let (encoded, matched) = Cursor::new(replay).next_for(&both).unwrap();
         assert_eq!(&encoded.sse_data[..], b"data: 2\n\n");
-        assert_eq!(matched, &Stream::Public);
+        assert_eq!(matched, &Channel::Public);
     }
 }

@@ -95,7 +95,7 @@ async fn instance_v2(State(state): State<AppState>, headers: HeaderMap) -> Respo
 }
 
 fn flag(query: &app::Query, key: &str) -> bool {
-    mastostream::proto::query_flag(query.get(key).map(String::as_str))
+    mastostream_proto::query_flag(query.get(key).map(String::as_str))
 }
 
 /// A pending `reject_rest` fault, as the response to send instead.
@@ -160,8 +160,8 @@ fn page_response(
             for (k, v) in &kept {
                 url.push_str(&format!(
                     "{}={}&",
-                    mastostream::proto::percent_encode(k),
-                    mastostream::proto::percent_encode(v)
+                    mastostream_proto::percent_encode(k),
+                    mastostream_proto::percent_encode(v)
                 ));
             }
             url.push_str(&format!("{key}={id}"));
@@ -253,7 +253,7 @@ async fn tag(
     Query(query): Query<app::Query>,
 ) -> Response {
     let filter = TimelineFilter::Tag {
-        tag: mastostream::proto::normalize_hashtag(&tag),
+        tag: mastostream_proto::normalize_hashtag(&tag),
         local: flag(&query, "local"),
         remote: flag(&query, "remote"),
         only_media: flag(&query, "only_media"),
@@ -261,7 +261,7 @@ async fn tag(
     let listing = Listing {
         path: format!(
             "/api/v1/timelines/tag/{}",
-            mastostream::proto::percent_encode(&tag)
+            mastostream_proto::percent_encode(&tag)
         ),
         carried: &["local", "limit", "only_media"],
         limits: STATUS_LIMIT,
@@ -281,7 +281,7 @@ async fn list(
     let listing = Listing {
         path: format!(
             "/api/v1/timelines/list/{}",
-            mastostream::proto::percent_encode(&id)
+            mastostream_proto::percent_encode(&id)
         ),
         carried: &["limit"],
         limits: STATUS_LIMIT,

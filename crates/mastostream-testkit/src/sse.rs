@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use mastostream::proto::{Stream, StreamError};
+use mastostream_proto::{Channel, ChannelError};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
@@ -41,9 +41,9 @@ pub async fn entry(
         return response;
     }
     let get = |key: &str| query.get(key).map(String::as_str);
-    let stream = Stream::from_sse_path(&path, get("only_media"), get("tag"), get("list"));
+    let stream = Channel::from_sse_path(&path, get("only_media"), get("tag"), get("list"));
     // Mastodon checks the channel name before the token.
-    if let Err(StreamError::UnknownChannel) = stream {
+    if let Err(ChannelError::UnknownChannel) = stream {
         return app::json_error(StatusCode::BAD_REQUEST, "Unknown channel requested");
     }
     if let Err(error) = state.settings.tokens.check(&headers, &query) {
@@ -74,7 +74,7 @@ pub fn rejection_response(reject: crate::faults::Reject) -> Option<Response> {
     Some(response)
 }
 
-fn open(state: AppState, stream: Stream) -> Response {
+fn open(state: AppState, stream: Channel) -> Response {
     let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, io::Error>>(BODY_QUEUE);
     let cursor = state.paced_replay.clone().map(Cursor::new);
     let subscription = [stream.clone()];
@@ -119,7 +119,7 @@ async fn run(
     heartbeat: std::time::Duration,
     mut events: mpsc::UnboundedReceiver<Outgoing>,
     mut cursor: Option<Cursor>,
-    subscription: &[Stream],
+    subscription: &[Channel],
     body: &mpsc::Sender<Result<Bytes, io::Error>>,
 ) -> Result<(), Closed> {
     let mut disconnect = hub.faults.watch_disconnect();
@@ -173,7 +173,7 @@ async fn run(
 
 /// Up to [`PACED_CHUNK`] bytes of replayed events in one body chunk, so a
 /// paced replay costs the server one write per chunk, not two per event.
-fn next_paced_chunk(cursor: &mut Cursor, subscription: &[Stream]) -> Option<Bytes> {
+fn next_paced_chunk(cursor: &mut Cursor, subscription: &[Channel]) -> Option<Bytes> {
     let mut chunk = Vec::with_capacity(PACED_CHUNK + 4096);
     while chunk.len() < PACED_CHUNK {
         let (encoded, _) = cursor.next_for(subscription)?;

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use mastostream::proto::{Stream, normalize_hashtag};
+use mastostream_proto::{Channel, normalize_hashtag};
 use serde_json::Value;
 
 /// How many records each collection keeps; the oldest go first.
@@ -213,7 +213,13 @@ impl Store {
     }
 
     /// Records a status published to `streams`, or updates an edited one.
-    pub fn put_status(&mut self, id: u64, json: Arc<str>, facts: &StatusFacts, streams: &[Stream]) {
+    pub fn put_status(
+        &mut self,
+        id: u64,
+        json: Arc<str>,
+        facts: &StatusFacts,
+        streams: &[Channel],
+    ) {
         let entry = self.statuses.entry(id).or_insert_with(|| StoredStatus {
             json: json.clone(),
             local: facts.local,
@@ -228,9 +234,11 @@ impl Store {
         entry.tags = facts.tags.clone();
         for stream in streams {
             match stream {
-                Stream::User => entry.home = true,
-                Stream::List(list) if !entry.lists.contains(list) => entry.lists.push(list.clone()),
-                Stream::List(_) | Stream::UserNotification | Stream::Direct => {}
+                Channel::User => entry.home = true,
+                Channel::List(list) if !entry.lists.contains(list) => {
+                    entry.lists.push(list.clone())
+                }
+                Channel::List(_) | Channel::UserNotification | Channel::Direct => {}
                 _ => entry.public = true,
             }
         }
@@ -305,7 +313,7 @@ mod tests {
                 local: id % 2 == 0,
                 ..Default::default()
             };
-            store.put_status(*id, format!("{id}").into(), &facts, &[Stream::Public]);
+            store.put_status(*id, format!("{id}").into(), &facts, &[Channel::Public]);
         }
         store
     }

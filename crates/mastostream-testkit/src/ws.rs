@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use mastostream::proto::{Stream, StreamError, percent_encode};
+use mastostream_proto::{Channel, ChannelError, percent_encode};
 use serde::Deserialize;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
@@ -64,7 +64,7 @@ pub fn upgrade(
         } else {
             query.get("tag")
         };
-        Stream::from_name(name, arg.map(String::as_str))
+        Channel::from_name(name, arg.map(String::as_str))
     });
     let mut upgrade = upgrade;
     if source == TokenSource::Protocol
@@ -132,7 +132,7 @@ struct Command {
 }
 
 impl Command {
-    fn stream(&self) -> Result<Stream, StreamError> {
+    fn stream(&self) -> Result<Channel, ChannelError> {
         let list = match &self.list {
             Some(serde_json::Value::String(id)) => Some(id.clone()),
             Some(serde_json::Value::Number(n)) => Some(n.to_string()),
@@ -143,13 +143,13 @@ impl Command {
         } else {
             self.tag.clone()
         };
-        Stream::from_name(&self.stream, arg.as_deref())
+        Channel::from_name(&self.stream, arg.as_deref())
     }
 }
 
-fn error_frame(error: &StreamError) -> String {
+fn error_frame(error: &ChannelError) -> String {
     let message = match error {
-        StreamError::UnknownChannel => "Unknown stream type",
+        ChannelError::UnknownChannel => "Unknown stream type",
         other => return serde_json::json!({"error": other.to_string(), "status": 400}).to_string(),
     };
     serde_json::json!({"error": message, "status": 400}).to_string()
@@ -163,14 +163,14 @@ async fn connection(
     socket: WebSocket,
     hub: Arc<Hub>,
     ping_interval: std::time::Duration,
-    initial: Option<Result<Stream, StreamError>>,
+    initial: Option<Result<Channel, ChannelError>>,
     mut cursor: Option<Cursor>,
 ) {
     let (mut sink, mut incoming) = socket.split();
     let (registration, mut events) = hub.register(Transport::Websocket, Vec::new());
     let id = registration.id;
     // The connection's subscriptions, mirrored here for the paced replay.
-    let mut subscriptions: Vec<Stream> = Vec::new();
+    let mut subscriptions: Vec<Channel> = Vec::new();
     match initial {
         Some(Ok(stream)) => {
             hub.subscribe(id, stream.clone());
@@ -268,7 +268,7 @@ fn handle_command(
     hub: &Hub,
     connection: u64,
     frame: &str,
-    mirror: &mut Vec<Stream>,
+    mirror: &mut Vec<Channel>,
 ) -> Option<String> {
     // Mastodon ignores frames it cannot parse.
     let command: Command = serde_json::from_str(frame).ok()?;

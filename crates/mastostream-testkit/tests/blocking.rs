@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use mastostream::proto::Stream;
+use mastostream::proto::Channel;
 use mastostream_testkit::{Fault, Publish, TestServer};
 
 #[test]
@@ -21,7 +21,7 @@ fn blocking_server_streams_and_takes_faults() {
     socket.write_all(request.as_bytes()).unwrap();
     assert!(server.wait_for_connections(1, Duration::from_secs(5)));
     assert_eq!(
-        server.publish(Publish::new("delete", "77").to(Stream::PublicLocal)),
+        server.publish(Publish::new("delete", "77").to(Channel::PublicLocal)),
         1
     );
     let mut seen = Vec::new();

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use mastostream::proto::Stream;
+use mastostream::proto::Channel;
 use mastostream_testkit::{Publish, TestServer};
 use serde_json::{Value, json};
 
@@ -84,7 +84,7 @@ async fn home_timeline_pages_like_mastodon() {
     let mut published = Vec::new();
     for _ in 0..7 {
         // No id: the server gives each a rising snowflake id.
-        server.publish(Publish::new("update", status(None, "alice", &[], false)).to(Stream::User));
+        server.publish(Publish::new("update", status(None, "alice", &[], false)).to(Channel::User));
     }
     let all = get(addr, "/api/v1/timelines/home?limit=40", &[AUTH]).await;
     published.extend(ids(&all));
@@ -176,7 +176,7 @@ async fn public_tag_and_list_timelines_filter() {
     ));
     server.publish(
         Publish::new("update", status(Some("103"), "dave", &[], false))
-            .to(Stream::List("7".into())),
+            .to(Channel::List("7".into())),
     );
     let mut private = status(Some("104"), "erin", &["rust"], false);
     private["visibility"] = "private".into();
@@ -225,7 +225,7 @@ async fn notifications_and_conversations() {
     for id in ["10", "11", "12"] {
         let mut n = notification.clone();
         n["id"] = id.into();
-        server.publish(Publish::new("notification", n).to(Stream::User));
+        server.publish(Publish::new("notification", n).to(Channel::User));
     }
     let page = get(addr, "/api/v1/notifications?limit=2", &[AUTH]).await;
     assert_eq!(ids(&page), ["12", "11"]);

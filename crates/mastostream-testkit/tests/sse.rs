@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use mastostream::proto::{EventDecoder, Stream, StreamItem};
+use mastostream::proto::{Channel, EventDecoder, StreamItem};
 use mastostream_testkit::{Fault, Publish, TestServer};
 use serde_json::json;
 
@@ -56,7 +56,7 @@ async fn user_stream_bytes_match_the_mastodon_capture() {
     let expected = expected("mastodon-4.6.5/sse-user.expected.jsonl");
     for event in &expected {
         let publish = Publish::new(event["event"].as_str().unwrap(), event["payload"].clone())
-            .to(Stream::User);
+            .to(Channel::User);
         server.publish(publish);
     }
     assert!(
@@ -93,8 +93,8 @@ async fn heartbeats_at_the_configured_interval() {
 async fn every_stream_path_gets_its_events_only() {
     let server = server().await;
     let mut conns = Vec::new();
-    for name in mastostream::proto::STREAM_NAMES {
-        let stream = Stream::from_name(name, Some("Rust")).unwrap();
+    for name in mastostream::proto::CHANNEL_NAMES {
+        let stream = Channel::from_name(name, Some("Rust")).unwrap();
         let conn = Conn::get(server.addr(), &stream.sse_path_and_query(), &[AUTH]).await;
         assert_eq!(conn.head.status, 200, "{name}");
         conns.push((stream, conn));
@@ -267,7 +267,7 @@ async fn stall_fault_silences_heartbeats_and_events_then_resumes() {
     // Whatever was in flight when the stall began may still arrive.
     conn.read_some(Duration::from_millis(30)).await;
     conn.body.clear();
-    server.publish(Publish::new("delete", "7").to(Stream::Public));
+    server.publish(Publish::new("delete", "7").to(Channel::Public));
     assert!(
         !conn.read_some(Duration::from_millis(250)).await,
         "bytes during a stall"
@@ -366,7 +366,7 @@ async fn control_publish_and_connections() {
 async fn thousand_connections_each_get_every_event_of_a_10k_replay() {
     raise_fd_limit();
     let events: Vec<Publish> = (1..=10_000)
-        .map(|id| Publish::new("delete", id.to_string()).to(Stream::Public))
+        .map(|id| Publish::new("delete", id.to_string()).to(Channel::Public))
         .collect();
     let server = TestServer::builder()
         .replay(events, 0.0)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use mastostream::proto::Stream;
+use mastostream::proto::Channel;
 use mastostream_testkit::{Fault, Publish, TestServer};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -85,7 +85,7 @@ async fn multiplexed_frames_match_the_mastodon_capture() {
     assert_eq!(next_json(&mut ws, SECOND).await.unwrap(), captured[0]);
     wait_subscriptions(&server, 4).await;
     for frame in &captured[1..] {
-        let stream = Stream::from_ws_stream_array(
+        let stream = Channel::from_ws_stream_array(
             &frame["stream"]
                 .as_array()
                 .unwrap()
@@ -129,7 +129,7 @@ async fn subscribe_at_connect_and_at_run_time_then_unsubscribe() {
         .unwrap();
     wait_subscriptions(&server, 1).await;
     assert_eq!(
-        server.publish(Publish::new("delete", "1").to(Stream::Hashtag("rust".into()))),
+        server.publish(Publish::new("delete", "1").to(Channel::Hashtag("rust".into()))),
         1
     );
     let frame = next_json(&mut ws, SECOND).await.unwrap();
@@ -152,7 +152,7 @@ async fn subscribe_at_connect_and_at_run_time_then_unsubscribe() {
     .await;
     wait_subscriptions(&server, 2).await;
     assert_eq!(
-        server.publish(Publish::new("delete", "2").to(Stream::PublicRemoteMedia)),
+        server.publish(Publish::new("delete", "2").to(Channel::PublicRemoteMedia)),
         1
     );
     assert_eq!(
@@ -167,7 +167,7 @@ async fn subscribe_at_connect_and_at_run_time_then_unsubscribe() {
     .await;
     wait_subscriptions(&server, 1).await;
     assert_eq!(
-        server.publish(Publish::new("delete", "3").to(Stream::Hashtag("rust".into()))),
+        server.publish(Publish::new("delete", "3").to(Channel::Hashtag("rust".into()))),
         0
     );
 }
@@ -176,9 +176,9 @@ async fn subscribe_at_connect_and_at_run_time_then_unsubscribe() {
 async fn every_stream_name_can_be_subscribed() {
     let server = TestServer::builder().start().await.unwrap();
     let mut ws = connect(&server, "", Some("token")).await.unwrap();
-    let streams: Vec<Stream> = mastostream::proto::STREAM_NAMES
+    let streams: Vec<Channel> = mastostream::proto::CHANNEL_NAMES
         .iter()
-        .map(|name| Stream::from_name(name, Some("42")).unwrap())
+        .map(|name| Channel::from_name(name, Some("42")).unwrap())
         .collect();
     for stream in &streams {
         ws.send(Message::text(stream.ws_command(true)))
@@ -367,7 +367,7 @@ async fn stall_fault_holds_frames_and_pings() {
         .unwrap();
     assert!(server.wait_for_connections(1, SECOND).await);
     server.fault(Fault::Stall { seconds: 0.3 }).unwrap();
-    server.publish(Publish::new("delete", "5").to(Stream::User));
+    server.publish(Publish::new("delete", "5").to(Channel::User));
     let started = tokio::time::Instant::now();
     let frame = next_json(&mut ws, SECOND).await.unwrap();
     assert_eq!(frame["payload"], "5");
@@ -425,7 +425,7 @@ async fn upgrade_is_accepted_on_any_path() {
         .insert("Authorization", "Bearer t".parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     wait_subscriptions(&server, 1).await;
-    server.publish(Publish::new("delete", "9").to(Stream::Direct));
+    server.publish(Publish::new("delete", "9").to(Channel::Direct));
     assert_eq!(
         next_json(&mut ws, SECOND).await.unwrap()["stream"],
         json!(["direct"])

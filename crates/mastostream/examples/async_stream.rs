@@ -4,7 +4,7 @@
 //! built-in test server), or set `MASTODON_SERVER` and `MASTODON_TOKEN`.
 
 use futures_util::StreamExt;
-use mastostream::proto::Stream;
+use mastostream::proto::Channel;
 use mastostream::{Client, EventKind};
 use mastostream_testkit::{TestServer, replay};
 
@@ -23,7 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let client = Client::builder(server).token(token).build()?;
-    let mut events = client.stream(Stream::Public);
+    let mut events = client.stream(Channel::Public);
     let mut seen = 0;
     while let Some(item) = events.next().await {
         match item {

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use mastostream::proto::Stream;
+use mastostream::proto::Channel;
 use mastostream::{Client, EventStream, Transport};
 
 fn rss_kib() -> u64 {
@@ -58,10 +58,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut multiplexes = Vec::new();
     for _ in 0..count {
         if transport == "sse" {
-            streams.push(client.stream(Stream::Public));
+            streams.push(client.stream(Channel::Public));
         } else {
             let multiplex = client.multiplex();
-            streams.push(multiplex.subscribe(Stream::Public));
+            streams.push(multiplex.subscribe(Channel::Public));
             multiplexes.push(multiplex);
         }
     }

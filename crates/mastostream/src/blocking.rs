@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use crate::Error;
 use crate::client::Client;
 use crate::listener::StreamListener;
-use crate::proto::Stream;
+use crate::proto::Channel;
 use crate::state::ConnectionState;
 use crate::transport::task::{self, Closer, TaskHandle};
 
@@ -98,7 +98,7 @@ impl BlockingClient {
     /// error that ended it. With reconnect off (the default for Mastodon.py's
     /// listener API) that is the first break or malformed event; otherwise
     /// only a fatal error (such as a 401) or giving up.
-    pub fn stream<L: StreamListener + ?Sized>(&self, stream: Stream, listener: &mut L) -> Error {
+    pub fn stream<L: StreamListener + ?Sized>(&self, stream: Channel, listener: &mut L) -> Error {
         let mut handle = self.client.open_on(self.runtime.handle(), stream);
         pump(&mut handle, listener)
     }
@@ -107,7 +107,7 @@ impl BlockingClient {
     /// without waiting for the connection.
     pub fn spawn<L: StreamListener + Send + 'static>(
         &self,
-        stream: Stream,
+        stream: Channel,
         mut listener: L,
     ) -> StreamHandle {
         let mut handle = self.client.open_on(self.runtime.handle(), stream);
@@ -134,29 +134,29 @@ impl BlockingClient {
 
     per_stream! {
         /// The `user` stream: home timeline and notifications.
-        stream_user, spawn_user => () Stream::User;
+        stream_user, spawn_user => () Channel::User;
         /// The `user:notification` stream.
-        stream_user_notification, spawn_user_notification => () Stream::UserNotification;
+        stream_user_notification, spawn_user_notification => () Channel::UserNotification;
         /// The `public` stream (federated timeline).
-        stream_public, spawn_public => () Stream::Public;
+        stream_public, spawn_public => () Channel::Public;
         /// The `public:media` stream.
-        stream_public_media, spawn_public_media => () Stream::PublicMedia;
+        stream_public_media, spawn_public_media => () Channel::PublicMedia;
         /// The `public:local` stream.
-        stream_local, spawn_local => () Stream::PublicLocal;
+        stream_local, spawn_local => () Channel::PublicLocal;
         /// The `public:local:media` stream.
-        stream_local_media, spawn_local_media => () Stream::PublicLocalMedia;
+        stream_local_media, spawn_local_media => () Channel::PublicLocalMedia;
         /// The `public:remote` stream.
-        stream_remote, spawn_remote => () Stream::PublicRemote;
+        stream_remote, spawn_remote => () Channel::PublicRemote;
         /// The `public:remote:media` stream.
-        stream_remote_media, spawn_remote_media => () Stream::PublicRemoteMedia;
+        stream_remote_media, spawn_remote_media => () Channel::PublicRemoteMedia;
         /// The `hashtag` stream for `tag` (without `#`).
-        stream_hashtag, spawn_hashtag => (tag: &str) Stream::Hashtag(tag.to_owned());
+        stream_hashtag, spawn_hashtag => (tag: &str) Channel::Hashtag(tag.to_owned());
         /// The `hashtag:local` stream for `tag`.
-        stream_hashtag_local, spawn_hashtag_local => (tag: &str) Stream::HashtagLocal(tag.to_owned());
+        stream_hashtag_local, spawn_hashtag_local => (tag: &str) Channel::HashtagLocal(tag.to_owned());
         /// The `list` stream for a list id.
-        stream_list, spawn_list => (list_id: &str) Stream::List(list_id.to_owned());
+        stream_list, spawn_list => (list_id: &str) Channel::List(list_id.to_owned());
         /// The `direct` stream: direct conversations.
-        stream_direct, spawn_direct => () Stream::Direct;
+        stream_direct, spawn_direct => () Channel::Direct;
     }
 }
 

@@ -12,7 +12,7 @@ use crate::event_stream::EventStream;
 use crate::listener::StreamListener;
 use crate::proto::liveness::{DEFAULT_GREETING_TIMEOUT, DEFAULT_STALL_TIMEOUT};
 use crate::proto::sse::DEFAULT_MAX_EVENT_SIZE;
-use crate::proto::{ReconnectPolicy, Stream};
+use crate::proto::{Channel, ReconnectPolicy};
 use crate::token::Token;
 use crate::transport::mux::Multiplex;
 use crate::transport::{http, task};
@@ -80,11 +80,11 @@ pub(crate) struct Inner {
 ///
 /// ```no_run
 /// use futures_util::StreamExt;
-/// use mastostream::{Client, proto::Stream};
+/// use mastostream::{Client, proto::Channel};
 ///
 /// # async fn run() -> Result<(), mastostream::Error> {
 /// let client = Client::builder("https://mastodon.example").token("…").build()?;
-/// let mut events = client.stream(Stream::PublicLocal);
+/// let mut events = client.stream(Channel::PublicLocal);
 /// while let Some(event) = events.next().await {
 ///     match event {
 ///         Ok(event) => println!("{}", event.name()),
@@ -377,7 +377,7 @@ impl Client {
     /// per the reconnect policy) in the background. Dropping the stream closes
     /// it. Over [`Transport::WebSocket`] every stream of this client shares one
     /// connection.
-    pub fn stream(&self, stream: Stream) -> EventStream {
+    pub fn stream(&self, stream: Channel) -> EventStream {
         EventStream::new(self.open(stream))
     }
 
@@ -385,7 +385,7 @@ impl Client {
     /// the client's default.
     pub fn stream_with_catch_up(
         &self,
-        stream: Stream,
+        stream: Channel,
         catch_up: Option<crate::transport::catch_up::CatchUpConfig>,
     ) -> EventStream {
         let handle = self.connect(stream);
@@ -396,14 +396,14 @@ impl Client {
     }
 
     /// The stream's connection, on the client's transport, without catch-up.
-    fn connect(&self, stream: Stream) -> task::TaskHandle {
+    fn connect(&self, stream: Channel) -> task::TaskHandle {
         match self.inner.transport {
             Transport::Sse | Transport::Auto => task::spawn(self.inner.clone(), stream),
             Transport::WebSocket => self.shared_multiplex().subscribe_handle(stream),
         }
     }
 
-    pub(crate) fn open(&self, stream: Stream) -> task::TaskHandle {
+    pub(crate) fn open(&self, stream: Channel) -> task::TaskHandle {
         let handle = self.connect(stream);
         self.with_catch_up(handle)
     }
@@ -411,7 +411,7 @@ impl Client {
     pub(crate) fn open_on(
         &self,
         runtime: &tokio::runtime::Handle,
-        stream: Stream,
+        stream: Channel,
     ) -> task::TaskHandle {
         // Tasks spawned below (multiplexer, catch-up stage) go to `runtime`.
         let _guard = runtime.enter();
@@ -439,7 +439,7 @@ impl Client {
     /// ended it (with reconnect on, only a fatal one).
     pub async fn stream_to<L: StreamListener + ?Sized>(
         &self,
-        stream: Stream,
+        stream: Channel,
         listener: &mut L,
     ) -> Error {
         let mut handle = self.open(stream);

@@ -58,7 +58,7 @@ impl EventStream {
     }
 
     /// The stream these events come from.
-    pub fn stream(&self) -> &crate::proto::Stream {
+    pub fn stream(&self) -> &crate::proto::Channel {
         &self.handle.stream
     }
 }

@@ -29,19 +29,18 @@
 
 pub mod blocking;
 mod client;
-mod error;
 mod event_stream;
 pub mod listener;
-pub mod proto;
+pub use mastostream_proto as proto;
 mod state;
 mod token;
 mod transport;
 
 pub use client::{Client, ClientBuilder, Transport, WsAuth};
-pub use error::Error;
 pub use event_stream::EventStream;
 pub use listener::{CallbackListener, StreamListener, dispatch, dispatch_item};
-pub use proto::{Event, EventKind, Payload, ReconnectPolicy, Stream, StreamItem};
+pub use proto::Error;
+pub use proto::{Channel, Event, EventKind, Payload, ReconnectPolicy, StreamItem};
 pub use state::ConnectionState;
 pub use token::Token;
 pub use transport::catch_up::CatchUpConfig;

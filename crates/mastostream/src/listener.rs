@@ -87,6 +87,7 @@ pub fn dispatch_item<L: StreamListener + ?Sized>(item: StreamItem, listener: &mu
     match item {
         StreamItem::Event(event) => listener.on_event(event),
         StreamItem::Heartbeat => listener.handle_heartbeat(),
+        _ => {}
     }
 }
 
@@ -107,6 +108,9 @@ pub fn dispatch_typed<L: StreamListener + ?Sized>(event: Event, listener: &mut L
         EventKind::NotificationsMerged => listener.on_notifications_merged(),
         EventKind::Unknown(name) => listener.on_unknown_event(&name, payload),
         EventKind::Gap(gap) => listener.on_gap(gap),
+        // The protocol crate is released with this one; a kind it adds gets
+        // its method here in the same release.
+        _ => {}
     }
 }
 

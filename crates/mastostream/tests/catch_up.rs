@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use mastostream::proto::{Gap, Stream};
+use mastostream::proto::{Channel, Gap};
 use mastostream::{
     CatchUpConfig, Client, ConnectionState, Event, EventKind, EventStream, ReconnectPolicy,
     Transport,
@@ -36,18 +36,18 @@ fn status(acct: &str, tag: &str) -> Value {
 }
 
 /// How a stream's events are published in a test.
-fn publisher(stream: &Stream) -> impl Fn(&TestServer) -> usize {
+fn publisher(stream: &Channel) -> impl Fn(&TestServer) -> usize {
     let stream = stream.clone();
     move |server| match &stream {
-        Stream::User => {
-            server.publish(Publish::new("update", status("alice", "x")).to(Stream::User))
+        Channel::User => {
+            server.publish(Publish::new("update", status("alice", "x")).to(Channel::User))
         }
-        Stream::UserNotification => server.publish(
-            Publish::new("notification", entity("notification.json")).to(Stream::UserNotification),
+        Channel::UserNotification => server.publish(
+            Publish::new("notification", entity("notification.json")).to(Channel::UserNotification),
         ),
-        Stream::List(id) => server
-            .publish(Publish::new("update", status("alice", "x")).to(Stream::List(id.clone()))),
-        Stream::Hashtag(tag) => {
+        Channel::List(id) => server
+            .publish(Publish::new("update", status("alice", "x")).to(Channel::List(id.clone()))),
+        Channel::Hashtag(tag) => {
             server.publish(Publish::new("update", status("bob@remote.example", tag)))
         }
         // public and public:local: a local public status fans out to both.
@@ -110,7 +110,7 @@ struct Setup {
     state: watch::Receiver<ConnectionState>,
 }
 
-async fn open(stream: Stream, transport: Transport, config: CatchUpConfig) -> Setup {
+async fn open(stream: Channel, transport: Transport, config: CatchUpConfig) -> Setup {
     let server = TestServer::builder().start().await.unwrap();
     let client = client(&server, transport, config).await;
     let events = client.stream(stream);
@@ -132,7 +132,7 @@ async fn open(stream: Stream, transport: Transport, config: CatchUpConfig) -> Se
 
 /// Live events, an outage with `missed` events, then the catch-up and more live events.
 async fn outage(
-    stream: Stream,
+    stream: Channel,
     transport: Transport,
     missed: usize,
     config: CatchUpConfig,
@@ -190,11 +190,11 @@ fn assert_exactly_once_in_order(what: impl std::fmt::Display, events: &[Event], 
 #[tokio::test]
 async fn every_catch_up_stream_over_sse() {
     for stream in [
-        Stream::UserNotification,
-        Stream::Public,
-        Stream::PublicLocal,
-        Stream::Hashtag("rust".into()),
-        Stream::List("7".into()),
+        Channel::UserNotification,
+        Channel::Public,
+        Channel::PublicLocal,
+        Channel::Hashtag("rust".into()),
+        Channel::List("7".into()),
     ] {
         let (events, gap) =
             outage(stream.clone(), Transport::Sse, 5, CatchUpConfig::default()).await;
@@ -211,14 +211,14 @@ async fn user_stream_catches_up_home_and_notifications() {
         client: _client,
         mut events,
         mut state,
-    } = open(Stream::User, Transport::Sse, CatchUpConfig::default()).await;
-    server.publish(Publish::new("update", status("alice", "x")).to(Stream::User));
-    server.publish(Publish::new("notification", entity("notification.json")).to(Stream::User));
+    } = open(Channel::User, Transport::Sse, CatchUpConfig::default()).await;
+    server.publish(Publish::new("update", status("alice", "x")).to(Channel::User));
+    server.publish(Publish::new("notification", entity("notification.json")).to(Channel::User));
     let live = [next_event(&mut events).await, next_event(&mut events).await];
     cut(&server, &mut state).await;
     for _ in 0..3 {
-        server.publish(Publish::new("update", status("alice", "x")).to(Stream::User));
-        server.publish(Publish::new("notification", entity("notification.json")).to(Stream::User));
+        server.publish(Publish::new("update", status("alice", "x")).to(Channel::User));
+        server.publish(Publish::new("notification", entity("notification.json")).to(Channel::User));
     }
     let mut caught = Vec::new();
     loop {
@@ -249,13 +249,13 @@ async fn user_stream_catches_up_home_and_notifications() {
 #[tokio::test]
 async fn catch_up_over_the_websocket() {
     let (events, gap) = outage(
-        Stream::PublicLocal,
+        Channel::PublicLocal,
         Transport::WebSocket,
         5,
         CatchUpConfig::default(),
     )
     .await;
-    assert_exactly_once_in_order(&Stream::PublicLocal, &events, 9);
+    assert_exactly_once_in_order(&Channel::PublicLocal, &events, 9);
     assert!(gap.complete);
 }
 
@@ -266,7 +266,7 @@ async fn an_outage_beyond_the_cap_is_an_incomplete_gap() {
         max_pages: 2,
         ..CatchUpConfig::default()
     };
-    let (events, gap) = outage(Stream::Public, Transport::Sse, 9, config).await;
+    let (events, gap) = outage(Channel::Public, Transport::Sse, 9, config).await;
     assert!(!gap.complete, "9 missed events cannot fit in 2 pages of 2");
     // What was fetched is still once and in order.
     let ids: Vec<u64> = events.iter().map(id_of).collect();
@@ -281,7 +281,7 @@ async fn a_delete_during_an_outage_is_reported_as_a_gap() {
         client: _client,
         mut events,
         mut state,
-    } = open(Stream::Public, Transport::Sse, CatchUpConfig::default()).await;
+    } = open(Channel::Public, Transport::Sse, CatchUpConfig::default()).await;
     server.publish(Publish::new("update", status("alice", "x")));
     let first = next_event(&mut events).await;
     cut(&server, &mut state).await;
@@ -304,7 +304,7 @@ async fn rate_limited_catch_up_waits_and_goes_on() {
         client: _client,
         mut events,
         mut state,
-    } = open(Stream::Public, Transport::Sse, CatchUpConfig::default()).await;
+    } = open(Channel::Public, Transport::Sse, CatchUpConfig::default()).await;
     server.publish(Publish::new("update", status("alice", "x")));
     next_event(&mut events).await;
     server
@@ -352,8 +352,9 @@ async fn catch_up_can_be_chosen_per_stream() {
         .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(40)))
         .build()
         .unwrap();
-    let mut with = client.stream_with_catch_up(Stream::PublicLocal, Some(CatchUpConfig::default()));
-    let mut without = client.stream(Stream::PublicLocal);
+    let mut with =
+        client.stream_with_catch_up(Channel::PublicLocal, Some(CatchUpConfig::default()));
+    let mut without = client.stream(Channel::PublicLocal);
     assert!(server.wait_for_connections(2, SECOND).await);
     tokio::time::sleep(Duration::from_millis(30)).await;
     server.publish(Publish::new("update", status("alice", "x")));
@@ -403,7 +404,7 @@ async fn a_subscription_taken_late_loses_nothing() {
             client: _client,
             mut events,
             state: _,
-        } = open(Stream::PublicLocal, transport, CatchUpConfig::default()).await;
+        } = open(Channel::PublicLocal, transport, CatchUpConfig::default()).await;
         server.publish(Publish::new("update", status("alice", "x")));
         let mut updates = vec![next_event(&mut events).await];
         // Silence the server, then cut: the reconnect lands in the silence.
@@ -440,7 +441,7 @@ async fn a_failed_bridge_reports_the_gap_incomplete() {
         mut events,
         state: _,
     } = open(
-        Stream::PublicLocal,
+        Channel::PublicLocal,
         Transport::WebSocket,
         CatchUpConfig::default(),
     )
@@ -493,7 +494,7 @@ async fn a_quiet_stream_catches_up_its_first_outage() {
             client: _client,
             mut events,
             mut state,
-        } = open(Stream::PublicLocal, transport, CatchUpConfig::default()).await;
+        } = open(Channel::PublicLocal, transport, CatchUpConfig::default()).await;
         cut(&server, &mut state).await;
         for _ in 0..3 {
             server.publish(Publish::new("update", status("alice", "x")));
@@ -526,7 +527,7 @@ async fn a_stream_with_no_starting_point_reports_its_gap_incomplete() {
         })
         .unwrap();
     let client = client(&server, Transport::Sse, CatchUpConfig::default()).await;
-    let mut events = client.stream(Stream::PublicLocal);
+    let mut events = client.stream(Channel::PublicLocal);
     let mut state = events.watch_state();
     tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
         .await

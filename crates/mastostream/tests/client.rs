@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use mastostream::blocking::BlockingClient;
-use mastostream::proto::{STREAM_NAMES, Stream};
+use mastostream::proto::{CHANNEL_NAMES, Channel};
 use mastostream::{CallbackListener, Client, ConnectionState, Error, EventKind, ReconnectPolicy};
 use mastostream_testkit::{Fault, Publish, TestServer};
 
@@ -43,8 +43,8 @@ async fn wait_open(events: &mastostream::EventStream) {
 async fn every_stream_with_its_path_and_parameters() {
     let server = TestServer::builder().start().await.unwrap();
     let client = client(&server).build().unwrap();
-    for name in STREAM_NAMES {
-        let stream = Stream::from_name(name, Some("Café 42")).unwrap();
+    for name in CHANNEL_NAMES {
+        let stream = Channel::from_name(name, Some("Café 42")).unwrap();
         let mut events = client.stream(stream.clone());
         wait_open(&events).await;
         assert!(server.wait_for_connections(1, SECOND).await);
@@ -70,7 +70,7 @@ async fn every_stream_with_its_path_and_parameters() {
 #[tokio::test]
 async fn typed_events_unknown_events_and_malformed_ones() {
     let server = TestServer::builder().start().await.unwrap();
-    let mut events = client(&server).build().unwrap().stream(Stream::User);
+    let mut events = client(&server).build().unwrap().stream(Channel::User);
     wait_open(&events).await;
     let status: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
@@ -80,14 +80,14 @@ async fn typed_events_unknown_events_and_malformed_ones() {
         .unwrap(),
     )
     .unwrap();
-    server.publish(Publish::new("update", status).to(Stream::User));
+    server.publish(Publish::new("update", status).to(Channel::User));
     server
         .fault(Fault::Raw {
             bytes: "event: update\ndata: {\"id\":\"broken\"\n\n".into(),
         })
         .unwrap();
     server.publish(
-        Publish::new("some.future_event", serde_json::json!({"hello": "world"})).to(Stream::User),
+        Publish::new("some.future_event", serde_json::json!({"hello": "world"})).to(Channel::User),
     );
     let first = events.next().await.unwrap().unwrap();
     assert!(matches!(first.kind(), EventKind::Update(s) if s.id == "103270115826048975"));
@@ -107,9 +107,9 @@ async fn typed_events_unknown_events_and_malformed_ones() {
 #[tokio::test]
 async fn reconnects_after_a_disconnect() {
     let server = TestServer::builder().start().await.unwrap();
-    let mut events = client(&server).build().unwrap().stream(Stream::Public);
+    let mut events = client(&server).build().unwrap().stream(Channel::Public);
     wait_open(&events).await;
-    server.publish(Publish::new("delete", "1").to(Stream::Public));
+    server.publish(Publish::new("delete", "1").to(Channel::Public));
     assert_eq!(next_id(&mut events, SECOND).await, "1");
     server.fault(Fault::Disconnect).unwrap();
     // The break is reported, then the stream is back.
@@ -121,7 +121,7 @@ async fn reconnects_after_a_disconnect() {
     assert!(error.is_retryable(), "{error}");
     wait_open(&events).await;
     assert!(server.wait_for_connections(1, SECOND).await);
-    server.publish(Publish::new("delete", "2").to(Stream::Public));
+    server.publish(Publish::new("delete", "2").to(Channel::Public));
     assert_eq!(next_id(&mut events, SECOND).await, "2");
 }
 
@@ -135,7 +135,7 @@ async fn unavailable_then_success() {
             retry_after: None,
         })
         .unwrap();
-    let mut events = client(&server).build().unwrap().stream(Stream::Public);
+    let mut events = client(&server).build().unwrap().stream(Channel::Public);
     for _ in 0..2 {
         let error = tokio::time::timeout(SECOND, events.next())
             .await
@@ -146,7 +146,7 @@ async fn unavailable_then_success() {
     }
     wait_open(&events).await;
     assert!(server.wait_for_connections(1, SECOND).await);
-    server.publish(Publish::new("delete", "3").to(Stream::Public));
+    server.publish(Publish::new("delete", "3").to(Channel::Public));
     assert_eq!(next_id(&mut events, SECOND).await, "3");
 }
 
@@ -160,7 +160,7 @@ async fn retry_after_is_honoured() {
             retry_after: Some(1),
         })
         .unwrap();
-    let events = client(&server).build().unwrap().stream(Stream::Public);
+    let events = client(&server).build().unwrap().stream(Channel::Public);
     let mut state = events.watch_state();
     let rejected_at = Instant::now();
     state
@@ -197,7 +197,7 @@ async fn unauthorized_is_fatal_and_not_retried() {
         .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(1)))
         .build()
         .unwrap();
-    let mut events = client.stream(Stream::User);
+    let mut events = client.stream(Channel::User);
     let error = tokio::time::timeout(SECOND, events.next())
         .await
         .unwrap()
@@ -235,7 +235,7 @@ async fn stall_is_detected_and_the_stream_reconnects() {
         .stall_timeout(Some(Duration::from_millis(200)))
         .build()
         .unwrap();
-    let mut events = client.stream(Stream::Public);
+    let mut events = client.stream(Channel::Public);
     wait_open(&events).await;
     server.fault(Fault::Stall { seconds: 0.5 }).unwrap();
     let error = tokio::time::timeout(SECOND, events.next())
@@ -253,7 +253,7 @@ async fn stall_is_detected_and_the_stream_reconnects() {
         assert!(Instant::now() < deadline, "not receiving after the stall");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    server.publish(Publish::new("delete", "4").to(Stream::Public));
+    server.publish(Publish::new("delete", "4").to(Channel::Public));
     assert_eq!(next_id(&mut events, 2 * SECOND).await, "4");
 }
 
@@ -270,10 +270,10 @@ async fn discovery_through_a_second_listener() {
         client.streaming_base().await.unwrap().as_str(),
         format!("http://{}/", streaming.addr())
     );
-    let mut events = client.stream(Stream::Direct);
+    let mut events = client.stream(Channel::Direct);
     assert!(streaming.wait_for_connections(1, SECOND).await);
     assert!(web.connections().is_empty());
-    streaming.publish(Publish::new("delete", "5").to(Stream::Direct));
+    streaming.publish(Publish::new("delete", "5").to(Channel::Direct));
     assert_eq!(next_id(&mut events, SECOND).await, "5");
     assert!(client.stream_healthy().await);
 }
@@ -304,7 +304,7 @@ async fn a_redirect_to_another_host_does_not_carry_the_token() {
         .reconnect(ReconnectPolicy::Off)
         .build()
         .unwrap();
-    let mut events = client.stream(Stream::User);
+    let mut events = client.stream(Channel::User);
     let error = tokio::time::timeout(SECOND, events.next())
         .await
         .unwrap()
@@ -341,7 +341,7 @@ fn blocking_call_returns_only_with_an_error() {
     std::thread::scope(|scope| {
         scope.spawn(|| {
             assert!(server.wait_for_connections(1, 5 * SECOND));
-            server.publish(Publish::new("delete", "6").to(Stream::PublicLocal));
+            server.publish(Publish::new("delete", "6").to(Channel::PublicLocal));
             // Give the event time to arrive before the break.
             std::thread::sleep(Duration::from_millis(100));
             server.fault(Fault::Disconnect).unwrap();
@@ -371,7 +371,7 @@ fn background_handle_closes_fast_from_another_thread() {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(5));
     }
-    server.publish(Publish::new("delete", "7").to(Stream::Hashtag("Rust".into())));
+    server.publish(Publish::new("delete", "7").to(Channel::Hashtag("Rust".into())));
     while seen.lock().unwrap().is_empty() {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(5));

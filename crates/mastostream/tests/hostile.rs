@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use mastostream::proto::Stream;
+use mastostream::proto::Channel;
 use mastostream::{Client, Error, Event, EventStream, ReconnectPolicy, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -64,7 +64,7 @@ fn reconnecting_sse(url: &str) -> EventStream {
         .reconnect(ReconnectPolicy::Fixed(SECOND))
         .build()
         .unwrap()
-        .stream(Stream::Public)
+        .stream(Channel::Public)
 }
 
 /// Closes `events`; what was already queued may still come, but the stream
@@ -94,7 +94,7 @@ async fn an_html_page_instead_of_a_stream_is_a_clear_error() {
         Duration::ZERO,
     )
     .await;
-    let mut events = sse_client(&url).build().unwrap().stream(Stream::Public);
+    let mut events = sse_client(&url).build().unwrap().stream(Channel::Public);
     let error = next_item(&mut events, SECOND).await.unwrap_err();
     assert!(
         matches!(&error, Error::NotAStream { content_type } if content_type == "text/html"),
@@ -110,7 +110,7 @@ async fn an_html_error_page_keeps_its_status() {
         Duration::ZERO,
     )
     .await;
-    let mut events = sse_client(&url).build().unwrap().stream(Stream::Public);
+    let mut events = sse_client(&url).build().unwrap().stream(Channel::Public);
     let error = next_item(&mut events, SECOND).await.unwrap_err();
     assert!(
         matches!(
@@ -139,7 +139,7 @@ async fn a_redirect_loop_ends_in_an_error() {
         Duration::ZERO,
     )
     .await;
-    let mut events = sse_client(&url).build().unwrap().stream(Stream::Public);
+    let mut events = sse_client(&url).build().unwrap().stream(Channel::Public);
     let error = next_item(&mut events, 5 * SECOND).await.unwrap_err();
     assert!(matches!(error, Error::Network { .. }), "{error:?}");
     assert!(error.to_string().contains("redirect"), "{error}");
@@ -164,7 +164,7 @@ async fn an_endless_line_is_dropped_within_the_bound_and_the_stream_goes_on() {
         .max_event_size(64 * 1024)
         .build()
         .unwrap();
-    let mut events = client.stream(Stream::Public);
+    let mut events = client.stream(Channel::Public);
     let first = next_item(&mut events, 5 * SECOND).await;
     assert_too_large(&first, 64 * 1024);
     let next = next_item(&mut events, 5 * SECOND).await.unwrap();
@@ -285,7 +285,7 @@ async fn a_flood_of_tiny_events_stays_bounded_and_the_process_responsive() {
     .await;
     let before = peak_rss_kib();
     let client = sse_client(&url).build().unwrap();
-    let mut events = client.stream(Stream::Public);
+    let mut events = client.stream(Channel::Public);
     // A ticker measures how late the runtime runs a 10 ms timer meanwhile.
     let ticker = tokio::spawn(async {
         let mut worst = Duration::ZERO;
@@ -332,7 +332,7 @@ async fn a_one_byte_drip_delivers_and_close_is_prompt() {
     })
     .await;
     let client = sse_client(&url).build().unwrap();
-    let mut events = client.stream(Stream::Public);
+    let mut events = client.stream(Channel::Public);
     let event = next_item(&mut events, 5 * SECOND).await.unwrap();
     assert_eq!(event.payload().as_str(), Some("5"));
     let closing = std::time::Instant::now();
@@ -381,7 +381,7 @@ async fn a_redirect_to_another_host_does_not_carry_the_token() {
         .reconnect(ReconnectPolicy::Off)
         .build()
         .unwrap();
-    let mut events = client.stream(Stream::Public);
+    let mut events = client.stream(Channel::Public);
     let event = next_item(&mut events, 5 * SECOND).await.unwrap();
     assert_eq!(event.payload().as_str(), Some("9"));
     let requests = seen.lock().unwrap().clone();
@@ -436,7 +436,7 @@ async fn websocket_binary_frames_are_ignored() {
         tokio::time::sleep(2 * SECOND).await;
     })
     .await;
-    let mut events = ws_client(&url).build().unwrap().stream(Stream::Public);
+    let mut events = ws_client(&url).build().unwrap().stream(Channel::Public);
     let event = next_item(&mut events, 2 * SECOND).await.unwrap();
     assert_eq!(event.payload().as_str(), Some("77"));
 }
@@ -460,7 +460,7 @@ async fn a_huge_websocket_frame_breaks_the_connection_within_the_bound_and_it_co
         tokio::time::sleep(2 * SECOND).await;
     })
     .await;
-    let mut events = ws_client(&url).build().unwrap().stream(Stream::Public);
+    let mut events = ws_client(&url).build().unwrap().stream(Channel::Public);
     let first = next_item(&mut events, 5 * SECOND).await;
     assert!(matches!(&first, Err(e) if e.is_retryable()), "{first:?}");
     let event = next_item(&mut events, 5 * SECOND).await.unwrap();
@@ -491,7 +491,7 @@ async fn a_websocket_that_never_answers_is_given_up_and_remade() {
         .ws_timeout(Some(Duration::from_millis(300)))
         .build()
         .unwrap();
-    let mut events = client.stream(Stream::Public);
+    let mut events = client.stream(Channel::Public);
     let first = next_item(&mut events, 3 * SECOND).await;
     assert!(matches!(&first, Err(Error::Stalled { .. })), "{first:?}");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -524,10 +524,10 @@ async fn a_websocket_flood_at_a_consumer_that_does_not_read_stays_within_the_bou
     .await;
     let before = peak_rss_kib();
     let multiplex = ws_client(&url).build().unwrap().multiplex();
-    let mut events = multiplex.subscribe(Stream::Public);
+    let mut events = multiplex.subscribe(Channel::Public);
     // With another subscription on the connection, the flooded one's events
     // wait in the backlog rather than in the socket.
-    let _other = multiplex.subscribe(Stream::PublicLocal);
+    let _other = multiplex.subscribe(Channel::PublicLocal);
     tokio::time::sleep(2 * SECOND).await;
     let grown = peak_rss_kib().saturating_sub(before);
     assert!(grown < 16 * 1024, "peak memory grew by {grown} KiB");

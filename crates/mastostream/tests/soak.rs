@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use mastostream::proto::Stream;
+use mastostream::proto::Channel;
 use mastostream::{Client, EventKind, ReconnectPolicy};
 use mastostream_testkit::{Fault, Publish, TestServer};
 use serde_json::Value;
@@ -24,7 +24,7 @@ async fn disconnect_every_300ms_while_publishing_loses_nothing() {
         .catch_up(true)
         .build()
         .unwrap();
-    let mut events = client.stream(Stream::PublicLocal);
+    let mut events = client.stream(Channel::PublicLocal);
     assert!(server.wait_for_connections(1, Duration::from_secs(2)).await);
     // Wait for the greeting so the first status is not missed before the stream is open.
     tokio::time::sleep(Duration::from_millis(50)).await;

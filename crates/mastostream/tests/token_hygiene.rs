@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use mastostream::proto::Stream;
+use mastostream::proto::Channel;
 use mastostream::{Client, Error, ReconnectPolicy, Transport, WsAuth};
 use mastostream_testkit::{Fault, Publish, TestServer};
 
@@ -53,9 +53,9 @@ async fn token_is_in_no_log_line_error_or_debug() {
     let mut errors: Vec<Error> = Vec::new();
 
     // A working stream, a malformed event, a stall with no greeting after reconnecting, a break.
-    let mut events = client.stream(Stream::User);
+    let mut events = client.stream(Channel::User);
     assert!(server.wait_for_connections(1, Duration::from_secs(1)).await);
-    server.publish(Publish::new("delete", "1").to(Stream::User));
+    server.publish(Publish::new("delete", "1").to(Channel::User));
     server
         .fault(Fault::Raw {
             bytes: "event: update\ndata: nope\n\n".into(),
@@ -84,7 +84,7 @@ async fn token_is_in_no_log_line_error_or_debug() {
                 .build()
                 .unwrap();
             texts.push(format!("{client:?}"));
-            let mut events = client.stream(Stream::User);
+            let mut events = client.stream(Channel::User);
             if token == TOKEN {
                 let mut state = events.watch_state();
                 tokio::time::timeout(Duration::from_secs(1), state.wait_for(|s| s.is_open()))
@@ -92,7 +92,7 @@ async fn token_is_in_no_log_line_error_or_debug() {
                     .unwrap()
                     .unwrap();
                 tokio::time::sleep(Duration::from_millis(30)).await;
-                server.publish(Publish::new("delete", "2").to(Stream::User));
+                server.publish(Publish::new("delete", "2").to(Channel::User));
                 server.fault(Fault::Disconnect).unwrap();
             }
             let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
@@ -114,7 +114,7 @@ async fn token_is_in_no_log_line_error_or_debug() {
             .build()
             .unwrap();
         let error = refused
-            .stream(Stream::Public)
+            .stream(Channel::Public)
             .next()
             .await
             .unwrap()

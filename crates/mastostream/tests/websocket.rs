@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use mastostream::proto::{STREAM_NAMES, Stream};
+use mastostream::proto::{CHANNEL_NAMES, Channel};
 use mastostream::{Client, ConnectionState, Error, EventStream, ReconnectPolicy, Transport};
 use mastostream_testkit::{Fault, Publish, TestServer};
 use serde_json::{Value, json};
@@ -57,23 +57,23 @@ async fn server_streams(server: &TestServer, streams: &[Vec<&str>]) {
 async fn subscribe_and_unsubscribe_at_run_time_on_one_connection() {
     let server = TestServer::builder().start().await.unwrap();
     let multiplex = ws_client(&server).build().unwrap().multiplex();
-    let mut user = multiplex.subscribe(Stream::User);
-    let mut rust = multiplex.subscribe(Stream::Hashtag("rust".into()));
+    let mut user = multiplex.subscribe(Channel::User);
+    let mut rust = multiplex.subscribe(Channel::Hashtag("rust".into()));
     server_streams(&server, &[vec!["user"], vec!["hashtag", "rust"]]).await;
-    server.publish(Publish::new("delete", "1").to(Stream::User));
-    server.publish(Publish::new("delete", "2").to(Stream::Hashtag("rust".into())));
+    server.publish(Publish::new("delete", "1").to(Channel::User));
+    server.publish(Publish::new("delete", "2").to(Channel::Hashtag("rust".into())));
     assert_eq!(next_payload(&mut user).await, "1");
     assert_eq!(next_payload(&mut rust).await, "2");
-    assert_eq!(rust.stream(), &Stream::Hashtag("rust".into()));
+    assert_eq!(rust.stream(), &Channel::Hashtag("rust".into()));
 
-    let mut local = multiplex.subscribe(Stream::PublicLocal);
+    let mut local = multiplex.subscribe(Channel::PublicLocal);
     drop(user);
     server_streams(&server, &[vec!["hashtag", "rust"], vec!["public:local"]]).await;
     assert_eq!(
-        server.publish(Publish::new("delete", "3").to(Stream::User)),
+        server.publish(Publish::new("delete", "3").to(Channel::User)),
         0
     );
-    server.publish(Publish::new("delete", "4").to(Stream::PublicLocal));
+    server.publish(Publish::new("delete", "4").to(Channel::PublicLocal));
     assert_eq!(next_payload(&mut local).await, "4");
     rust.close();
     assert!(
@@ -90,11 +90,11 @@ async fn subscribe_and_unsubscribe_at_run_time_on_one_connection() {
 async fn subscriptions_to_one_channel_share_it() {
     let server = TestServer::builder().start().await.unwrap();
     let multiplex = ws_client(&server).build().unwrap().multiplex();
-    let mut a = multiplex.subscribe(Stream::Hashtag("Rust".into()));
-    let mut b = multiplex.subscribe(Stream::Hashtag("rust".into()));
+    let mut a = multiplex.subscribe(Channel::Hashtag("Rust".into()));
+    let mut b = multiplex.subscribe(Channel::Hashtag("rust".into()));
     server_streams(&server, &[vec!["hashtag", "Rust"]]).await;
     assert_eq!(
-        server.publish(Publish::new("delete", "5").to(Stream::Hashtag("rust".into()))),
+        server.publish(Publish::new("delete", "5").to(Channel::Hashtag("rust".into()))),
         1
     );
     assert_eq!(next_payload(&mut a).await, "5");
@@ -103,7 +103,7 @@ async fn subscriptions_to_one_channel_share_it() {
     // Still subscribed for b.
     tokio::time::sleep(Duration::from_millis(50)).await;
     server_streams(&server, &[vec!["hashtag", "Rust"]]).await;
-    server.publish(Publish::new("delete", "6").to(Stream::Hashtag("rust".into())));
+    server.publish(Publish::new("delete", "6").to(Channel::Hashtag("rust".into())));
     assert_eq!(next_payload(&mut b).await, "6");
     drop(b);
     server_streams(&server, &[]).await;
@@ -113,9 +113,9 @@ async fn subscriptions_to_one_channel_share_it() {
 async fn every_stream_name_over_the_shared_websocket() {
     let server = TestServer::builder().start().await.unwrap();
     let client = ws_client(&server).build().unwrap();
-    let mut subscriptions: Vec<EventStream> = STREAM_NAMES
+    let mut subscriptions: Vec<EventStream> = CHANNEL_NAMES
         .iter()
-        .map(|name| client.stream(Stream::from_name(name, Some("42")).unwrap()))
+        .map(|name| client.stream(Channel::from_name(name, Some("42")).unwrap()))
         .collect();
     let wanted: Vec<Vec<&str>> = subscriptions
         .iter()
@@ -145,7 +145,7 @@ async fn refused_upgrade_is_a_fatal_401() {
         .transport(Transport::WebSocket)
         .build()
         .unwrap();
-    let mut events = client.stream(Stream::User);
+    let mut events = client.stream(Channel::User);
     let error = tokio::time::timeout(SECOND, events.next())
         .await
         .unwrap()
@@ -167,7 +167,7 @@ async fn refused_upgrade_is_a_fatal_401() {
 async fn error_frame_goes_to_the_subscription_it_refuses() {
     let server = TestServer::builder().start().await.unwrap();
     let multiplex = ws_client(&server).build().unwrap().multiplex();
-    let mut user = multiplex.subscribe(Stream::User);
+    let mut user = multiplex.subscribe(Channel::User);
     server_streams(&server, &[vec!["user"]]).await;
     server
         .fault(Fault::RejectSubscribe {
@@ -176,7 +176,7 @@ async fn error_frame_goes_to_the_subscription_it_refuses() {
             count: 1,
         })
         .unwrap();
-    let mut notifications = multiplex.subscribe(Stream::UserNotification);
+    let mut notifications = multiplex.subscribe(Channel::UserNotification);
     let error = tokio::time::timeout(SECOND, notifications.next())
         .await
         .unwrap()
@@ -192,7 +192,7 @@ async fn error_frame_goes_to_the_subscription_it_refuses() {
         ConnectionState::Closed(Some(_))
     ));
     // The other subscription saw nothing of it and goes on.
-    server.publish(Publish::new("delete", "7").to(Stream::User));
+    server.publish(Publish::new("delete", "7").to(Channel::User));
     let item = tokio::time::timeout(SECOND, user.next())
         .await
         .unwrap()
@@ -204,8 +204,8 @@ async fn error_frame_goes_to_the_subscription_it_refuses() {
 async fn disconnect_then_every_subscription_is_resent() {
     let server = TestServer::builder().start().await.unwrap();
     let multiplex = ws_client(&server).build().unwrap().multiplex();
-    let mut direct = multiplex.subscribe(Stream::Direct);
-    let mut list = multiplex.subscribe(Stream::List("9".into()));
+    let mut direct = multiplex.subscribe(Channel::Direct);
+    let mut list = multiplex.subscribe(Channel::List("9".into()));
     server_streams(&server, &[vec!["direct"], vec!["list", "9"]]).await;
     server.fault(Fault::Disconnect).unwrap();
     let error = tokio::time::timeout(SECOND, direct.next())
@@ -215,8 +215,8 @@ async fn disconnect_then_every_subscription_is_resent() {
         .unwrap_err();
     assert!(error.is_retryable(), "{error}");
     server_streams(&server, &[vec!["direct"], vec!["list", "9"]]).await;
-    server.publish(Publish::new("delete", "8").to(Stream::Direct));
-    server.publish(Publish::new("delete", "9").to(Stream::List("9".into())));
+    server.publish(Publish::new("delete", "8").to(Channel::Direct));
+    server.publish(Publish::new("delete", "9").to(Channel::List("9".into())));
     assert_eq!(next_payload(&mut direct).await, "8");
     assert_eq!(next_payload(&mut list).await, "9");
 }
@@ -233,7 +233,7 @@ async fn silence_past_the_ping_timeout_reconnects_and_resubscribes() {
         .build()
         .unwrap()
         .multiplex();
-    let mut user = multiplex.subscribe(Stream::User);
+    let mut user = multiplex.subscribe(Channel::User);
     server_streams(&server, &[vec!["user"]]).await;
     // Pings alone keep it alive past the timeout.
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -247,7 +247,7 @@ async fn silence_past_the_ping_timeout_reconnects_and_resubscribes() {
     assert!(matches!(error, Error::Stalled { .. }), "{error}");
     tokio::time::sleep(Duration::from_millis(700)).await;
     server_streams(&server, &[vec!["user"]]).await;
-    server.publish(Publish::new("delete", "10").to(Stream::User));
+    server.publish(Publish::new("delete", "10").to(Channel::User));
     assert_eq!(next_payload(&mut user).await, "10");
 }
 
@@ -263,8 +263,8 @@ async fn same_events_over_sse_and_websocket() {
     let server = TestServer::builder().start().await.unwrap();
     let sse = Client::builder(server.url()).token("t").build().unwrap();
     let ws = ws_client(&server).build().unwrap();
-    let mut over_sse = sse.stream(Stream::User);
-    let mut over_ws = ws.stream(Stream::User);
+    let mut over_sse = sse.stream(Channel::User);
+    let mut over_ws = ws.stream(Channel::User);
     assert!(server.wait_for_connections(2, SECOND).await);
     server_streams_two(&server).await;
     let expected: Vec<Value> = std::fs::read_to_string(concat!(
@@ -278,7 +278,7 @@ async fn same_events_over_sse_and_websocket() {
     for event in &expected {
         server.publish(
             Publish::new(event["event"].as_str().unwrap(), event["payload"].clone())
-                .to(Stream::User),
+                .to(Channel::User),
         );
     }
     let mut got_sse = Vec::new();
@@ -330,13 +330,13 @@ async fn auto_transport_falls_back_to_websocket_when_sse_is_refused() {
         })
         .unwrap();
     let client = Client::builder(server.url()).token("t").build().unwrap();
-    let mut events = client.stream(Stream::User);
+    let mut events = client.stream(Channel::User);
     server_streams(&server, &[vec!["user"]]).await;
     assert_eq!(
         server.connections()[0].transport,
         mastostream_testkit::Transport::Websocket
     );
-    server.publish(Publish::new("delete", "11").to(Stream::User));
+    server.publish(Publish::new("delete", "11").to(Channel::User));
     assert_eq!(next_payload(&mut events).await, "11");
     assert!(events.is_receiving());
 }
@@ -345,13 +345,13 @@ async fn auto_transport_falls_back_to_websocket_when_sse_is_refused() {
 async fn auto_transport_stays_on_sse_when_it_works() {
     let server = TestServer::builder().start().await.unwrap();
     let client = Client::builder(server.url()).token("t").build().unwrap();
-    let mut events = client.stream(Stream::User);
+    let mut events = client.stream(Channel::User);
     server_streams(&server, &[vec!["user"]]).await;
     assert_eq!(
         server.connections()[0].transport,
         mastostream_testkit::Transport::Sse
     );
-    server.publish(Publish::new("delete", "12").to(Stream::User));
+    server.publish(Publish::new("delete", "12").to(Channel::User));
     assert_eq!(next_payload(&mut events).await, "12");
 }
 
@@ -367,8 +367,8 @@ async fn a_consumer_that_stops_reading_holds_up_neither_the_others_nor_the_pings
         .await
         .unwrap();
     let multiplex = ws_client(&server).build().unwrap().multiplex();
-    let mut slow = multiplex.subscribe(Stream::Hashtag("slow".into()));
-    let mut quick = multiplex.subscribe(Stream::Hashtag("quick".into()));
+    let mut slow = multiplex.subscribe(Channel::Hashtag("slow".into()));
+    let mut quick = multiplex.subscribe(Channel::Hashtag("quick".into()));
     server_streams(
         &server,
         &[vec!["hashtag", "slow"], vec!["hashtag", "quick"]],
@@ -377,10 +377,10 @@ async fn a_consumer_that_stops_reading_holds_up_neither_the_others_nor_the_pings
     let connection = server.connections()[0].id;
     // Far more than a subscription's queue holds.
     for i in 0..500 {
-        server.publish(Publish::new("delete", i.to_string()).to(Stream::Hashtag("slow".into())));
+        server.publish(Publish::new("delete", i.to_string()).to(Channel::Hashtag("slow".into())));
     }
     for i in 0..5 {
-        server.publish(Publish::new("delete", i.to_string()).to(Stream::Hashtag("quick".into())));
+        server.publish(Publish::new("delete", i.to_string()).to(Channel::Hashtag("quick".into())));
         assert_eq!(next_payload(&mut quick).await, i.to_string());
     }
     // Ten ping intervals with `slow` unread: the connection must stay.

@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::Error;
 use crate::client::Inner;
-use crate::proto::{Event, EventKind, Gap, Stream, StreamItem, percent_encode};
+use crate::proto::{Channel, Event, EventKind, Gap, StreamItem, percent_encode};
 use crate::state::ConnectionState;
 use crate::transport::http;
 use crate::transport::task::{Signal, TaskHandle};
@@ -109,7 +109,7 @@ struct Source {
 }
 
 /// The REST timelines for a stream, as Mastodon maps them.
-fn sources(stream: &Stream) -> Vec<Source> {
+fn sources(stream: &Channel) -> Vec<Source> {
     let statuses = |path: String| Source {
         kind: Kind::Statuses,
         path,
@@ -124,32 +124,34 @@ fn sources(stream: &Stream) -> Vec<Source> {
     };
     let public = |query: &str| statuses(format!("/api/v1/timelines/public?{query}"));
     match stream {
-        Stream::User => vec![statuses("/api/v1/timelines/home?".into()), notifications()],
-        Stream::UserNotification => vec![notifications()],
-        Stream::Public => vec![public("")],
-        Stream::PublicMedia => vec![public("only_media=true&")],
-        Stream::PublicLocal => vec![public("local=true&")],
-        Stream::PublicLocalMedia => vec![public("local=true&only_media=true&")],
-        Stream::PublicRemote => vec![public("remote=true&")],
-        Stream::PublicRemoteMedia => vec![public("remote=true&only_media=true&")],
-        Stream::Hashtag(tag) => vec![statuses(format!(
+        Channel::User => vec![statuses("/api/v1/timelines/home?".into()), notifications()],
+        Channel::UserNotification => vec![notifications()],
+        Channel::Public => vec![public("")],
+        Channel::PublicMedia => vec![public("only_media=true&")],
+        Channel::PublicLocal => vec![public("local=true&")],
+        Channel::PublicLocalMedia => vec![public("local=true&only_media=true&")],
+        Channel::PublicRemote => vec![public("remote=true&")],
+        Channel::PublicRemoteMedia => vec![public("remote=true&only_media=true&")],
+        Channel::Hashtag(tag) => vec![statuses(format!(
             "/api/v1/timelines/tag/{}?",
             percent_encode(tag)
         ))],
-        Stream::HashtagLocal(tag) => vec![statuses(format!(
+        Channel::HashtagLocal(tag) => vec![statuses(format!(
             "/api/v1/timelines/tag/{}?local=true&",
             percent_encode(tag)
         ))],
-        Stream::List(id) => vec![statuses(format!(
+        Channel::List(id) => vec![statuses(format!(
             "/api/v1/timelines/list/{}?",
             percent_encode(id)
         ))],
-        Stream::Direct => vec![Source {
+        Channel::Direct => vec![Source {
             kind: Kind::Conversations,
             path: "/api/v1/conversations?".into(),
             newest: None,
             unbridged_since: None,
         }],
+        // A stream this version does not name has no timeline to page.
+        _ => Vec::new(),
     }
 }
 
@@ -252,7 +254,7 @@ struct Stage {
     sources: Vec<Source>,
     seen: Seen,
     config: CatchUpConfig,
-    stream: Stream,
+    stream: Channel,
     tx: mpsc::Sender<Signal>,
     outage_since: Option<SystemTime>,
     /// Whether the stream has opened once (and its starting points were fetched).

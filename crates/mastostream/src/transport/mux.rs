@@ -28,7 +28,7 @@ use crate::Error;
 use crate::client::Inner;
 use crate::event_stream::EventStream;
 use crate::proto::{
-    Action, Liveness, ReconnectPolicy, Reconnector, Stream, WsEnvelope, decode_ws_envelope,
+    Action, Channel, Liveness, ReconnectPolicy, Reconnector, WsEnvelope, decode_ws_envelope,
     normalize_hashtag,
 };
 use crate::state::ConnectionState;
@@ -45,7 +45,7 @@ const PENDING_WINDOW: Duration = Duration::from_secs(5);
 pub(crate) enum Command {
     Subscribe {
         id: u64,
-        stream: Stream,
+        stream: Channel,
         tx: mpsc::Sender<Signal>,
         state: watch::Sender<ConnectionState>,
     },
@@ -68,11 +68,11 @@ pub(crate) struct MuxShared {
 /// ```no_run
 /// # async fn run(client: mastostream::Client) {
 /// use futures_util::StreamExt;
-/// use mastostream::proto::Stream;
+/// use mastostream::proto::Channel;
 ///
 /// let multiplex = client.multiplex();
-/// let mut rust = multiplex.subscribe(Stream::Hashtag("rust".into()));
-/// let local = multiplex.subscribe(Stream::PublicLocal);
+/// let mut rust = multiplex.subscribe(Channel::Hashtag("rust".into()));
+/// let local = multiplex.subscribe(Channel::PublicLocal);
 /// drop(local); // unsubscribes; `rust` goes on, on the same connection
 /// while let Some(event) = rust.next().await { /* ... */ }
 /// # }
@@ -119,11 +119,11 @@ impl Multiplex {
 
     /// Subscribes to a stream; its events arrive on the returned stream.
     /// Dropping (or closing) it unsubscribes.
-    pub fn subscribe(&self, stream: Stream) -> EventStream {
+    pub fn subscribe(&self, stream: Channel) -> EventStream {
         EventStream::new(self.subscribe_handle(stream))
     }
 
-    pub(crate) fn subscribe_handle(&self, stream: Stream) -> TaskHandle {
+    pub(crate) fn subscribe_handle(&self, stream: Channel) -> TaskHandle {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, signals) = mpsc::channel(crate::transport::task::SIGNAL_QUEUE);
         let (state_tx, state) = watch::channel(self.shared.state.borrow().clone());
@@ -161,9 +161,9 @@ impl Multiplex {
 
 /// The server-side channel a stream maps to: Mastodon treats `tag=Rust` and
 /// `tag=rust` as one subscription.
-fn channel_key(stream: &Stream) -> String {
+fn channel_key(stream: &Channel) -> String {
     match stream {
-        Stream::Hashtag(tag) | Stream::HashtagLocal(tag) => {
+        Channel::Hashtag(tag) | Channel::HashtagLocal(tag) => {
             format!("{}\0{}", stream.name(), normalize_hashtag(tag))
         }
         other => match other.arg() {
@@ -179,9 +179,9 @@ struct Subscriber {
     state: watch::Sender<ConnectionState>,
 }
 
-struct Channel {
+struct Membership {
     /// The stream as first subscribed: what the subscribe frame names.
-    stream: Stream,
+    stream: Channel,
     members: usize,
 }
 
@@ -271,7 +271,7 @@ struct MuxTask {
     inner: Arc<Inner>,
     commands: mpsc::UnboundedReceiver<Command>,
     subscribers: HashMap<u64, Subscriber>,
-    channels: HashMap<String, Channel>,
+    channels: HashMap<String, Membership>,
     /// Subscribe frames sent and not yet confirmed by an event.
     pending: VecDeque<(String, Instant)>,
     state: watch::Sender<ConnectionState>,
@@ -380,7 +380,7 @@ impl MuxTask {
                 let channel = self
                     .channels
                     .entry(key.clone())
-                    .or_insert(Channel { stream, members: 0 });
+                    .or_insert(Membership { stream, members: 0 });
                 channel.members += 1;
                 if channel.members == 1
                     && let Some(socket) = socket
@@ -518,7 +518,7 @@ impl MuxTask {
         let alone = self.subscribers.len() == 1;
         match decode_ws_envelope(text) {
             Ok(WsEnvelope::Event { stream, name, data }) => {
-                let Ok(stream) = Stream::from_ws_stream_array(&stream) else {
+                let Ok(stream) = Channel::from_ws_stream_array(&stream) else {
                     tracing::debug!(?stream, "event for a stream this client does not know");
                     return Ok(());
                 };
@@ -533,6 +533,7 @@ impl MuxTask {
                 }
             }
             Ok(WsEnvelope::Error { error, status }) => self.route_error(error, status).await,
+            Ok(_) => {}
             Err(error) if reconnect_off => return Err(error),
             Err(error) => {
                 tracing::debug!(%error, "skipped a malformed frame");

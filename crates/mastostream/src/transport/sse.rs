@@ -5,7 +5,7 @@ use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 
 use crate::Error;
 use crate::client::Inner;
-use crate::proto::Stream;
+use crate::proto::Channel;
 use crate::transport::http;
 
 /// Opens `stream` on the streaming host; returns the response once it is a
@@ -13,7 +13,7 @@ use crate::transport::http;
 pub(crate) async fn open(
     inner: &Inner,
     base: &reqwest::Url,
-    stream: &Stream,
+    stream: &Channel,
 ) -> Result<Response, Error> {
     let mut url = base.clone();
     let path_and_query = stream.sse_path_and_query();

@@ -15,9 +15,9 @@ use tokio::time::Instant;
 use crate::Error;
 use crate::client::Inner;
 use crate::listener::{StreamListener, dispatch_item};
-use crate::proto::decoder::sse_error;
+use crate::proto::sse_error;
 use crate::proto::{
-    Action, Liveness, LivenessEvent, ReconnectPolicy, Reconnector, SseDecoder, SseItem, Stream,
+    Action, Channel, Liveness, LivenessEvent, ReconnectPolicy, Reconnector, SseDecoder, SseItem,
     StreamItem,
 };
 use crate::state::ConnectionState;
@@ -53,7 +53,7 @@ pub(crate) enum Signal {
 /// subscription on a shared WebSocket.
 #[derive(Debug)]
 pub(crate) struct TaskHandle {
-    pub stream: Stream,
+    pub stream: Channel,
     pub signals: mpsc::Receiver<Signal>,
     pub state: watch::Receiver<ConnectionState>,
     pub receiving: Arc<AtomicBool>,
@@ -98,7 +98,7 @@ impl Drop for TaskHandle {
 }
 
 /// Starts the task for `stream` on the current runtime.
-pub(crate) fn spawn(inner: Arc<Inner>, stream: Stream) -> TaskHandle {
+pub(crate) fn spawn(inner: Arc<Inner>, stream: Channel) -> TaskHandle {
     spawn_on(&tokio::runtime::Handle::current(), inner, stream)
 }
 
@@ -106,7 +106,7 @@ pub(crate) fn spawn(inner: Arc<Inner>, stream: Stream) -> TaskHandle {
 pub(crate) fn spawn_on(
     runtime: &tokio::runtime::Handle,
     inner: Arc<Inner>,
-    stream: Stream,
+    stream: Channel,
 ) -> TaskHandle {
     let (tx, signals) = mpsc::channel(SIGNAL_QUEUE);
     let (state_tx, state) = watch::channel(ConnectionState::Connecting);
@@ -165,7 +165,7 @@ pub(crate) fn deliver<L: StreamListener + ?Sized>(
 
 struct Task {
     inner: Arc<Inner>,
-    stream: Stream,
+    stream: Channel,
     tx: mpsc::Sender<Signal>,
     state: watch::Sender<ConnectionState>,
     receiving: Arc<AtomicBool>,
@@ -379,6 +379,8 @@ impl Task {
                         continue;
                     }
                     SseItem::Error(error) => sse_error(error),
+                    // A kind of item a newer decoder reports: nothing to deliver.
+                    _ => continue,
                 };
                 // What came before the bad event goes first.
                 let earlier = std::mem::replace(&mut batch, Batch::new(reconnect_off));

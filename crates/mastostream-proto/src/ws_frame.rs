@@ -202,7 +202,7 @@ pub fn decode_ws_envelope(text: &str) -> Result<WsEnvelope, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::EventKind;
+    use crate::EventKind;
 
     const FIXTURE: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),

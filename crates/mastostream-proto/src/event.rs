@@ -118,7 +118,7 @@ pub enum EventKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gap {
     /// The stream it concerns.
-    pub stream: super::Stream,
+    pub stream: super::Channel,
     /// When the connection broke.
     pub since: std::time::SystemTime,
     /// When catch-up finished.

@@ -20,7 +20,7 @@ pub enum StreamItem {
 /// (malformed, too large): the decoder skips the bad event and goes on.
 ///
 /// ```
-/// use mastostream::proto::{EventDecoder, EventKind, StreamItem};
+/// use mastostream_proto::{EventDecoder, EventKind, StreamItem};
 ///
 /// let mut decoder = EventDecoder::new();
 /// decoder.feed(b":)\nevent: delete\n");
@@ -72,7 +72,8 @@ impl EventDecoder {
 }
 
 /// The library's error for what the SSE decoder rejected.
-pub(crate) fn sse_error(error: SseError) -> Error {
+/// The [`Error`] for an SSE framing error, as the decoders report it.
+pub fn sse_error(error: SseError) -> Error {
     match error {
         SseError::InvalidUtf8 { event } => Error::MalformedEvent {
             event,

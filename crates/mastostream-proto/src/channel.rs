@@ -1,4 +1,4 @@
-//! Stream selectors: one typed name for every Mastodon stream, and its forms on
+//! Channel selectors: one typed name for every Mastodon stream, and its forms on
 //! the wire (SSE path and query, WebSocket `stream` name and array) and on the
 //! command line (`hashtag=rust`).
 
@@ -8,17 +8,17 @@ use std::str::FromStr;
 /// One of Mastodon's streams.
 ///
 /// ```
-/// use mastostream::proto::Stream;
+/// use mastostream_proto::Channel;
 ///
-/// let tag: Stream = "hashtag:local=rust".parse().unwrap();
-/// assert_eq!(tag, Stream::HashtagLocal("rust".into()));
+/// let tag: Channel = "hashtag:local=rust".parse().unwrap();
+/// assert_eq!(tag, Channel::HashtagLocal("rust".into()));
 /// assert_eq!(tag.sse_path_and_query(), "/api/v1/streaming/hashtag/local?tag=rust");
 /// assert_eq!(tag.ws_stream_array(), ["hashtag:local", "rust"]);
-/// assert_eq!(Stream::PublicLocalMedia.name(), "public:local:media");
+/// assert_eq!(Channel::PublicLocalMedia.name(), "public:local:media");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
-pub enum Stream {
+pub enum Channel {
     /// `user`: the home timeline and notifications of the token's user.
     User,
     /// `user:notification`: notifications only.
@@ -43,12 +43,23 @@ pub enum Stream {
     List(String),
     /// `direct`: direct conversations.
     Direct,
+    /// A stream this version does not name: a server's own (glitch-soc's
+    /// `public:allow_local_only`, Pleroma's `user:pleroma_chat`) or a future
+    /// one. `name` is the WebSocket `stream` name; `params` go into the
+    /// subscribe frame as fields and into the SSE query. Over SSE the path is
+    /// the name with `:` read as `/`, as Mastodon's own paths are formed.
+    Other {
+        /// The stream's name as the server spells it.
+        name: String,
+        /// Its parameters, in order (`("tag", "rust")`).
+        params: Vec<(String, String)>,
+    },
 }
 
 /// Why a stream could not be named, with the text Mastodon's server answers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum StreamError {
+pub enum ChannelError {
     /// The stream name (or SSE path) is not one Mastodon knows.
     #[error("Unknown channel requested")]
     UnknownChannel,
@@ -61,7 +72,7 @@ pub enum StreamError {
 }
 
 /// Every stream name, in the order Mastodon documents them.
-pub const STREAM_NAMES: [&str; 12] = [
+pub const CHANNEL_NAMES: [&str; 12] = [
     "user",
     "user:notification",
     "public",
@@ -76,52 +87,69 @@ pub const STREAM_NAMES: [&str; 12] = [
     "direct",
 ];
 
-impl Stream {
-    /// The stream's name as Mastodon spells it (`public:local:media`, `hashtag`, ...).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Stream::User => "user",
-            Stream::UserNotification => "user:notification",
-            Stream::Public => "public",
-            Stream::PublicMedia => "public:media",
-            Stream::PublicLocal => "public:local",
-            Stream::PublicLocalMedia => "public:local:media",
-            Stream::PublicRemote => "public:remote",
-            Stream::PublicRemoteMedia => "public:remote:media",
-            Stream::Hashtag(_) => "hashtag",
-            Stream::HashtagLocal(_) => "hashtag:local",
-            Stream::List(_) => "list",
-            Stream::Direct => "direct",
+impl Channel {
+    /// A stream this version does not name; see [`Channel::Other`].
+    pub fn other<K: Into<String>, V: Into<String>>(
+        name: impl Into<String>,
+        params: impl IntoIterator<Item = (K, V)>,
+    ) -> Channel {
+        Channel::Other {
+            name: name.into(),
+            params: params
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
         }
     }
 
-    /// The tag or list id, for the streams that take one.
+    /// The stream's name as Mastodon spells it (`public:local:media`, `hashtag`, ...).
+    pub fn name(&self) -> &str {
+        match self {
+            Channel::User => "user",
+            Channel::UserNotification => "user:notification",
+            Channel::Public => "public",
+            Channel::PublicMedia => "public:media",
+            Channel::PublicLocal => "public:local",
+            Channel::PublicLocalMedia => "public:local:media",
+            Channel::PublicRemote => "public:remote",
+            Channel::PublicRemoteMedia => "public:remote:media",
+            Channel::Hashtag(_) => "hashtag",
+            Channel::HashtagLocal(_) => "hashtag:local",
+            Channel::List(_) => "list",
+            Channel::Direct => "direct",
+            Channel::Other { name, .. } => name,
+        }
+    }
+
+    /// The tag or list id, for the streams that take one (for
+    /// [`Channel::Other`], its first parameter's value).
     pub fn arg(&self) -> Option<&str> {
         match self {
-            Stream::Hashtag(arg) | Stream::HashtagLocal(arg) | Stream::List(arg) => Some(arg),
+            Channel::Hashtag(arg) | Channel::HashtagLocal(arg) | Channel::List(arg) => Some(arg),
+            Channel::Other { params, .. } => params.first().map(|(_, v)| v.as_str()),
             _ => None,
         }
     }
 
     /// A stream from its name and, for hashtag and list streams, its argument.
     /// An empty argument counts as missing.
-    pub fn from_name(name: &str, arg: Option<&str>) -> Result<Stream, StreamError> {
+    pub fn from_name(name: &str, arg: Option<&str>) -> Result<Channel, ChannelError> {
         let arg = arg.filter(|a| !a.is_empty());
-        let tag = || arg.map(str::to_owned).ok_or(StreamError::MissingTag);
+        let tag = || arg.map(str::to_owned).ok_or(ChannelError::MissingTag);
         Ok(match name {
-            "user" => Stream::User,
-            "user:notification" => Stream::UserNotification,
-            "public" => Stream::Public,
-            "public:media" => Stream::PublicMedia,
-            "public:local" => Stream::PublicLocal,
-            "public:local:media" => Stream::PublicLocalMedia,
-            "public:remote" => Stream::PublicRemote,
-            "public:remote:media" => Stream::PublicRemoteMedia,
-            "hashtag" => Stream::Hashtag(tag()?),
-            "hashtag:local" => Stream::HashtagLocal(tag()?),
-            "list" => Stream::List(arg.map(str::to_owned).ok_or(StreamError::MissingList)?),
-            "direct" => Stream::Direct,
-            _ => return Err(StreamError::UnknownChannel),
+            "user" => Channel::User,
+            "user:notification" => Channel::UserNotification,
+            "public" => Channel::Public,
+            "public:media" => Channel::PublicMedia,
+            "public:local" => Channel::PublicLocal,
+            "public:local:media" => Channel::PublicLocalMedia,
+            "public:remote" => Channel::PublicRemote,
+            "public:remote:media" => Channel::PublicRemoteMedia,
+            "hashtag" => Channel::Hashtag(tag()?),
+            "hashtag:local" => Channel::HashtagLocal(tag()?),
+            "list" => Channel::List(arg.map(str::to_owned).ok_or(ChannelError::MissingList)?),
+            "direct" => Channel::Direct,
+            _ => return Err(ChannelError::UnknownChannel),
         })
     }
 
@@ -134,7 +162,7 @@ impl Stream {
         only_media: Option<&str>,
         tag: Option<&str>,
         list: Option<&str>,
-    ) -> Result<Stream, StreamError> {
+    ) -> Result<Channel, ChannelError> {
         let media = query_flag(only_media);
         let name = match (path, media) {
             ("public", true) => "public:media",
@@ -149,10 +177,10 @@ impl Stream {
             ("hashtag/local", _) => "hashtag:local",
             ("list", _) => "list",
             ("direct", _) => "direct",
-            _ => return Err(StreamError::UnknownChannel),
+            _ => return Err(ChannelError::UnknownChannel),
         };
         let arg = if name == "list" { list } else { tag };
-        Stream::from_name(name, arg)
+        Channel::from_name(name, arg)
     }
 
     /// The SSE path and query for this stream, e.g.
@@ -160,20 +188,30 @@ impl Stream {
     pub fn sse_path_and_query(&self) -> String {
         let base = "/api/v1/streaming/";
         match self {
-            Stream::User => format!("{base}user"),
-            Stream::UserNotification => format!("{base}user/notification"),
-            Stream::Public => format!("{base}public"),
-            Stream::PublicMedia => format!("{base}public?only_media=true"),
-            Stream::PublicLocal => format!("{base}public/local"),
-            Stream::PublicLocalMedia => format!("{base}public/local?only_media=true"),
-            Stream::PublicRemote => format!("{base}public/remote"),
-            Stream::PublicRemoteMedia => format!("{base}public/remote?only_media=true"),
-            Stream::Hashtag(tag) => format!("{base}hashtag?tag={}", percent_encode(tag)),
-            Stream::HashtagLocal(tag) => {
+            Channel::User => format!("{base}user"),
+            Channel::UserNotification => format!("{base}user/notification"),
+            Channel::Public => format!("{base}public"),
+            Channel::PublicMedia => format!("{base}public?only_media=true"),
+            Channel::PublicLocal => format!("{base}public/local"),
+            Channel::PublicLocalMedia => format!("{base}public/local?only_media=true"),
+            Channel::PublicRemote => format!("{base}public/remote"),
+            Channel::PublicRemoteMedia => format!("{base}public/remote?only_media=true"),
+            Channel::Hashtag(tag) => format!("{base}hashtag?tag={}", percent_encode(tag)),
+            Channel::HashtagLocal(tag) => {
                 format!("{base}hashtag/local?tag={}", percent_encode(tag))
             }
-            Stream::List(id) => format!("{base}list?list={}", percent_encode(id)),
-            Stream::Direct => format!("{base}direct"),
+            Channel::List(id) => format!("{base}list?list={}", percent_encode(id)),
+            Channel::Direct => format!("{base}direct"),
+            Channel::Other { name, params } => {
+                let mut path = format!("{base}{}", name.replace(':', "/"));
+                for (i, (key, value)) in params.iter().enumerate() {
+                    path.push(if i == 0 { '?' } else { '&' });
+                    path.push_str(&percent_encode(key));
+                    path.push('=');
+                    path.push_str(&percent_encode(value));
+                }
+                path
+            }
         }
     }
 
@@ -181,14 +219,17 @@ impl Stream {
     /// `[name, tag]` / `[name, list_id]`.
     pub fn ws_stream_array(&self) -> Vec<&str> {
         let mut array = vec![self.name()];
-        array.extend(self.arg());
+        match self {
+            Channel::Other { params, .. } => array.extend(params.iter().map(|(_, v)| v.as_str())),
+            _ => array.extend(self.arg()),
+        }
         array
     }
 
     /// The stream a WebSocket frame's `stream` array names.
-    pub fn from_ws_stream_array<S: AsRef<str>>(array: &[S]) -> Result<Stream, StreamError> {
-        let name = array.first().ok_or(StreamError::UnknownChannel)?;
-        Stream::from_name(name.as_ref(), array.get(1).map(AsRef::as_ref))
+    pub fn from_ws_stream_array<S: AsRef<str>>(array: &[S]) -> Result<Channel, ChannelError> {
+        let name = array.first().ok_or(ChannelError::UnknownChannel)?;
+        Channel::from_name(name.as_ref(), array.get(1).map(AsRef::as_ref))
     }
 
     /// The WebSocket control frame that subscribes to (or unsubscribes from) this stream.
@@ -198,8 +239,15 @@ impl Stream {
             "stream": self.name(),
         });
         match self {
-            Stream::Hashtag(tag) | Stream::HashtagLocal(tag) => frame["tag"] = tag.as_str().into(),
-            Stream::List(id) => frame["list"] = id.as_str().into(),
+            Channel::Hashtag(tag) | Channel::HashtagLocal(tag) => {
+                frame["tag"] = tag.as_str().into()
+            }
+            Channel::List(id) => frame["list"] = id.as_str().into(),
+            Channel::Other { params, .. } => {
+                for (key, value) in params {
+                    frame[key.as_str()] = value.as_str().into();
+                }
+            }
             _ => {}
         }
         frame.to_string()
@@ -207,10 +255,10 @@ impl Stream {
 
     /// Whether events published to `other` reach a subscriber of `self`:
     /// the same stream, with tags compared after [`normalize_hashtag`].
-    pub fn matches(&self, other: &Stream) -> bool {
+    pub fn matches(&self, other: &Channel) -> bool {
         match (self, other) {
-            (Stream::Hashtag(a), Stream::Hashtag(b))
-            | (Stream::HashtagLocal(a), Stream::HashtagLocal(b)) => {
+            (Channel::Hashtag(a), Channel::Hashtag(b))
+            | (Channel::HashtagLocal(a), Channel::HashtagLocal(b)) => {
                 a == b || normalize_hashtag(a) == normalize_hashtag(b)
             }
             _ => self == other,
@@ -219,7 +267,7 @@ impl Stream {
 }
 
 /// The command-line form: the name, then `=` and the tag or list id.
-impl fmt::Display for Stream {
+impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())?;
         if let Some(arg) = self.arg() {
@@ -230,20 +278,20 @@ impl fmt::Display for Stream {
 }
 
 /// Parses the command-line form: `user`, `public:local:media`, `hashtag=rust`, `list=42`.
-impl FromStr for Stream {
-    type Err = StreamError;
+impl FromStr for Channel {
+    type Err = ChannelError;
 
-    fn from_str(text: &str) -> Result<Stream, StreamError> {
+    fn from_str(text: &str) -> Result<Channel, ChannelError> {
         match text.split_once('=') {
             Some((name, arg)) => {
-                let stream = Stream::from_name(name, Some(arg))?;
+                let stream = Channel::from_name(name, Some(arg))?;
                 // `public=x`: an argument where none is taken.
                 if stream.arg().is_none() {
-                    return Err(StreamError::UnknownChannel);
+                    return Err(ChannelError::UnknownChannel);
                 }
                 Ok(stream)
             }
-            None => Stream::from_name(text, None),
+            None => Channel::from_name(text, None),
         }
     }
 }
@@ -301,20 +349,20 @@ pub fn percent_encode(value: &str) -> String {
 mod tests {
     use super::*;
 
-    fn all() -> Vec<Stream> {
-        STREAM_NAMES
+    fn all() -> Vec<Channel> {
+        CHANNEL_NAMES
             .iter()
-            .map(|name| Stream::from_name(name, Some("42")).unwrap())
+            .map(|name| Channel::from_name(name, Some("42")).unwrap())
             .collect()
     }
 
     #[test]
     fn names_round_trip() {
-        for (stream, name) in all().iter().zip(STREAM_NAMES) {
+        for (stream, name) in all().iter().zip(CHANNEL_NAMES) {
             assert_eq!(stream.name(), name);
-            assert_eq!(stream.to_string().parse::<Stream>().unwrap(), *stream);
+            assert_eq!(stream.to_string().parse::<Channel>().unwrap(), *stream);
             assert_eq!(
-                Stream::from_ws_stream_array(&stream.ws_stream_array()).unwrap(),
+                Channel::from_ws_stream_array(&stream.ws_stream_array()).unwrap(),
                 *stream
             );
         }
@@ -332,7 +380,7 @@ mod tests {
                     .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
             };
             let parsed =
-                Stream::from_sse_path(path, param("only_media"), param("tag"), param("list"));
+                Channel::from_sse_path(path, param("only_media"), param("tag"), param("list"));
             assert_eq!(parsed.unwrap(), stream, "{path_and_query}");
         }
     }
@@ -341,15 +389,15 @@ mod tests {
     fn hashtags_normalize_as_mastodon_does() {
         assert_eq!(normalize_hashtag("Café_Rust!"), "cafe_rust");
         assert_eq!(normalize_hashtag("日本語"), "日本語");
-        assert!(Stream::Hashtag("CAFÉ".into()).matches(&Stream::Hashtag("cafe".into())));
-        assert!(!Stream::Hashtag("rust".into()).matches(&Stream::Hashtag("rusty".into())));
+        assert!(Channel::Hashtag("CAFÉ".into()).matches(&Channel::Hashtag("cafe".into())));
+        assert!(!Channel::Hashtag("rust".into()).matches(&Channel::Hashtag("rusty".into())));
     }
 
     #[test]
     fn trailing_slash_is_an_unknown_channel() {
         assert_eq!(
-            Stream::from_sse_path("public/", None, None, None),
-            Err(StreamError::UnknownChannel)
+            Channel::from_sse_path("public/", None, None, None),
+            Err(ChannelError::UnknownChannel)
         );
     }
 
@@ -357,82 +405,107 @@ mod tests {
     fn only_media_values() {
         for truthy in ["1", "true", "yes", "no", "False", "Off"] {
             assert_eq!(
-                Stream::from_sse_path("public", Some(truthy), None, None),
-                Ok(Stream::PublicMedia),
+                Channel::from_sse_path("public", Some(truthy), None, None),
+                Ok(Channel::PublicMedia),
                 "{truthy}"
             );
         }
         for falsy in ["", "0", "f", "F", "false", "FALSE", "off", "OFF"] {
             assert_eq!(
-                Stream::from_sse_path("public", Some(falsy), None, None),
-                Ok(Stream::Public),
+                Channel::from_sse_path("public", Some(falsy), None, None),
+                Ok(Channel::Public),
                 "{falsy}"
             );
         }
         assert_eq!(
-            Stream::from_sse_path("public", Some("1"), None, None),
-            Ok(Stream::PublicMedia)
+            Channel::from_sse_path("public", Some("1"), None, None),
+            Ok(Channel::PublicMedia)
         );
         assert_eq!(
-            Stream::from_sse_path("public", Some("false"), None, None),
-            Ok(Stream::Public)
+            Channel::from_sse_path("public", Some("false"), None, None),
+            Ok(Channel::Public)
         );
         assert_eq!(
-            Stream::from_sse_path("user", Some("true"), None, None),
-            Ok(Stream::User)
+            Channel::from_sse_path("user", Some("true"), None, None),
+            Ok(Channel::User)
         );
     }
 
     #[test]
     fn errors_carry_mastodon_texts() {
         assert_eq!(
-            Stream::from_sse_path("nope", None, None, None),
-            Err(StreamError::UnknownChannel)
+            Channel::from_sse_path("nope", None, None, None),
+            Err(ChannelError::UnknownChannel)
         );
         assert_eq!(
-            Stream::from_sse_path("hashtag", None, Some(""), None),
-            Err(StreamError::MissingTag)
+            Channel::from_sse_path("hashtag", None, Some(""), None),
+            Err(ChannelError::MissingTag)
         );
         assert_eq!(
-            Stream::from_name("list", None),
-            Err(StreamError::MissingList)
+            Channel::from_name("list", None),
+            Err(ChannelError::MissingList)
         );
         assert_eq!(
-            StreamError::MissingTag.to_string(),
+            ChannelError::MissingTag.to_string(),
             "Missing tag name parameter"
         );
         assert_eq!(
-            "public=x".parse::<Stream>(),
-            Err(StreamError::UnknownChannel)
+            "public=x".parse::<Channel>(),
+            Err(ChannelError::UnknownChannel)
         );
-        assert_eq!("hashtag".parse::<Stream>(), Err(StreamError::MissingTag));
+        assert_eq!("hashtag".parse::<Channel>(), Err(ChannelError::MissingTag));
     }
 
     #[test]
     fn tags_are_encoded_and_matched_case_insensitively() {
-        let tag = Stream::Hashtag("café rust&x".into());
+        let tag = Channel::Hashtag("café rust&x".into());
         assert_eq!(
             tag.sse_path_and_query(),
             "/api/v1/streaming/hashtag?tag=caf%C3%A9%20rust%26x"
         );
-        assert!(Stream::Hashtag("Rust".into()).matches(&Stream::Hashtag("rust".into())));
-        assert!(!Stream::Hashtag("rust".into()).matches(&Stream::HashtagLocal("rust".into())));
+        assert!(Channel::Hashtag("Rust".into()).matches(&Channel::Hashtag("rust".into())));
+        assert!(!Channel::Hashtag("rust".into()).matches(&Channel::HashtagLocal("rust".into())));
     }
 
     #[test]
     fn ws_commands() {
         let value = |text: String| serde_json::from_str::<serde_json::Value>(&text).unwrap();
         assert_eq!(
-            value(Stream::List("7".into()).ws_command(true)),
+            value(Channel::List("7".into()).ws_command(true)),
             serde_json::json!({"type": "subscribe", "stream": "list", "list": "7"})
         );
         assert_eq!(
-            value(Stream::User.ws_command(false)),
+            value(Channel::User.ws_command(false)),
             serde_json::json!({"type": "unsubscribe", "stream": "user"})
         );
         assert_eq!(
-            value(Stream::HashtagLocal("café".into()).ws_command(true)),
+            value(Channel::HashtagLocal("café".into()).ws_command(true)),
             serde_json::json!({"type": "subscribe", "stream": "hashtag:local", "tag": "café"})
         );
+    }
+
+    #[test]
+    fn a_stream_this_version_does_not_name_has_every_wire_form() {
+        let local_only = Channel::other("public:allow_local_only", [("only_media", "true")]);
+        assert_eq!(local_only.name(), "public:allow_local_only");
+        assert_eq!(
+            local_only.sse_path_and_query(),
+            "/api/v1/streaming/public/allow_local_only?only_media=true"
+        );
+        assert_eq!(
+            local_only.ws_stream_array(),
+            ["public:allow_local_only", "true"]
+        );
+        let frame: serde_json::Value = serde_json::from_str(&local_only.ws_command(true)).unwrap();
+        assert_eq!(
+            frame,
+            serde_json::json!({"type": "subscribe", "stream": "public:allow_local_only", "only_media": "true"})
+        );
+        let bare = Channel::other("user:pleroma_chat", Vec::<(String, String)>::new());
+        assert_eq!(
+            bare.sse_path_and_query(),
+            "/api/v1/streaming/user/pleroma_chat"
+        );
+        assert_eq!(bare.to_string(), "user:pleroma_chat");
     }
 }
