@@ -5,7 +5,6 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use futures_util::StreamExt;
 use mastostream::{Channel, Client, EventKind, ReconnectPolicy, Transport};
 
 use crate::measure::{self, EventCounter};
@@ -88,10 +87,10 @@ pub fn count_with_mastostream(target: &Target, wire: Wire, runtime: Runtime) -> 
         let mut seen = 0u64;
         let mut text_bytes = 0usize;
         while seen < count {
-            let event = match events.next().await {
-                Some(Ok(event)) => event,
-                Some(Err(error)) => return Err(format!("after {seen} events: {error}")),
-                None => return Err(format!("the stream ended after {seen} events")),
+            let event = match events.next_event().await {
+                Ok(Some(event)) => event,
+                Err(error) => return Err(format!("after {seen} events: {error}")),
+                Ok(None) => return Err(format!("the stream ended after {seen} events")),
             };
             text_bytes += match event.kind() {
                 EventKind::Update(status) | EventKind::StatusUpdate(status) => {

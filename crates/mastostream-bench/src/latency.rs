@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use mastostream::{Channel, Client, EventKind, ReconnectPolicy, Transport};
 use mastostream_testkit::{Publish, TestServer, replay};
 
@@ -122,11 +121,11 @@ pub fn measure(args: &LatencyArgs, wire: Wire) -> Result<Latencies, String> {
     let received = runtime.block_on(async {
         let mut received = 0u64;
         while received < total {
-            let next = tokio::time::timeout(Duration::from_secs(10), events.next()).await;
+            let next = tokio::time::timeout(Duration::from_secs(10), events.next_event()).await;
             let event = match next {
-                Ok(Some(Ok(event))) => event,
-                Ok(Some(Err(error))) => return Err(error.to_string()),
-                Ok(None) => return Err("the stream ended".to_owned()),
+                Ok(Ok(Some(event))) => event,
+                Ok(Err(error)) => return Err(error.to_string()),
+                Ok(Ok(None)) => return Err("the stream ended".to_owned()),
                 Err(_) => return Err(format!("nothing for 10 s after {received} events")),
             };
             let arrived = start.elapsed().as_nanos() as u64;

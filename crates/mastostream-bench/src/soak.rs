@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use mastostream::{CatchUpConfig, Channel, Client, EventKind, ReconnectPolicy, Transport};
+use mastostream::{CatchUpConfig, Channel, Client, EventKind, Item, ReconnectPolicy, Transport};
 use mastostream_testkit::{Fault, Publish, TestServer};
 
 use crate::measure;
@@ -86,6 +86,7 @@ fn random_fault(random: &mut Random) -> Fault {
             status: 503,
             count: 2,
             retry_after: None,
+            headers: Vec::new(),
         },
         _ => Fault::Raw {
             bytes: "event: update\ndata: {\"id\": not json\n\n".into(),
@@ -98,15 +99,16 @@ async fn consume(client: Client, seen: Arc<Mutex<Seen>>) {
     while let Some(item) = events.next().await {
         let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
         let event = match item {
-            Ok(event) => event,
-            Err(error) if error.is_malformed() => {
+            Ok(Item::Event(event)) => event,
+            Ok(Item::Skipped(_)) => {
                 seen.malformed += 1;
                 continue;
             }
-            Err(_) => {
+            Ok(Item::Reconnecting { .. }) | Err(_) => {
                 seen.breaks += 1;
                 continue;
             }
+            Ok(_) => continue,
         };
         match event.kind() {
             EventKind::Update(status) => {
@@ -125,11 +127,9 @@ async fn consume(client: Client, seen: Arc<Mutex<Seen>>) {
 }
 
 fn client(url: &str, transport: Transport) -> Result<Client, String> {
-    let catch_up = CatchUpConfig {
-        max_pages: 1000,
-        min_rate_limit_remaining: 0,
-        ..CatchUpConfig::default()
-    };
+    let catch_up = CatchUpConfig::default()
+        .max_pages(1000)
+        .min_rate_limit_remaining(0);
     Client::builder(url)
         .token(TOKEN)
         .transport(transport)

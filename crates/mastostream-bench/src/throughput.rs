@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mastostream::Channel;
-use mastostream::proto::entities::{Announcement, Conversation, Notification, Status};
-use mastostream::proto::{EventDecoder, SseDecoder, SseItem, StreamItem};
+use mastostream_proto::entities::{Announcement, Conversation, Notification, Status};
+use mastostream_proto::{EventDecoder, SseDecoder, SseItem, StreamItem};
 use mastostream_testkit::TestServer;
 use mastostream_testkit::replay::{self, Cursor, PreparedReplay};
 use serde::de::IgnoredAny;

@@ -8,6 +8,10 @@ use clap::{Parser, Subcommand};
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
+    /// Log more on stderr: -v the library's decisions, -vv everything. The
+    /// `RUST_LOG` variable (`target=level,...`) overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,7 +119,7 @@ pub struct DecodeArgs {
     #[arg(long)]
     pub strict: bool,
     /// Drop events larger than this many bytes.
-    #[arg(long, default_value_t = mastostream::proto::sse::DEFAULT_MAX_EVENT_SIZE, value_name = "BYTES")]
+    #[arg(long, default_value_t = mastostream_proto::sse::DEFAULT_MAX_EVENT_SIZE, value_name = "BYTES")]
     pub max_event_size: usize,
 }
 

@@ -3,7 +3,7 @@
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
-use mastostream::proto::{EventDecoder, StreamItem};
+use mastostream_proto::{EventDecoder, StreamItem};
 
 use crate::cli::DecodeArgs;
 use crate::output::exit_code_for_write_error;

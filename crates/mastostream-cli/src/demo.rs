@@ -3,8 +3,8 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use mastostream::proto::Channel;
 use mastostream::{Client, ReconnectPolicy};
+use mastostream_proto::Channel;
 use mastostream_testkit::{TestServer, replay};
 
 use crate::cli::{DemoArgs, Format};

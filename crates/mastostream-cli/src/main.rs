@@ -7,6 +7,7 @@ mod cli;
 mod decode;
 mod demo;
 mod health;
+mod log;
 mod output;
 mod pretty;
 mod serve;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    log::init(args.verbose);
     match args.command {
         cli::Command::Decode(options) => decode::run(&options),
         cli::Command::Serve(options) => serve::run(&options),

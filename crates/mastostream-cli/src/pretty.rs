@@ -1,7 +1,7 @@
 //! The `pretty` output: one readable line per event.
 
-use mastostream::proto::entities::{Notification, Status};
 use mastostream::{Event, EventKind};
+use mastostream_proto::entities::{Notification, Status};
 
 /// Terminal colours, or none.
 #[derive(Debug, Clone, Copy)]

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::select_all;
-use mastostream::proto::Channel;
-use mastostream::{Client, ConnectionState, Error, Event, ReconnectPolicy};
+use mastostream::{Client, ConnectionState, Error, Event, Item, ReconnectPolicy};
+use mastostream_proto::Channel;
+use mastostream_proto::human_duration;
 use tokio::sync::watch;
 
 use crate::cli::{Format, StreamArgs, Transport};
@@ -162,6 +163,8 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Channel>, output: &O
     let mut out = io::BufWriter::new(stdout.lock());
     let mut total: u64 = 0;
     let started = Instant::now();
+    // When each stream's current outage began.
+    let mut outages: Vec<Option<Instant>> = vec![None; streams.len()];
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -171,7 +174,7 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Channel>, output: &O
             _ = ticks.tick(), if output.status_line => draw_status(&states, total, started),
             item = merged.next() => match item {
                 None => break ExitCode::from(EXIT_ERROR),
-                Some((index, Ok(event))) => {
+                Some((index, Ok(Item::Event(event)))) => {
                     if let Err(error) = write_event(&mut out, output, &streams[index], &event, several).and_then(|_| out.flush()) {
                         return exit_code_for_write_error(&error);
                     }
@@ -180,15 +183,16 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Channel>, output: &O
                         break ExitCode::SUCCESS;
                     }
                 }
-                Some((index, Err(error))) => {
-                    let stream = &streams[index];
-                    if states[index].borrow().is_closed() {
+                Some((index, Ok(item))) => {
+                    if let Some(line) = notice(&streams[index], &mut outages[index], item) {
                         clear_status(output.status_line);
-                        eprintln!("mastostream: {stream}: {error}");
-                        break exit_code_for(&error);
+                        eprintln!("mastostream: {line}");
                     }
+                }
+                Some((index, Err(error))) => {
                     clear_status(output.status_line);
-                    eprintln!("mastostream: {stream}: {error}");
+                    eprintln!("mastostream: {}: {error}", streams[index]);
+                    break exit_code_for(&error);
                 }
             },
         }
@@ -196,6 +200,32 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Channel>, output: &O
     clear_status(output.status_line);
     let _ = out.flush();
     code
+}
+
+/// The line a person sees for a change on a stream: one when it breaks
+/// (`reconnecting in 2.3 s: HTTP 503 Service Unavailable`), one when it is
+/// back (`reconnected after 7.1 s`), and skipped or dropped events.
+fn notice(stream: &Channel, outage: &mut Option<Instant>, item: Item) -> Option<String> {
+    match item {
+        Item::Reconnecting { delay, reason, .. } => {
+            outage.get_or_insert_with(Instant::now);
+            Some(format!(
+                "{stream}: reconnecting in {}: {reason}",
+                human_duration(delay)
+            ))
+        }
+        Item::Connected => outage.take().map(|since| {
+            format!(
+                "{stream}: reconnected after {}",
+                human_duration(since.elapsed())
+            )
+        }),
+        Item::Skipped(error) => Some(format!("{stream}: skipped an event: {error}")),
+        Item::Lagged { lost, .. } => {
+            Some(format!("{stream}: fell behind; {lost} events were dropped"))
+        }
+        _ => None,
+    }
 }
 
 fn clear_status(enabled: bool) {

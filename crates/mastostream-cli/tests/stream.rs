@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use mastostream::proto::Channel;
+use mastostream_proto::Channel;
 use mastostream_testkit::{BlockingTestServer, Fault, Publish, TestServer};
 use serde_json::json;
 
@@ -178,6 +178,7 @@ fn not_found_exits_4_and_usage_errors_exit_2() {
             status: 404,
             count: 1,
             retry_after: None,
+            headers: Vec::new(),
         })
         .unwrap();
     let output = mastostream(&[
@@ -402,6 +403,7 @@ fn catch_up_prints_missed_events_then_the_gap() {
             status: 503,
             count: 1,
             retry_after: None,
+            headers: Vec::new(),
         })
         .unwrap();
     server.fault(Fault::Disconnect).unwrap();

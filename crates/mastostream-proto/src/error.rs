@@ -46,7 +46,7 @@ pub enum Error {
     },
     /// Nothing at all (not even a heartbeat) arrived for too long: the
     /// connection is taken for dead.
-    #[error("no data or heartbeat for {}s: the connection is dead", silent_for.as_secs_f64())]
+    #[error("no data or heartbeat for {}: the connection is dead", human_duration(*silent_for))]
     Stalled {
         /// How long it was silent.
         silent_for: Duration,
@@ -68,6 +68,12 @@ pub enum Error {
         /// How long the server asked us to wait (`Retry-After`), in seconds.
         retry_after: Option<u64>,
     },
+    /// A listener panicked while handling an item; its stream was ended.
+    #[error("the listener panicked: {0}")]
+    ListenerPanicked(String),
+    /// A background stream's thread could not be started.
+    #[error("could not start the listener thread: {0}")]
+    Spawn(String),
     /// The stream was closed by the user, or ended.
     #[error("stream closed")]
     Closed,
@@ -84,15 +90,82 @@ struct HttpDisplay<'a> {
 impl fmt::Display for HttpDisplay<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "HTTP {}", self.status)?;
+        if let Some(reason) = reason_phrase(self.status) {
+            write!(f, " {reason}")?;
+        }
         if let Some(message) = self.message {
             write!(f, ": {message}")?;
         }
-        if self.status == 401 {
+        if self.status == 401 && token_refusal(self.message) {
             f.write_str(
                 " (Mastodon 4.2+ needs a user access token with the read scope to stream)",
             )?;
         }
         Ok(())
+    }
+}
+
+/// Whether a 401's text is about the token itself (missing, invalid, short
+/// of a scope), which the hint about tokens explains; a refused list, say,
+/// is not.
+fn token_refusal(message: Option<&str>) -> bool {
+    let Some(message) = message else {
+        return true;
+    };
+    let message = message.to_ascii_lowercase();
+    ["access token", "unauthorized", "scope", "token"]
+        .iter()
+        .any(|word| message.contains(word))
+        && !message.contains("list")
+}
+
+/// The standard reason phrase of the statuses a streaming client meets.
+pub fn reason_phrase(status: u16) -> Option<&'static str> {
+    Some(match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        410 => "Gone",
+        413 => "Content Too Large",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => return None,
+    })
+}
+
+/// A duration as a person reads it: `850 ms`, `2.3 s`, `45 s`, `2 min 5 s`,
+/// `1 h 2 min` (never `45.001246112s`).
+pub fn human_duration(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    let secs = duration.as_secs();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if secs < 10 {
+        format!("{:.1} s", duration.as_secs_f64())
+    } else if secs < 60 {
+        format!("{secs} s")
+    } else if secs < 3600 {
+        match secs % 60 {
+            0 => format!("{} min", secs / 60),
+            rest => format!("{} min {rest} s", secs / 60),
+        }
+    } else {
+        match (secs % 3600) / 60 {
+            0 => format!("{} h", secs / 3600),
+            rest => format!("{} h {rest} min", secs / 3600),
+        }
     }
 }
 
@@ -178,9 +251,45 @@ mod tests {
             retry_after: None,
         };
         let text = e.to_string();
-        assert!(text.starts_with("HTTP 401: Invalid access token"), "{text}");
+        assert!(
+            text.starts_with("HTTP 401 Unauthorized: Invalid access token"),
+            "{text}"
+        );
         assert!(text.contains("read scope"));
         assert!(!e.is_retryable() && e.is_auth());
+        let list = Error::Http {
+            status: 401,
+            message: Some("Not authorized to stream this list".into()),
+            retry_after: None,
+        };
+        assert_eq!(
+            list.to_string(),
+            "HTTP 401 Unauthorized: Not authorized to stream this list"
+        );
+        let busy = Error::Http {
+            status: 408,
+            message: None,
+            retry_after: None,
+        };
+        assert_eq!(busy.to_string(), "HTTP 408 Request Timeout");
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        let d = |ms| human_duration(Duration::from_millis(ms));
+        assert_eq!(d(850), "850 ms");
+        assert_eq!(d(2_349), "2.3 s");
+        assert_eq!(d(45_001), "45 s");
+        assert_eq!(d(120_000), "2 min");
+        assert_eq!(d(125_900), "2 min 5 s");
+        assert_eq!(d(3_720_000), "1 h 2 min");
+        let stalled = Error::Stalled {
+            silent_for: Duration::from_nanos(45_001_246_112),
+        };
+        assert_eq!(
+            stalled.to_string(),
+            "no data or heartbeat for 45 s: the connection is dead"
+        );
     }
 
     #[test]

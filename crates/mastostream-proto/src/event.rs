@@ -116,6 +116,7 @@ pub enum EventKind {
 /// A stretch of time whose events may be missing, reported after an outage
 /// when catch-up is on. Its name is `mastostream.gap`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Gap {
     /// The stream it concerns.
     pub stream: super::Channel,
@@ -129,6 +130,21 @@ pub struct Gap {
 }
 
 impl Gap {
+    /// A gap on `stream` from `since` to `until`.
+    pub fn new(
+        stream: super::Channel,
+        since: std::time::SystemTime,
+        until: std::time::SystemTime,
+        complete: bool,
+    ) -> Gap {
+        Gap {
+            stream,
+            since,
+            until,
+            complete,
+        }
+    }
+
     /// The event carrying this gap; its payload is
     /// `{"since": ms, "until": ms, "complete": bool}` (milliseconds since the epoch).
     pub fn into_event(self) -> Event {

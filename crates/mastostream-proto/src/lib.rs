@@ -38,6 +38,7 @@ mod error;
 mod event;
 pub mod liveness;
 pub mod reconnect;
+pub mod server_wait;
 pub mod sse;
 mod timestamp;
 mod ws_frame;
@@ -46,7 +47,7 @@ pub use channel::{
     CHANNEL_NAMES, Channel, ChannelError, normalize_hashtag, percent_encode, query_flag,
 };
 pub use decoder::{EventDecoder, StreamItem, sse_error};
-pub use error::Error;
+pub use error::{Error, human_duration, reason_phrase};
 pub use event::{Event, EventKind, Gap, KNOWN_EVENTS, Payload};
 pub use liveness::{Liveness, LivenessEvent};
 pub use reconnect::{Action, ReconnectPolicy, Reconnector};

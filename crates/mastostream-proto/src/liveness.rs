@@ -16,7 +16,12 @@ pub const DEFAULT_GREETING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What a deadline found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LivenessEvent {
+    /// Silent for half the stall timeout, with probing on: send the server
+    /// something that it must answer (a WebSocket ping), so that a quiet
+    /// but healthy connection is not taken for dead.
+    Probe,
     /// No byte at all for the stall timeout: the connection is dead.
     Stalled {
         /// How long it was silent.
@@ -37,6 +42,8 @@ pub struct Liveness {
     opened_at: Instant,
     last_byte: Option<Instant>,
     greeting_reported: bool,
+    probe: bool,
+    probed: bool,
 }
 
 impl Liveness {
@@ -53,12 +60,23 @@ impl Liveness {
             opened_at: now,
             last_byte: None,
             greeting_reported: false,
+            probe: false,
+            probed: false,
         }
+    }
+
+    /// Probes the peer at half the stall timeout of silence
+    /// ([`LivenessEvent::Probe`]), so the timeout can be shorter than the
+    /// server's own heartbeat interval.
+    pub fn with_probe(mut self) -> Self {
+        self.probe = true;
+        self
     }
 
     /// Bytes (events or heartbeats) arrived at `now`.
     pub fn handle_bytes(&mut self, now: Instant) {
         self.last_byte = Some(now);
+        self.probed = false;
     }
 
     /// Whether anything at all has arrived.
@@ -67,14 +85,20 @@ impl Liveness {
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next, if ever.
+    /// (A timeout too long for the clock is no deadline.)
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let stall = self
-            .stall_timeout
-            .map(|t| self.last_byte.unwrap_or(self.opened_at) + t);
+        let last = self.last_byte.unwrap_or(self.opened_at);
+        let stall = self.stall_timeout.and_then(|t| {
+            if self.probe && !self.probed {
+                last.checked_add(t / 2)
+            } else {
+                last.checked_add(t)
+            }
+        });
         let greeting = self
             .greeting_timeout
             .filter(|_| self.last_byte.is_none() && !self.greeting_reported)
-            .map(|t| self.opened_at + t);
+            .and_then(|t| self.opened_at.checked_add(t));
         match (stall, greeting) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -84,12 +108,15 @@ impl Liveness {
     /// Checks the deadlines at `now`.
     pub fn handle_timeout(&mut self, now: Instant) -> Option<LivenessEvent> {
         let last = self.last_byte.unwrap_or(self.opened_at);
-        if let Some(timeout) = self.stall_timeout
-            && now.saturating_duration_since(last) >= timeout
-        {
-            return Some(LivenessEvent::Stalled {
-                silent_for: now.saturating_duration_since(last),
-            });
+        let silent_for = now.saturating_duration_since(last);
+        if let Some(timeout) = self.stall_timeout {
+            if silent_for >= timeout {
+                return Some(LivenessEvent::Stalled { silent_for });
+            }
+            if self.probe && !self.probed && silent_for >= timeout / 2 {
+                self.probed = true;
+                return Some(LivenessEvent::Probe);
+            }
         }
         if let Some(greeting_timeout) = self.greeting_timeout
             && self.last_byte.is_none()
@@ -154,5 +181,29 @@ mod tests {
         l.handle_bytes(t0);
         assert_eq!(l.poll_timeout(), None);
         assert_eq!(l.handle_timeout(t0 + 1000 * S), None);
+    }
+
+    #[test]
+    fn a_probe_comes_at_half_the_timeout_and_an_answer_resets_it() {
+        let t0 = Instant::now();
+        let mut l = Liveness::new(t0, Some(4 * S), None).with_probe();
+        assert_eq!(l.poll_timeout(), Some(t0 + 2 * S));
+        assert_eq!(l.handle_timeout(t0 + 2 * S), Some(LivenessEvent::Probe));
+        assert_eq!(l.poll_timeout(), Some(t0 + 4 * S));
+        // The pong.
+        l.handle_bytes(t0 + 3 * S);
+        assert_eq!(l.poll_timeout(), Some(t0 + 5 * S));
+        assert_eq!(l.handle_timeout(t0 + 5 * S), Some(LivenessEvent::Probe));
+        assert_eq!(
+            l.handle_timeout(t0 + 7 * S),
+            Some(LivenessEvent::Stalled { silent_for: 4 * S })
+        );
+    }
+
+    #[test]
+    fn a_timeout_past_the_clock_is_no_deadline() {
+        let t0 = Instant::now();
+        let l = Liveness::new(t0, Some(Duration::MAX), Some(Duration::MAX));
+        assert_eq!(l.poll_timeout(), None);
     }
 }

@@ -39,6 +39,7 @@ impl Default for ReconnectPolicy {
 
 /// What to do after a connection broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Connect again after this wait; `attempt` counts from 1 since the last
     /// stable connection.
@@ -68,16 +69,9 @@ pub struct Reconnector {
 }
 
 impl Reconnector {
-    /// A reconnector for `policy`, seeded for its jitter.
-    pub fn new(policy: ReconnectPolicy) -> Self {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0x9E37_79B9, |d| d.as_nanos() as u64);
-        Self::with_seed(policy, seed)
-    }
-
-    /// A reconnector with a fixed jitter seed (for tests).
-    pub fn with_seed(policy: ReconnectPolicy, seed: u64) -> Self {
+    /// A reconnector for `policy`; `seed` seeds its jitter (the driver
+    /// gives a random one, tests a fixed one).
+    pub fn new(policy: ReconnectPolicy, seed: u64) -> Self {
         Reconnector {
             policy,
             stable_after: DEFAULT_STABLE_AFTER,
@@ -129,7 +123,9 @@ impl Reconnector {
             ..
         } = error
         {
-            delay = delay.max(Duration::from_secs(*seconds));
+            // Clamped here too: an `Error` can be made by anyone.
+            let floor = Duration::from_secs(*seconds).min(crate::server_wait::MAX_SERVER_WAIT);
+            delay = delay.max(floor);
         }
         Action::Reconnect {
             delay,
@@ -174,13 +170,13 @@ mod tests {
 
     #[test]
     fn off_gives_up_at_once() {
-        let mut r = Reconnector::new(ReconnectPolicy::Off);
+        let mut r = Reconnector::new(ReconnectPolicy::Off, 1);
         assert_eq!(r.on_disconnect(Instant::now(), &network()), Action::GiveUp);
     }
 
     #[test]
     fn fixed_waits_the_same() {
-        let mut r = Reconnector::new(ReconnectPolicy::Fixed(Duration::from_secs(5)));
+        let mut r = Reconnector::new(ReconnectPolicy::Fixed(Duration::from_secs(5)), 1);
         let now = Instant::now();
         for attempt in 1..4 {
             assert_eq!(
@@ -197,14 +193,14 @@ mod tests {
     fn refusals_are_never_retried() {
         let now = Instant::now();
         for status in [400, 401, 403, 404] {
-            let mut r = Reconnector::new(ReconnectPolicy::default());
+            let mut r = Reconnector::new(ReconnectPolicy::default(), 1);
             assert_eq!(
                 r.on_disconnect(now, &http(status, None)),
                 Action::GiveUp,
                 "{status}"
             );
         }
-        let mut r = Reconnector::new(ReconnectPolicy::default());
+        let mut r = Reconnector::new(ReconnectPolicy::default(), 1);
         assert_eq!(
             r.on_disconnect(now, &Error::malformed("update", "x", "")),
             Action::GiveUp
@@ -217,7 +213,7 @@ mod tests {
             initial: Duration::from_millis(500),
             max: Duration::from_secs(60),
         };
-        let mut r = Reconnector::with_seed(policy, 7);
+        let mut r = Reconnector::new(policy, 7);
         let now = Instant::now();
         let mut delays = Vec::new();
         for attempt in 1..=12u32 {
@@ -242,7 +238,7 @@ mod tests {
             initial: Duration::from_secs(1),
             max: Duration::from_secs(1000),
         };
-        let mut r = Reconnector::with_seed(policy, 3).stable_after(Duration::from_secs(30));
+        let mut r = Reconnector::new(policy, 3).stable_after(Duration::from_secs(30));
         let t0 = Instant::now();
         for expected in 1..=3 {
             // Accepted, then closed at once: the attempt count keeps growing.
@@ -265,7 +261,7 @@ mod tests {
 
     #[test]
     fn retry_after_is_a_floor() {
-        let mut r = Reconnector::new(ReconnectPolicy::Fixed(Duration::from_millis(10)));
+        let mut r = Reconnector::new(ReconnectPolicy::Fixed(Duration::from_millis(10)), 1);
         let now = Instant::now();
         assert_eq!(
             delay(r.on_disconnect(now, &http(429, Some(7)))),
@@ -275,5 +271,9 @@ mod tests {
             delay(r.on_disconnect(now, &http(503, None))),
             Duration::from_millis(10)
         );
+        // A floor from the wire cannot overflow an instant later on.
+        let wait = delay(r.on_disconnect(now, &http(503, Some(u64::MAX))));
+        assert_eq!(wait, crate::server_wait::MAX_SERVER_WAIT);
+        assert!(now.checked_add(wait).is_some());
     }
 }

@@ -18,6 +18,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// One event as it was framed on the wire, before its payload is interpreted.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SseMessage {
     /// The `event:` field; `message` when the server sent none (per the SSE spec).
     pub name: String,

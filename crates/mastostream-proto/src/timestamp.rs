@@ -49,18 +49,22 @@ pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
             sign * (hours * 3600 + minutes * 60)
         }
     };
-    // Days since the epoch from the civil date (Howard Hinnant's algorithm).
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    let millis_total = seconds.checked_mul(1000)?.checked_add(millis)?;
+    let millis_total = u64::try_from(millis_total).ok()?;
+    Some(UNIX_EPOCH + Duration::from_millis(millis_total))
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let mp = (month + 9) % 12;
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    let millis_total = seconds.checked_mul(1000)?.checked_add(millis)?;
-    let millis_total = u64::try_from(millis_total).ok()?;
-    Some(UNIX_EPOCH + Duration::from_millis(millis_total))
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -55,8 +55,9 @@ pub fn apply(state: &AppState, fault: Fault) -> Result<usize, String> {
             status,
             count,
             retry_after,
+            headers,
         } => {
-            let reject = checked_reject(status, count, retry_after)?;
+            let reject = checked_reject(status, count, retry_after, headers)?;
             state.hub.faults.set_reject(reject);
             return Ok(0);
         }
@@ -64,8 +65,9 @@ pub fn apply(state: &AppState, fault: Fault) -> Result<usize, String> {
             status,
             count,
             retry_after,
+            headers,
         } => {
-            let reject = checked_reject(status, count, retry_after)?;
+            let reject = checked_reject(status, count, retry_after, headers)?;
             state.hub.faults.set_reject_rest(reject);
             return Ok(0);
         }
@@ -75,6 +77,10 @@ pub fn apply(state: &AppState, fault: Fault) -> Result<usize, String> {
             count,
         } => {
             state.hub.faults.set_reject_subscribe(status, error, count);
+            return Ok(0);
+        }
+        Fault::RefuseList { list } => {
+            state.hub.faults.refuse_list(list);
             return Ok(0);
         }
         Fault::Raw { bytes } => return Ok(state.hub.send_raw(bytes.into_bytes().into())),
@@ -87,6 +93,7 @@ fn checked_reject(
     status: u16,
     count: u32,
     retry_after: Option<u64>,
+    headers: Vec<(String, String)>,
 ) -> Result<Option<Reject>, String> {
     if !(100..=599).contains(&status) {
         return Err(format!("bad status: {status}"));
@@ -95,6 +102,7 @@ fn checked_reject(
         status,
         remaining: count,
         retry_after,
+        headers,
     }))
 }
 

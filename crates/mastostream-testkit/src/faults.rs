@@ -30,6 +30,11 @@ pub enum Fault {
         /// A `Retry-After` value in seconds, if any.
         #[serde(default)]
         retry_after: Option<u64>,
+        /// More headers to answer with, as given (names and values are
+        /// not checked beyond what HTTP allows), for hostile-header tests:
+        /// `[["retry-after", "Sun, 06 Nov 1994 08:49:37 GMT"]]`.
+        #[serde(default)]
+        headers: Vec<(String, String)>,
     },
     /// Answer the next `count` REST timeline requests with `status` (as a
     /// rate-limited or failing Mastodon would, for catch-up tests).
@@ -43,6 +48,11 @@ pub enum Fault {
         /// A `Retry-After` value in seconds, if any.
         #[serde(default)]
         retry_after: Option<u64>,
+        /// More headers to answer with, as given (names and values are
+        /// not checked beyond what HTTP allows), for hostile-header tests:
+        /// `[["retry-after", "Sun, 06 Nov 1994 08:49:37 GMT"]]`.
+        #[serde(default)]
+        headers: Vec<(String, String)>,
     },
     /// Answer the next `count` WebSocket subscribe frames with an error frame
     /// `{"error": error, "status": status}` instead of subscribing (as
@@ -58,6 +68,18 @@ pub enum Fault {
         /// How many subscribe frames.
         #[serde(default = "one")]
         count: u32,
+    },
+    /// Take list `list` for one the token's user does not own, as
+    /// Mastodon's streaming server finds after its database lookup
+    /// (mastodon/mastodon, streaming/index.js, `channelNameToIds`: "Not
+    /// authorized to stream this list", 401). Over SSE the request is
+    /// refused; over the WebSocket the error frame comes only after a
+    /// moment, so that the answers to subscribes sent after it overtake it,
+    /// as the lookup makes them do on a real server.
+    #[serde(rename = "refuse_list")]
+    RefuseList {
+        /// The list id.
+        list: String,
     },
     /// Write these bytes, as they are, to every SSE connection.
     Raw {
@@ -79,7 +101,7 @@ fn scope_error() -> String {
 }
 
 /// A pending rejection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
     /// The status to answer with.
     pub status: u16,
@@ -87,6 +109,8 @@ pub struct Reject {
     pub remaining: u32,
     /// `Retry-After`, in seconds.
     pub retry_after: Option<u64>,
+    /// More headers, as given.
+    pub headers: Vec<(String, String)>,
 }
 
 /// The shared fault state every connection watches.
@@ -97,6 +121,7 @@ pub struct FaultState {
     reject: Mutex<Option<Reject>>,
     reject_rest: Mutex<Option<Reject>>,
     reject_subscribe: Mutex<Option<(u16, String, u32)>>,
+    foreign_lists: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Default for FaultState {
@@ -107,6 +132,7 @@ impl Default for FaultState {
             reject: Mutex::new(None),
             reject_rest: Mutex::new(None),
             reject_subscribe: Mutex::new(None),
+            foreign_lists: Mutex::default(),
         }
     }
 }
@@ -151,6 +177,22 @@ impl FaultState {
             .unwrap_or_else(|e| e.into_inner()) = (count > 0).then_some((status, error, count));
     }
 
+    /// Takes list `list` for someone else's from now on.
+    pub fn refuse_list(&self, list: String) {
+        self.foreign_lists
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(list);
+    }
+
+    /// Whether list `list` is someone else's.
+    pub fn is_foreign_list(&self, list: &str) -> bool {
+        self.foreign_lists
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(list)
+    }
+
     /// Takes one pending subscribe refusal, if any.
     pub fn take_reject_subscribe(&self) -> Option<(u16, String)> {
         let mut slot = self
@@ -178,7 +220,7 @@ impl FaultState {
 /// Takes one rejection from `slot`, counting it down.
 fn take(slot: &Mutex<Option<Reject>>) -> Option<Reject> {
     let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
-    let reject = (*slot)?;
+    let reject = slot.clone()?;
     if reject.remaining <= 1 {
         *slot = None;
     } else if let Some(r) = slot.as_mut() {

@@ -53,6 +53,11 @@ pub async fn entry(
         Ok(stream) => stream,
         Err(error) => return app::json_error(StatusCode::BAD_REQUEST, &error.to_string()),
     };
+    if let Channel::List(list) = &stream
+        && state.hub.faults.is_foreign_list(list)
+    {
+        return app::json_error(StatusCode::UNAUTHORIZED, crate::ws::FOREIGN_LIST);
+    }
     open(state, stream)
 }
 
@@ -70,6 +75,15 @@ pub fn rejection_response(reject: crate::faults::Reject) -> Option<Response> {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    for (name, value) in &reject.headers {
+        // What HTTP cannot carry is left out, not sent mangled.
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
     }
     Some(response)
 }

@@ -185,6 +185,8 @@ async fn connection(
     let mut pings = interval_at(Instant::now() + ping_interval, ping_interval);
     pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut answered_ping = true;
+    // Error frames whose lookup has not finished yet, by when it does.
+    let mut deferred: std::collections::VecDeque<(Instant, String)> = Default::default();
     loop {
         let stalled_until = (*stall.borrow_and_update()).filter(|t| *t > Instant::now());
         if let Some(until) = stalled_until {
@@ -216,10 +218,13 @@ async fn connection(
             }
             message = incoming.next() => match message {
                 Some(Ok(Message::Text(frame))) => {
-                    if let Some(reply) = handle_command(&hub, id, frame.as_str(), &mut subscriptions)
-                        && sink.send(text(reply)).await.is_err()
-                    {
-                        return;
+                    match handle_command(&hub, id, frame.as_str(), &mut subscriptions) {
+                        Some(Reply::Now(reply)) if sink.send(text(reply.clone())).await.is_err() => return,
+                        Some(Reply::Now(_)) => {}
+                        Some(Reply::Later(reply)) => {
+                            deferred.push_back((Instant::now() + LIST_LOOKUP, reply));
+                        }
+                        None => {}
                     }
                 }
                 Some(Ok(Message::Pong(_))) => answered_ping = true,
@@ -241,6 +246,13 @@ async fn connection(
                 }
                 Some(Err(_)) | None => return,
             },
+            _ = sleep_until_first(&deferred) => {
+                if let Some((_, reply)) = deferred.pop_front()
+                    && sink.send(text(reply)).await.is_err()
+                {
+                    return;
+                }
+            }
             out = events.recv() => match out {
                 Some(Outgoing::Event { encoded, stream }) => {
                     if sink.send(text(encoded.ws_frame(&stream))).await.is_err() {
@@ -263,20 +275,38 @@ async fn connection(
     }
 }
 
+/// Mastodon's text for a list the token's user does not own.
+pub(crate) const FOREIGN_LIST: &str = "Not authorized to stream this list";
+
+/// How long the refusal of someone else's list takes: Mastodon answers it
+/// after a database lookup, so later subscribes are answered first.
+const LIST_LOOKUP: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The answer to a command frame.
+enum Reply {
+    /// An error frame, now.
+    Now(String),
+    /// An error frame, after a lookup.
+    Later(String),
+}
+
 /// Applies a subscribe or unsubscribe frame; returns an error frame to send, if any.
 fn handle_command(
     hub: &Hub,
     connection: u64,
     frame: &str,
     mirror: &mut Vec<Channel>,
-) -> Option<String> {
+) -> Option<Reply> {
     // Mastodon ignores frames it cannot parse.
     let command: Command = serde_json::from_str(frame).ok()?;
     match command.kind.as_str() {
         "subscribe" => match command.stream() {
-            Ok(_) if let Some((status, error)) = hub.faults.take_reject_subscribe() => {
-                Some(serde_json::json!({"error": error, "status": status}).to_string())
-            }
+            Ok(_) if let Some((status, error)) = hub.faults.take_reject_subscribe() => Some(
+                Reply::Now(serde_json::json!({"error": error, "status": status}).to_string()),
+            ),
+            Ok(Channel::List(list)) if hub.faults.is_foreign_list(&list) => Some(Reply::Later(
+                serde_json::json!({"error": FOREIGN_LIST, "status": 401}).to_string(),
+            )),
             Ok(stream) => {
                 if !mirror.iter().any(|s| s.matches(&stream)) {
                     mirror.push(stream.clone());
@@ -284,7 +314,7 @@ fn handle_command(
                 hub.subscribe(connection, stream);
                 None
             }
-            Err(error) => Some(error_frame(&error)),
+            Err(error) => Some(Reply::Now(error_frame(&error))),
         },
         "unsubscribe" => match command.stream() {
             Ok(stream) => {
@@ -292,10 +322,18 @@ fn handle_command(
                 hub.unsubscribe(connection, &stream);
                 None
             }
-            Err(_) => {
-                Some(serde_json::json!({"error": "Error unsubscribing from channel"}).to_string())
-            }
+            Err(_) => Some(Reply::Now(
+                serde_json::json!({"error": "Error unsubscribing from channel"}).to_string(),
+            )),
         },
         _ => None,
+    }
+}
+
+/// Sleeps until the first deferred reply is due, or forever when none is.
+async fn sleep_until_first(deferred: &std::collections::VecDeque<(Instant, String)>) {
+    match deferred.front() {
+        Some((due, _)) => tokio::time::sleep_until(*due).await,
+        None => std::future::pending().await,
     }
 }

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use mastostream::proto::Channel;
+use mastostream_proto::Channel;
 use mastostream_testkit::{Fault, Publish, TestServer};
 
 #[test]

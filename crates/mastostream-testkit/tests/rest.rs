@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use mastostream::proto::Channel;
+use mastostream_proto::Channel;
 use mastostream_testkit::{Publish, TestServer};
 use serde_json::{Value, json};
 

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use mastostream::proto::{Channel, EventDecoder, StreamItem};
+use mastostream_proto::{Channel, EventDecoder, StreamItem};
 use mastostream_testkit::{Fault, Publish, TestServer};
 use serde_json::json;
 
@@ -93,7 +93,7 @@ async fn heartbeats_at_the_configured_interval() {
 async fn every_stream_path_gets_its_events_only() {
     let server = server().await;
     let mut conns = Vec::new();
-    for name in mastostream::proto::CHANNEL_NAMES {
+    for name in mastostream_proto::CHANNEL_NAMES {
         let stream = Channel::from_name(name, Some("Rust")).unwrap();
         let conn = Conn::get(server.addr(), &stream.sse_path_and_query(), &[AUTH]).await;
         assert_eq!(conn.head.status, 200, "{name}");
@@ -288,6 +288,7 @@ async fn reject_fault_answers_the_next_requests_then_recovers() {
             status: 503,
             count: 2,
             retry_after: Some(7),
+            headers: Vec::new(),
         })
         .unwrap();
     for _ in 0..2 {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use mastostream::proto::Channel;
+use mastostream_proto::Channel;
 use mastostream_testkit::{Fault, Publish, TestServer};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -176,7 +176,7 @@ async fn subscribe_at_connect_and_at_run_time_then_unsubscribe() {
 async fn every_stream_name_can_be_subscribed() {
     let server = TestServer::builder().start().await.unwrap();
     let mut ws = connect(&server, "", Some("token")).await.unwrap();
-    let streams: Vec<Channel> = mastostream::proto::CHANNEL_NAMES
+    let streams: Vec<Channel> = mastostream_proto::CHANNEL_NAMES
         .iter()
         .map(|name| Channel::from_name(name, Some("42")).unwrap())
         .collect();

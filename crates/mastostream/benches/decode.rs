@@ -7,8 +7,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use mastostream::proto::entities::{Announcement, Conversation, Notification, Status};
-use mastostream::proto::{EventDecoder, SseDecoder, SseItem};
+use mastostream_proto::entities::{Announcement, Conversation, Notification, Status};
+use mastostream_proto::{EventDecoder, SseDecoder, SseItem};
 
 /// The captured fixture streams, concatenated and repeated to ~4 MB, in 1400-byte chunks.
 fn stream() -> Vec<u8> {

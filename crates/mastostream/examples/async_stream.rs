@@ -4,8 +4,8 @@
 //! built-in test server), or set `MASTODON_SERVER` and `MASTODON_TOKEN`.
 
 use futures_util::StreamExt;
-use mastostream::proto::Channel;
-use mastostream::{Client, EventKind};
+use mastostream::{Client, EventKind, Item};
+use mastostream_proto::Channel;
 use mastostream_testkit::{TestServer, replay};
 
 #[tokio::main]
@@ -27,15 +27,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut seen = 0;
     while let Some(item) = events.next().await {
         match item {
-            Ok(event) => match event.kind() {
+            Ok(Item::Event(event)) => match event.kind() {
                 EventKind::Update(status) => {
                     println!("@{}: {} chars", status.account.acct, status.content.len())
                 }
                 EventKind::Delete(id) => println!("deleted {id}"),
                 _ => println!("{}", event.name()),
             },
-            // Not the end: a skipped event or a reconnect. A fatal error is the last item.
-            Err(error) => eprintln!("{error}"),
+            // Not the end: the stream goes on after these.
+            Ok(Item::Skipped(error)) => eprintln!("skipped: {error}"),
+            Ok(Item::Reconnecting { delay, reason, .. }) => {
+                eprintln!("reconnecting in {delay:?}: {reason}")
+            }
+            Ok(Item::Lagged { lost, .. }) => eprintln!("fell behind: {lost} events lost"),
+            Ok(_) => continue,
+            // The end: only a fatal error is an `Err`, and it is the last item.
+            Err(error) => {
+                eprintln!("stream ended: {error}");
+                break;
+            }
         }
         seen += 1;
         if seen == 10 {

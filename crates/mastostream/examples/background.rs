@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
         })
         .on_connection_state(|state| eprintln!("state: {state:?}"));
-    let handle = client.spawn_public(listener);
+    let handle = client.spawn_public(listener)?;
     std::thread::sleep(Duration::from_secs(2));
     println!(
         "alive: {}, receiving: {}",
@@ -33,6 +33,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         handle.is_receiving()
     );
     handle.close();
-    println!("ended: {}", handle.join());
+    // `Ok` after close(); an `Err` says what ended the stream.
+    match handle.join() {
+        Ok(()) => println!("ended: closed"),
+        Err(error) => println!("ended: {error}"),
+    }
     Ok(())
 }

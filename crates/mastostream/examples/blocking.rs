@@ -1,10 +1,11 @@
-//! Blocking, like Mastodon.py without `run_async`: returns only with an error.
+//! Blocking, like Mastodon.py without `run_async`: returns only when the
+//! stream ends (`Ok` after a close, else the error that ended it).
 //!
 //! Run: `cargo run -p mastostream --example blocking`.
 
 use mastostream::blocking::BlockingClient;
-use mastostream::proto::entities::Status;
 use mastostream::{Client, Error, ReconnectPolicy, StreamListener};
+use mastostream_proto::entities::Status;
 use mastostream_testkit::{TestServer, replay};
 
 /// A listener with one method per event it cares about.
@@ -43,9 +44,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         drop(server);
     });
     let mut printer = Printer { seen: 0 };
-    let error = client.stream_local(&mut printer);
+    // `Ok` only after a close; with reconnect off, the break ends it.
+    let ended = match client.stream_local(&mut printer) {
+        Ok(()) => "closed".to_owned(),
+        Err(error) => error.to_string(),
+    };
     println!(
-        "stream_local returned after {} posts: {error}",
+        "stream_local returned after {} posts: {ended}",
         printer.seen
     );
     stopper.join().ok();

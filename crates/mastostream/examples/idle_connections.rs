@@ -11,8 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-use mastostream::proto::Channel;
 use mastostream::{Client, EventStream, Transport};
+use mastostream_proto::Channel;
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -12,8 +12,10 @@
 //!
 //! let client = BlockingClient::new(Client::builder("https://mastodon.example").token("…").build()?)?;
 //! let mut listener = CallbackListener::new().on_update(|status| println!("{}", status.content));
-//! let error = client.stream_public(&mut listener); // returns only when the stream ends
-//! eprintln!("stream ended: {error}");
+//! // Returns only when the stream ends: Ok after close(), Err with what ended it.
+//! if let Err(error) = client.stream_public(&mut listener) {
+//!     eprintln!("stream ended: {error}");
+//! }
 //! # Ok::<(), mastostream::Error>(())
 //! ```
 
@@ -25,10 +27,10 @@ use tokio::sync::watch;
 
 use crate::Error;
 use crate::client::Client;
-use crate::listener::StreamListener;
-use crate::proto::Channel;
+use crate::listener::{StreamListener, deliver_guarded};
 use crate::state::ConnectionState;
-use crate::transport::task::{self, Closer, TaskHandle};
+use crate::transport::handle::{Closer, TaskHandle};
+use mastostream_proto::Channel;
 
 /// Owns the runtime; shuts it down without blocking, wherever it is dropped.
 #[derive(Debug)]
@@ -60,14 +62,14 @@ macro_rules! per_stream {
     ($($(#[$doc:meta])* $blocking:ident, $background:ident => ($($arg:ident: $ty:ty),*) $stream:expr;)+) => {
         $(
             $(#[$doc])*
-            /// Blocks until the stream ends and returns the error that ended it.
-            pub fn $blocking<L: StreamListener + ?Sized>(&self, $($arg: $ty,)* listener: &mut L) -> Error {
+            /// Blocks until the stream ends; `Err` is what ended it.
+            pub fn $blocking<L: StreamListener + ?Sized>(&self, $($arg: $ty,)* listener: &mut L) -> Result<(), Error> {
                 self.stream($stream, listener)
             }
 
             $(#[$doc])*
             /// Runs in the background; returns a handle at once.
-            pub fn $background<L: StreamListener + Send + 'static>(&self, $($arg: $ty,)* listener: L) -> StreamHandle {
+            pub fn $background<L: StreamListener + Send + 'static>(&self, $($arg: $ty,)* listener: L) -> Result<StreamHandle, Error> {
                 self.spawn($stream, listener)
             }
         )+
@@ -97,34 +99,42 @@ impl BlockingClient {
     /// Streams to `listener` on this thread until the stream ends; returns the
     /// error that ended it. With reconnect off (the default for Mastodon.py's
     /// listener API) that is the first break or malformed event; otherwise
-    /// only a fatal error (such as a 401) or giving up.
-    pub fn stream<L: StreamListener + ?Sized>(&self, stream: Channel, listener: &mut L) -> Error {
-        let mut handle = self.client.open_on(self.runtime.handle(), stream);
-        pump(&mut handle, listener)
+    /// only a fatal error (such as a 401) or giving up. `Ok` when the
+    /// stream was closed; a listener that panics ends it with
+    /// [`Error::ListenerPanicked`].
+    pub fn stream<L: StreamListener + ?Sized>(
+        &self,
+        channel: Channel,
+        listener: &mut L,
+    ) -> Result<(), Error> {
+        let mut handle = self.client.open_on(self.runtime.handle(), channel);
+        pump(self.runtime.handle(), &mut handle, listener)
     }
 
     /// Streams to `listener` on a thread of its own; returns a handle at once,
-    /// without waiting for the connection.
+    /// without waiting for the connection. Fails only if the thread cannot
+    /// be started.
     pub fn spawn<L: StreamListener + Send + 'static>(
         &self,
-        stream: Channel,
+        channel: Channel,
         mut listener: L,
-    ) -> StreamHandle {
-        let mut handle = self.client.open_on(self.runtime.handle(), stream);
+    ) -> Result<StreamHandle, Error> {
+        let mut handle = self.client.open_on(self.runtime.handle(), channel);
         let closer = handle.closer.clone();
         let state = handle.state.clone();
         let receiving = handle.receiving.clone();
+        let runtime = self.runtime.clone();
         let thread = thread::Builder::new()
             .name("mastostream-listener".into())
-            .spawn(move || pump(&mut handle, &mut listener))
-            .ok();
-        StreamHandle {
+            .spawn(move || pump(runtime.handle(), &mut handle, &mut listener))
+            .map_err(|e| Error::Spawn(e.to_string()))?;
+        Ok(StreamHandle {
             closer,
             state,
             receiving,
-            thread,
+            thread: Some(thread),
             _runtime: self.runtime.clone(),
-        }
+        })
     }
 
     /// Whether the streaming server answers its health check.
@@ -160,14 +170,22 @@ impl BlockingClient {
     }
 }
 
-/// Receives a task's signals and hands them to the listener until the end.
-fn pump<L: StreamListener + ?Sized>(handle: &mut TaskHandle, listener: &mut L) -> Error {
-    while let Some(signal) = handle.signals.blocking_recv() {
-        if let Some(error) = task::deliver(signal, listener) {
-            return error;
+/// Hands a stream's items to the listener until the end. Each item is
+/// awaited on the runtime, and the listener is called outside it, so a
+/// listener may itself make blocking calls.
+fn pump<L: StreamListener + ?Sized>(
+    runtime: &tokio::runtime::Handle,
+    handle: &mut TaskHandle,
+    listener: &mut L,
+) -> Result<(), Error> {
+    handle.heartbeats = true;
+    while let Some(item) = runtime.block_on(handle.next_item()) {
+        if let Some(end) = deliver_guarded(item, listener) {
+            handle.closer.close();
+            return end;
         }
     }
-    Error::Closed
+    Ok(())
 }
 
 /// A stream running in the background, like Mastodon.py's `run_async=True`.
@@ -178,7 +196,7 @@ pub struct StreamHandle {
     closer: Closer,
     state: watch::Receiver<ConnectionState>,
     receiving: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<Error>>,
+    thread: Option<thread::JoinHandle<Result<(), Error>>>,
     _runtime: Arc<Runtime>,
 }
 
@@ -204,13 +222,16 @@ impl StreamHandle {
         self.state.borrow().clone()
     }
 
-    /// Waits for the stream to end; returns the error that ended it
-    /// ([`Error::Closed`] after [`close`](Self::close)).
-    pub fn join(mut self) -> Error {
+    /// Waits for the stream to end: `Ok` after [`close`](Self::close), else
+    /// the error that ended it.
+    pub fn join(mut self) -> Result<(), Error> {
         match self.thread.take().map(thread::JoinHandle::join) {
-            Some(Ok(error)) => error,
-            Some(Err(_)) => Error::Config("the listener panicked".into()),
-            None => Error::Config("the listener thread could not be started".into()),
+            Some(Ok(result)) => result,
+            // `pump` catches the listener's panics; this is anything else.
+            Some(Err(_)) => Err(Error::ListenerPanicked(
+                "the listener thread panicked".into(),
+            )),
+            None => Ok(()),
         }
     }
 }

@@ -9,93 +9,37 @@ use tokio::sync::OnceCell;
 
 use crate::Error;
 use crate::event_stream::EventStream;
-use crate::listener::StreamListener;
-use crate::proto::liveness::{DEFAULT_GREETING_TIMEOUT, DEFAULT_STALL_TIMEOUT};
-use crate::proto::sse::DEFAULT_MAX_EVENT_SIZE;
-use crate::proto::{Channel, ReconnectPolicy};
+use crate::listener::{StreamListener, deliver_guarded};
+use crate::multiplex::Multiplex;
 use crate::token::Token;
-use crate::transport::mux::Multiplex;
-use crate::transport::{http, task};
+use crate::transport::catch_up::CatchUpConfig;
+use crate::transport::context::{Context, StreamSettings, Transport, WsAuth, parse_base_url};
+use crate::transport::handle::TaskHandle;
+use crate::transport::mux::MuxHandle;
+use crate::transport::{self, http};
+use mastostream_proto::liveness::{DEFAULT_GREETING_TIMEOUT, DEFAULT_STALL_TIMEOUT};
+use mastostream_proto::sse::DEFAULT_MAX_EVENT_SIZE;
+use mastostream_proto::{Channel, ReconnectPolicy};
 
-/// The settings a stream's connection task works with.
-#[derive(Debug, Clone)]
-pub(crate) struct StreamSettings {
-    pub reconnect: ReconnectPolicy,
-    pub stable_after: Duration,
-    pub stall_timeout: Option<Duration>,
-    pub greeting_timeout: Duration,
-    pub max_event_size: usize,
-}
-
-/// How the token reaches a WebSocket server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum WsAuth {
-    /// `Authorization: Bearer` (the default).
-    #[default]
-    Header,
-    /// `Sec-WebSocket-Protocol`, for browsers' sake some servers expect it.
-    Protocol,
-    /// `?access_token=`: leaks into server and proxy logs.
-    Query,
-}
-
-/// Which transport streams use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Transport {
-    /// Server-Sent Events: one HTTP connection per stream.
-    Sse,
-    /// One WebSocket per client, all streams multiplexed on it.
-    WebSocket,
-    /// SSE, switching a stream to the WebSocket when SSE answers 400 or 404,
-    /// is not an event stream, or opens without a greeting (servers such as
-    /// GoToSocial serve no SSE). The default.
-    #[default]
-    Auto,
-}
-
-#[derive(Debug)]
-pub(crate) struct Inner {
-    pub http: reqwest::Client,
-    pub user_agent: String,
-    pub connect_timeout: Duration,
-    pub ws_auth: WsAuth,
-    pub ws_timeout: Option<Duration>,
-    pub ws_backlog: usize,
-    pub transport: Transport,
-    pub catch_up: Option<crate::transport::catch_up::CatchUpConfig>,
-    pub shared_mux: std::sync::Mutex<std::sync::Weak<crate::transport::mux::MuxShared>>,
-    pub server: Url,
-    pub token: Option<Token>,
-    pub token_in_query: bool,
-    pub streaming_override: Option<Url>,
-    pub streaming_base: OnceCell<Url>,
-    /// For REST requests only: a stream must not time out as a whole.
-    pub request_timeout: Duration,
-    pub settings: StreamSettings,
-}
+/// How many bytes of events a consumer's queue holds by default.
+pub const DEFAULT_QUEUE_LIMIT: usize = 512 * 1024;
 
 /// A client for one Mastodon server's streaming API. Cheap to clone.
 ///
 /// ```no_run
-/// use futures_util::StreamExt;
-/// use mastostream::{Client, proto::Channel};
+/// use mastostream::{Channel, Client};
 ///
 /// # async fn run() -> Result<(), mastostream::Error> {
 /// let client = Client::builder("https://mastodon.example").token("…").build()?;
 /// let mut events = client.stream(Channel::PublicLocal);
-/// while let Some(event) = events.next().await {
-///     match event {
-///         Ok(event) => println!("{}", event.name()),
-///         Err(error) => eprintln!("{error}"),
-///     }
+/// while let Some(event) = events.next_event().await? {
+///     println!("{}", event.name());
 /// }
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct Client {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) inner: Arc<Context>,
 }
 
 /// Builds a [`Client`]; see [`Client::builder`].
@@ -109,10 +53,9 @@ pub struct ClientBuilder {
     request_timeout: Duration,
     streaming_url: Option<String>,
     ws_auth: WsAuth,
-    ws_timeout: Option<Duration>,
-    ws_backlog: usize,
+    queue_limit: usize,
     transport: Transport,
-    catch_up: Option<crate::transport::catch_up::CatchUpConfig>,
+    catch_up: Option<CatchUpConfig>,
     settings: StreamSettings,
 }
 
@@ -143,22 +86,16 @@ impl ClientBuilder {
         self
     }
 
-    /// How long a WebSocket may bring no frame and no ping before it is taken
-    /// for dead (default 75 s: Mastodon pings every 30 s); `None` turns this off.
-    pub fn ws_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.ws_timeout = timeout;
-        self
-    }
-
-    /// How many bytes of events a multiplexed WebSocket holds for
-    /// subscriptions whose consumers are behind (default 1 MiB). Meanwhile
-    /// it goes on reading: the other subscriptions get their events, and the
-    /// server's pings are answered (Mastodon cuts a connection that misses a
-    /// pong). Past this bound it stops reading until they catch up, and TCP
-    /// pushes back on the server. A subscription alone on its connection
-    /// holds nobody up, so for it nothing is held: the connection waits.
-    pub fn ws_backlog(mut self, bytes: usize) -> Self {
-        self.ws_backlog = bytes;
+    /// How many bytes of events a stream's queue holds for a consumer that
+    /// is behind (default 512 KiB). The connection never waits on a consumer.
+    /// Past this bound, a subscription that shares its WebSocket with others
+    /// loses events and is told so ([`Item::Lagged`](crate::Item::Lagged);
+    /// with catch-up on they are fetched back), while the others, the pings
+    /// and reconnects go on. A stream alone on its connection holds nobody
+    /// up, so nothing of it is lost: its connection stops reading until the
+    /// consumer catches up, and TCP pushes back on the server.
+    pub fn queue_limit(mut self, bytes: usize) -> Self {
+        self.queue_limit = bytes;
         self
     }
 
@@ -171,14 +108,14 @@ impl ClientBuilder {
     /// Gap-free streaming: after each outage, fetch what was missed over REST
     /// (see [`CatchUpConfig`](crate::CatchUpConfig)); off by default. Caught-up
     /// events say [`is_caught_up`](crate::Event::is_caught_up); a
-    /// [`Gap`](crate::proto::Gap) event follows each outage.
+    /// [`Gap`](mastostream_proto::Gap) event follows each outage.
     pub fn catch_up(mut self, on: bool) -> Self {
         self.catch_up = on.then(Default::default);
         self
     }
 
     /// Catch-up with these settings.
-    pub fn catch_up_with(mut self, config: crate::transport::catch_up::CatchUpConfig) -> Self {
+    pub fn catch_up_with(mut self, config: CatchUpConfig) -> Self {
         self.catch_up = Some(config);
         self
     }
@@ -222,6 +159,11 @@ impl ClientBuilder {
 
     /// How long a stream may be silent, heartbeats included, before it is
     /// taken for dead and reconnected (default 45 s); `None` turns this off.
+    /// One setting for both transports. Over the WebSocket a silent server
+    /// is probed with a ping at half this time, so any value works. Over SSE
+    /// the server's heartbeat (every 15 s on Mastodon) is all there is, so a
+    /// value below 20 s is raised to 20 s there: shorter would take a quiet,
+    /// healthy stream for dead.
     pub fn stall_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.settings.stall_timeout = timeout;
         self
@@ -252,18 +194,21 @@ impl ClientBuilder {
             .user_agent(self.user_agent.clone())
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
+            // An idle pooled connection (after discovery, say) was held open
+            // for 90 s beside the WebSocket; a stream's own connection is
+            // never idle, and REST calls are few.
+            .pool_max_idle_per_host(0)
             // reqwest drops `Authorization` when a redirect leaves the host.
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .map_err(|e| Error::Config(e.without_url().to_string()))?;
         Ok(Client {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Context {
                 http,
                 user_agent: self.user_agent,
                 connect_timeout: self.connect_timeout,
                 ws_auth: self.ws_auth,
-                ws_timeout: self.ws_timeout,
-                ws_backlog: self.ws_backlog,
+                queue_limit: self.queue_limit,
                 transport: self.transport,
                 catch_up: self.catch_up,
                 shared_mux: Default::default(),
@@ -279,28 +224,6 @@ impl ClientBuilder {
     }
 }
 
-/// A base URL: `ws`/`wss` mapped to `http`/`https`, path, query and fragment dropped.
-fn parse_base_url(text: &str) -> Result<Url, Error> {
-    let mut url = Url::parse(text.trim()).map_err(|e| Error::Config(format!("bad URL: {e}")))?;
-    let scheme = match url.scheme() {
-        "https" | "wss" => "https",
-        "http" | "ws" => "http",
-        other => return Err(Error::Config(format!("unsupported URL scheme {other:?}"))),
-    };
-    if url.host_str().is_none() {
-        return Err(Error::Config("the URL has no host".into()));
-    }
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    url.set_path("");
-    url.set_query(None);
-    url.set_fragment(None);
-    // Switching between special schemes is allowed by the URL standard.
-    url.set_scheme(scheme)
-        .map_err(|_| Error::Config(format!("cannot use {scheme} for {text:?}")))?;
-    Ok(url)
-}
-
 impl Client {
     /// A builder for a client of the server at `server` (e.g. `https://mastodon.social`).
     pub fn builder(server: impl Into<String>) -> ClientBuilder {
@@ -313,13 +236,12 @@ impl Client {
             request_timeout: Duration::from_secs(30),
             streaming_url: None,
             ws_auth: WsAuth::Header,
-            ws_timeout: Some(Duration::from_secs(75)),
-            ws_backlog: 1 << 20,
+            queue_limit: DEFAULT_QUEUE_LIMIT,
             transport: Transport::Auto,
             catch_up: None,
             settings: StreamSettings {
                 reconnect: ReconnectPolicy::default(),
-                stable_after: crate::proto::reconnect::DEFAULT_STABLE_AFTER,
+                stable_after: mastostream_proto::reconnect::DEFAULT_STABLE_AFTER,
                 stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
                 greeting_timeout: DEFAULT_GREETING_TIMEOUT,
                 max_event_size: DEFAULT_MAX_EVENT_SIZE,
@@ -376,150 +298,54 @@ impl Client {
     /// Opens a stream. It returns at once; the connection is made (and remade,
     /// per the reconnect policy) in the background. Dropping the stream closes
     /// it. Over [`Transport::WebSocket`] every stream of this client shares one
-    /// connection.
-    pub fn stream(&self, stream: Channel) -> EventStream {
-        EventStream::new(self.open(stream))
+    /// connection. Call it inside a tokio runtime; outside one the stream
+    /// yields an [`Error::Config`] saying so and ends.
+    pub fn stream(&self, channel: Channel) -> EventStream {
+        EventStream::new(self.open(channel))
     }
 
     /// Opens a stream with catch-up set for it alone (`None`: off), whatever
     /// the client's default.
     pub fn stream_with_catch_up(
         &self,
-        stream: Channel,
-        catch_up: Option<crate::transport::catch_up::CatchUpConfig>,
+        channel: Channel,
+        catch_up: Option<CatchUpConfig>,
     ) -> EventStream {
-        let handle = self.connect(stream);
-        EventStream::new(match catch_up {
-            Some(config) => crate::transport::catch_up::wrap(self.inner.clone(), handle, config),
-            None => handle,
-        })
+        EventStream::new(transport::open(&self.inner, channel, catch_up))
     }
 
-    /// The stream's connection, on the client's transport, without catch-up.
-    fn connect(&self, stream: Channel) -> task::TaskHandle {
-        match self.inner.transport {
-            Transport::Sse | Transport::Auto => task::spawn(self.inner.clone(), stream),
-            Transport::WebSocket => self.shared_multiplex().subscribe_handle(stream),
-        }
+    pub(crate) fn open(&self, channel: Channel) -> TaskHandle {
+        transport::open(&self.inner, channel, self.inner.catch_up)
     }
 
-    pub(crate) fn open(&self, stream: Channel) -> task::TaskHandle {
-        let handle = self.connect(stream);
-        self.with_catch_up(handle)
-    }
-
-    pub(crate) fn open_on(
-        &self,
-        runtime: &tokio::runtime::Handle,
-        stream: Channel,
-    ) -> task::TaskHandle {
-        // Tasks spawned below (multiplexer, catch-up stage) go to `runtime`.
+    /// [`open`](Self::open) on `runtime`, from any thread.
+    pub(crate) fn open_on(&self, runtime: &tokio::runtime::Handle, channel: Channel) -> TaskHandle {
+        // Tasks spawned below (connection, multiplexer, catch-up stage) go to `runtime`.
         let _guard = runtime.enter();
-        self.open(stream)
-    }
-
-    fn with_catch_up(&self, handle: task::TaskHandle) -> task::TaskHandle {
-        match self.inner.catch_up {
-            Some(config) => crate::transport::catch_up::wrap(self.inner.clone(), handle, config),
-            None => handle,
-        }
+        self.open(channel)
     }
 
     /// A new multiplexed WebSocket: one connection, subscriptions added and
-    /// removed at run time. It connects when created (on the current runtime).
+    /// removed at run time. It connects when created, on the current runtime
+    /// (made outside one, its subscriptions end at once with an error).
     pub fn multiplex(&self) -> Multiplex {
-        Multiplex::start(self.inner.clone())
+        Multiplex::new(MuxHandle::start(self.inner.clone()))
     }
 
-    fn shared_multiplex(&self) -> Multiplex {
-        shared_multiplex(&self.inner)
-    }
-
-    /// Streams to a listener until the stream ends; returns the error that
-    /// ended it (with reconnect on, only a fatal one).
+    /// Streams to a listener until the stream ends: `Ok` once it is closed,
+    /// else the error that ended it (with reconnect on, only a fatal one).
     pub async fn stream_to<L: StreamListener + ?Sized>(
         &self,
-        stream: Channel,
+        channel: Channel,
         listener: &mut L,
-    ) -> Error {
-        let mut handle = self.open(stream);
-        loop {
-            match handle.signals.recv().await {
-                Some(signal) => {
-                    if let Some(error) = task::deliver(signal, listener) {
-                        return error;
-                    }
-                }
-                None => return Error::Closed,
+    ) -> Result<(), Error> {
+        let mut handle = self.open(channel);
+        handle.heartbeats = true;
+        while let Some(item) = handle.next_item().await {
+            if let Some(end) = deliver_guarded(item, listener) {
+                return end;
             }
         }
+        Ok(())
     }
-}
-
-/// The client's shared multiplexed WebSocket, made on first use (on the
-/// current runtime) and closed when its last subscription ends.
-pub(crate) fn shared_multiplex(inner: &Arc<Inner>) -> Multiplex {
-    let mut slot = inner.shared_mux.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(shared) = slot.upgrade() {
-        let multiplex = Multiplex::from_shared(shared);
-        if !multiplex.is_closed() {
-            return multiplex;
-        }
-    }
-    let multiplex = Multiplex::start(inner.clone());
-    *slot = multiplex.downgrade();
-    multiplex
-}
-
-impl Inner {
-    /// The configured streaming URL, or the discovered one (cached).
-    pub(crate) async fn streaming_base(&self) -> Result<Url, Error> {
-        if let Some(url) = &self.streaming_override {
-            return Ok(url.clone());
-        }
-        self.streaming_base
-            .get_or_try_init(|| discover(self))
-            .await
-            .cloned()
-    }
-}
-
-/// Reads the streaming URL from the instance endpoints.
-async fn discover(inner: &Inner) -> Result<Url, Error> {
-    for (path, pointer) in [
-        ("/api/v2/instance", "/configuration/urls/streaming"),
-        ("/api/v1/instance", "/urls/streaming_api"),
-    ] {
-        let mut url = inner.server.clone();
-        url.set_path(path);
-        let response = match inner
-            .http
-            .get(url)
-            .timeout(inner.request_timeout)
-            .send()
-            .await
-        {
-            Ok(response) => response,
-            Err(error) if error.is_connect() || error.is_timeout() => {
-                return Err(http::network(error));
-            }
-            Err(_) => continue,
-        };
-        if !response.status().is_success() {
-            continue;
-        }
-        let Ok(bytes) = response.bytes().await else {
-            continue;
-        };
-        let Ok(body) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            continue;
-        };
-        if let Some(found) = body.pointer(pointer).and_then(|v| v.as_str())
-            && !found.is_empty()
-        {
-            tracing::debug!(streaming = found, "discovered the streaming host");
-            return parse_base_url(found);
-        }
-    }
-    Ok(inner.server.clone())
 }

@@ -1,40 +1,65 @@
-//! The async front-end: a stream's events as a `futures::Stream`.
+//! The async front-end: a stream's items as a `futures::Stream`.
 
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use futures_core::Stream as FuturesStream;
 use tokio::sync::watch;
 
 use crate::Error;
-use crate::proto::{Event, StreamItem};
+use crate::item::Item;
 use crate::state::ConnectionState;
-use crate::transport::batch::Batch;
-use crate::transport::task::{Signal, TaskHandle};
+use crate::transport::handle::TaskHandle;
+use mastostream_proto::{Channel, Event};
 
-/// A stream's events, as a `futures::Stream<Item = Result<Event, Error>>`.
+/// A stream's items, as a `futures::Stream<Item = Result<Item, Error>>`.
 ///
-/// `Err` items do not end the stream by themselves: a malformed event that
-/// was skipped, or a connection that broke and is being remade, is reported
-/// and the events go on. After a fatal error (or when reconnect is off, the
-/// first break) the error is the last item. Dropping the stream closes the
-/// connection.
+/// Only what ends the stream is an `Err`, and it is the last item: a fatal
+/// refusal (401, 404…), giving up after the reconnect policy's last attempt,
+/// or, with reconnect off, the first break or malformed event. Everything
+/// transient — reconnecting, connected again, a skipped event, events lost
+/// by a consumer that fell behind — is an `Ok` [`Item`], so the idiomatic
+/// loop is right:
+///
+/// ```no_run
+/// # async fn run(mut events: mastostream::EventStream) -> Result<(), mastostream::Error> {
+/// use futures_util::TryStreamExt;
+///
+/// while let Some(item) = events.try_next().await? {
+///     if let mastostream::Item::Event(event) = item {
+///         println!("{}", event.name());
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// or, for events alone, `while let Some(event) = events.next_event().await? {}`.
+/// Dropping the stream closes the connection (or unsubscribes, on a shared
+/// WebSocket).
 #[derive(Debug)]
 pub struct EventStream {
     handle: TaskHandle,
-    /// Events received and not yet taken.
-    batch: Option<Batch>,
-    ended: bool,
 }
 
 impl EventStream {
     pub(crate) fn new(handle: TaskHandle) -> Self {
-        EventStream {
-            handle,
-            batch: None,
-            ended: false,
+        EventStream { handle }
+    }
+
+    /// Hands on heartbeats as [`Item::Heartbeat`] too (off by default).
+    pub fn with_heartbeats(mut self, on: bool) -> Self {
+        self.handle.heartbeats = on;
+        self
+    }
+
+    /// The next event, skipping the transient items; `Ok(None)` at the end.
+    pub async fn next_event(&mut self) -> Result<Option<Event>, Error> {
+        while let Some(item) = self.handle.next_item().await {
+            if let Item::Event(event) = item? {
+                return Ok(Some(event));
+            }
         }
+        Ok(None)
     }
 
     /// The connection's state now.
@@ -49,63 +74,25 @@ impl EventStream {
 
     /// Whether bytes are arriving: false while connecting, reconnecting or after a stall.
     pub fn is_receiving(&self) -> bool {
-        self.handle.receiving.load(Ordering::Relaxed) && self.handle.state.borrow().is_open()
+        self.handle.is_receiving()
     }
 
-    /// Closes the connection (or unsubscribes, on a shared WebSocket); the stream then ends.
+    /// Closes the connection (or unsubscribes, on a shared WebSocket); the
+    /// stream then ends. Returns at once; works from any thread.
     pub fn close(&self) {
         self.handle.closer.close();
     }
 
     /// The stream these events come from.
-    pub fn stream(&self) -> &crate::proto::Channel {
-        &self.handle.stream
+    pub fn channel(&self) -> &Channel {
+        &self.handle.channel
     }
 }
 
 impl FuturesStream for EventStream {
-    type Item = Result<Event, Error>;
+    type Item = Result<Item, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.ended {
-            return Poll::Ready(None);
-        }
-        loop {
-            if let Some(batch) = &mut self.batch {
-                match batch.next_item() {
-                    Some(Ok(StreamItem::Event(event))) => return Poll::Ready(Some(Ok(event))),
-                    Some(Ok(_)) => continue,
-                    Some(Err(error)) => {
-                        if batch.malformed_ends() {
-                            self.ended = true;
-                            self.batch = None;
-                            self.handle.closer.close();
-                        }
-                        return Poll::Ready(Some(Err(error)));
-                    }
-                    None => self.batch = None,
-                }
-            }
-            let signal = match self.handle.signals.poll_recv(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => {
-                    self.ended = true;
-                    return Poll::Ready(None);
-                }
-                Poll::Ready(Some(signal)) => signal,
-            };
-            match signal {
-                Signal::Batch(batch) => self.batch = Some(batch),
-                Signal::Item(StreamItem::Event(event)) => return Poll::Ready(Some(Ok(event))),
-                Signal::Item(_) | Signal::State(_) => continue,
-                Signal::Malformed(error) | Signal::Abort(error) => {
-                    return Poll::Ready(Some(Err(error)));
-                }
-                Signal::Ended(error) => {
-                    self.ended = true;
-                    return Poll::Ready(Some(Err(error)));
-                }
-            }
-        }
+        self.handle.poll_item(cx)
     }
 }

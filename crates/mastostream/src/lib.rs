@@ -1,28 +1,45 @@
 //! # mastostream
 //!
-//! A client for Mastodon's streaming API. This crate holds:
+//! A client for Mastodon's streaming API (and the servers that speak it):
+//! every stream over SSE or one multiplexed WebSocket, reconnects with
+//! backoff, stall detection, catch-up after outages, and typed,
+//! forward-compatible events.
 //!
-//! - [`proto`]: the sans-IO protocol core — an incremental SSE decoder, typed
-//!   events and entities. Fed bytes, it returns events; it owns no socket.
-//! - [`listener`]: the [`StreamListener`] trait and the closure-based
-//!   [`CallbackListener`], and [`dispatch`] to drive them.
-//! - [`Error`]: the one error type.
+//! Start with a [`Client`]; [`Client::stream`] gives an [`EventStream`], a
+//! `futures::Stream` of [`Item`]s in which only the end is an `Err`:
+//!
+//! ```no_run
+//! use mastostream::{Channel, Client, EventKind};
+//!
+//! # async fn run(token: String) -> Result<(), mastostream::Error> {
+//! let client = Client::builder("https://mastodon.example").token(token).build()?;
+//! let mut events = client.stream(Channel::Hashtag("rust".into())); // reconnects by itself
+//! while let Some(event) = events.next_event().await? {
+//!     if let EventKind::Update(status) = event.kind() {
+//!         println!("{}", status.content);
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The same engine has two more front-ends: [`listener`]s with a method per
+//! event, as in Mastodon.py, driven by [`Client::stream_to`] or by the
+//! [`blocking`] client (calls that return only when the stream ends, and
+//! background handles with `close()` / `is_alive()` / `is_receiving()`).
+//! [`Client::multiplex`] puts many subscriptions on one WebSocket.
+//!
+//! Below it all is the sans-IO core, the `mastostream-proto` crate, fed
+//! bytes and time; [`proto`] re-exports its decoders for decoding captured
+//! bytes yourself:
 //!
 //! ```
 //! use mastostream::proto::{EventDecoder, StreamItem};
-//! use mastostream::{dispatch_item, CallbackListener};
 //!
-//! let mut listener = CallbackListener::new()
-//!     .on_delete(|id| println!("status {id} was deleted"))
-//!     .on("some.future_event", |event| println!("{:?}", event.payload()));
 //! let mut decoder = EventDecoder::new();
 //! decoder.feed(b":)\nevent: delete\ndata: 103270115826048975\n\n");
-//! while let Some(item) = decoder.poll() {
-//!     match item {
-//!         Ok(item) => dispatch_item(item, &mut listener),
-//!         Err(error) => eprintln!("skipped: {error}"),
-//!     }
-//! }
+//! assert_eq!(decoder.poll().unwrap().unwrap(), StreamItem::Heartbeat);
+//! let Some(Ok(StreamItem::Event(event))) = decoder.poll() else { unreachable!() };
+//! assert_eq!(event.name(), "delete");
 //! ```
 
 #![warn(missing_docs)]
@@ -30,18 +47,29 @@
 pub mod blocking;
 mod client;
 mod event_stream;
+mod item;
 pub mod listener;
-pub use mastostream_proto as proto;
+mod multiplex;
 mod state;
 mod token;
 mod transport;
 
-pub use client::{Client, ClientBuilder, Transport, WsAuth};
+/// The sans-IO decoders, for bytes you read yourself (a capture, a file).
+pub mod proto {
+    pub use mastostream_proto::{
+        EventDecoder, SseDecoder, SseError, SseItem, SseMessage, StreamItem, WsMessage,
+        decode_ws_frame,
+    };
+}
+
+pub use client::{Client, ClientBuilder, DEFAULT_QUEUE_LIMIT};
 pub use event_stream::EventStream;
+pub use item::Item;
 pub use listener::{CallbackListener, StreamListener, dispatch, dispatch_item};
-pub use proto::Error;
-pub use proto::{Channel, Event, EventKind, Payload, ReconnectPolicy, StreamItem};
+pub use mastostream_proto::{
+    Channel, ChannelError, Error, Event, EventKind, Gap, Payload, ReconnectPolicy, entities,
+};
+pub use multiplex::Multiplex;
 pub use state::ConnectionState;
-pub use token::Token;
 pub use transport::catch_up::CatchUpConfig;
-pub use transport::mux::Multiplex;
+pub use transport::context::{Transport, WsAuth};

@@ -4,11 +4,12 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::Error;
-use crate::proto::entities::{
+use crate::item::Item;
+use crate::state::ConnectionState;
+use mastostream_proto::entities::{
     Announcement, AnnouncementReaction, Conversation, Notification, Status,
 };
-use crate::proto::{Event, EventKind, Gap, Payload, StreamItem};
-use crate::state::ConnectionState;
+use mastostream_proto::{Event, EventKind, Gap, Payload};
 
 /// Receives a stream's events, one method per known event.
 ///
@@ -19,7 +20,7 @@ use crate::state::ConnectionState;
 ///
 /// ```
 /// use mastostream::listener::{dispatch, StreamListener};
-/// use mastostream::proto::{entities::Status, Event};
+/// use mastostream::{entities::Status, Event};
 ///
 /// #[derive(Default)]
 /// struct Printer(Vec<String>);
@@ -71,6 +72,10 @@ pub trait StreamListener {
     fn on_malformed_event(&mut self, error: &Error) {}
     /// The connection's state changed (connecting, open, reconnecting, closed).
     fn on_connection_state(&mut self, state: &ConnectionState) {}
+    /// This listener fell behind on a connection shared with other
+    /// subscriptions, and `lost` events were dropped for it (with catch-up
+    /// on they are fetched back and [`on_gap`](Self::on_gap) is called instead).
+    fn on_lagged(&mut self, lost: u64) {}
     /// Every event passes here first; the default calls the typed method.
     fn on_event(&mut self, event: Event) {
         dispatch_typed(event, self);
@@ -82,13 +87,59 @@ pub fn dispatch<L: StreamListener + ?Sized>(event: Event, listener: &mut L) {
     listener.on_event(event);
 }
 
-/// Hands one stream item (event or heartbeat) to a listener.
-pub fn dispatch_item<L: StreamListener + ?Sized>(item: StreamItem, listener: &mut L) {
+/// Hands one stream item to a listener: an event to [`on_event`](StreamListener::on_event),
+/// a heartbeat to [`handle_heartbeat`](StreamListener::handle_heartbeat), a
+/// skipped event to [`on_malformed_event`](StreamListener::on_malformed_event),
+/// a break to [`on_abort`](StreamListener::on_abort) and, like every change of
+/// the connection, to [`on_connection_state`](StreamListener::on_connection_state).
+pub fn dispatch_item<L: StreamListener + ?Sized>(item: Item, listener: &mut L) {
     match item {
-        StreamItem::Event(event) => listener.on_event(event),
-        StreamItem::Heartbeat => listener.handle_heartbeat(),
-        _ => {}
+        Item::Event(event) => listener.on_event(event),
+        Item::Heartbeat => listener.handle_heartbeat(),
+        Item::Skipped(error) => listener.on_malformed_event(&error),
+        Item::Connecting => listener.on_connection_state(&ConnectionState::Connecting),
+        Item::Connected => listener.on_connection_state(&ConnectionState::Open),
+        Item::Reconnecting {
+            attempt,
+            delay,
+            reason,
+        } => {
+            listener.on_abort(&reason);
+            listener.on_connection_state(&ConnectionState::Reconnecting {
+                attempt,
+                delay,
+                reason,
+            });
+        }
+        Item::Lagged { lost, .. } => listener.on_lagged(lost),
     }
+}
+
+/// Hands `item` to the listener, catching a panic in it: a listener that
+/// panics ends its stream with [`Error::ListenerPanicked`], the panic's text
+/// kept.
+pub(crate) fn deliver_guarded<L: StreamListener + ?Sized>(
+    item: Result<Item, Error>,
+    listener: &mut L,
+) -> Option<Result<(), Error>> {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match item {
+        Ok(item) => {
+            dispatch_item(item, listener);
+            None
+        }
+        Err(error) => {
+            listener.on_abort(&error);
+            Some(Err(error))
+        }
+    }));
+    outcome.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        Some(Err(Error::ListenerPanicked(message)))
+    })
 }
 
 /// Calls the typed method for the event's name: what [`StreamListener::on_event`] does by default.
@@ -130,7 +181,7 @@ type StateHandler = Box<dyn FnMut(&ConnectionState) + Send>;
 /// ```
 /// use std::sync::{Arc, Mutex};
 /// use mastostream::listener::{dispatch, CallbackListener};
-/// use mastostream::proto::Event;
+/// use mastostream::Event;
 ///
 /// let seen = Arc::new(Mutex::new(Vec::new()));
 /// let log = seen.clone();
@@ -149,6 +200,7 @@ pub struct CallbackListener {
     abort: Option<ErrorHandler>,
     malformed: Option<ErrorHandler>,
     state: Option<StateHandler>,
+    lagged: Option<Box<dyn FnMut(u64) + Send>>,
 }
 
 impl fmt::Debug for CallbackListener {
@@ -259,6 +311,12 @@ impl CallbackListener {
         self
     }
 
+    /// Handles [`StreamListener::on_lagged`]: how many events were dropped.
+    pub fn on_lagged(mut self, handler: impl FnMut(u64) + Send + 'static) -> Self {
+        self.lagged = Some(Box::new(handler));
+        self
+    }
+
     /// Handles connection state changes.
     pub fn on_connection_state(
         mut self,
@@ -306,6 +364,12 @@ impl StreamListener for CallbackListener {
     fn on_connection_state(&mut self, state: &ConnectionState) {
         if let Some(handler) = self.state.as_mut() {
             handler(state);
+        }
+    }
+
+    fn on_lagged(&mut self, lost: u64) {
+        if let Some(handler) = self.lagged.as_mut() {
+            handler(lost);
         }
     }
 }

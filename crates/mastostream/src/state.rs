@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::Error;
+use crate::item::Item;
 
 /// Where a stream's connection stands.
 #[derive(Debug, Clone)]
@@ -35,4 +36,25 @@ impl ConnectionState {
     pub fn is_open(&self) -> bool {
         matches!(self, ConnectionState::Open)
     }
+
+    /// The item that tells a consumer of this change (none for the end,
+    /// which is the stream's last `Err` or its `None`).
+    pub(crate) fn as_item(&self) -> Option<Item> {
+        match self {
+            ConnectionState::Connecting => Some(Item::Connecting),
+            ConnectionState::Open => Some(Item::Connected),
+            ConnectionState::Reconnecting {
+                attempt,
+                delay,
+                reason,
+            } => Some(Item::Reconnecting {
+                attempt: *attempt,
+                delay: *delay,
+                reason: reason.clone(),
+            }),
+            ConnectionState::Closed(_) => None,
+        }
+    }
 }
+
+pub(crate) use mastostream_proto::human_duration;

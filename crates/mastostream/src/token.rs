@@ -4,7 +4,7 @@ use std::fmt;
 
 /// An OAuth access token. Its `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
+pub(crate) struct Token(String);
 
 impl Token {
     /// Wraps a token.

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use mastostream::proto::{Channel, Gap};
 use mastostream::{
-    CatchUpConfig, Client, ConnectionState, Event, EventKind, EventStream, ReconnectPolicy,
+    CatchUpConfig, Client, ConnectionState, Event, EventKind, EventStream, Item, ReconnectPolicy,
     Transport,
 };
+use mastostream_proto::{Channel, Gap};
 use mastostream_testkit::{Fault, Publish, TestServer};
 use serde_json::Value;
 use tokio::sync::watch;
@@ -55,15 +55,18 @@ fn publisher(stream: &Channel) -> impl Fn(&TestServer) -> usize {
     }
 }
 
-/// The next event (errors skipped), or panics after two seconds.
+/// The next event (the transient items skipped), or panics after two
+/// seconds or at the end of the stream.
 async fn next_event(events: &mut EventStream) -> Event {
     loop {
         let item = tokio::time::timeout(2 * SECOND, events.next())
             .await
             .expect("no event in time")
             .expect("ended");
-        if let Ok(event) = item {
-            return event;
+        match item {
+            Ok(Item::Event(event)) => return event,
+            Ok(_) => {}
+            Err(error) => panic!("the stream ended with {error}"),
         }
     }
 }
@@ -83,6 +86,7 @@ async fn cut(server: &TestServer, state: &mut watch::Receiver<ConnectionState>) 
         status: 503,
         count: 4,
         retry_after: None,
+        headers: Vec::new(),
     };
     server.fault(refused).unwrap();
     server.fault(Fault::Disconnect).unwrap();
@@ -261,11 +265,7 @@ async fn catch_up_over_the_websocket() {
 
 #[tokio::test]
 async fn an_outage_beyond_the_cap_is_an_incomplete_gap() {
-    let config = CatchUpConfig {
-        page_size: 2,
-        max_pages: 2,
-        ..CatchUpConfig::default()
-    };
+    let config = CatchUpConfig::default().page_size(2).max_pages(2);
     let (events, gap) = outage(Channel::Public, Transport::Sse, 9, config).await;
     assert!(!gap.complete, "9 missed events cannot fit in 2 pages of 2");
     // What was fetched is still once and in order.
@@ -312,6 +312,7 @@ async fn rate_limited_catch_up_waits_and_goes_on() {
             status: 429,
             count: 1,
             retry_after: Some(1),
+            headers: Vec::new(),
         })
         .unwrap();
     cut(&server, &mut state).await;
@@ -321,13 +322,16 @@ async fn rate_limited_catch_up_waits_and_goes_on() {
     }
     let mut caught = 0;
     loop {
-        // Errors (the break, the refused reconnects) are reported on the way; skip them.
-        let Ok(event) = tokio::time::timeout(4 * SECOND, events.next())
+        // The break and the refused reconnects are reported on the way
+        // (`Item::Reconnecting`); skip them. An `Err` would be the end.
+        let item = tokio::time::timeout(4 * SECOND, events.next())
             .await
             .unwrap()
-            .unwrap()
-        else {
-            continue;
+            .unwrap();
+        let event = match item {
+            Ok(Item::Event(event)) => event,
+            Ok(_) => continue,
+            Err(error) => panic!("the stream ended with {error}"),
         };
         match event.kind() {
             EventKind::Gap(gap) => {
@@ -365,6 +369,7 @@ async fn catch_up_can_be_chosen_per_stream() {
             status: 503,
             count: 6,
             retry_after: None,
+            headers: Vec::new(),
         })
         .unwrap();
     server.fault(Fault::Disconnect).unwrap();
@@ -421,7 +426,7 @@ async fn a_subscription_taken_late_loses_nothing() {
             let Ok(Some(item)) = tokio::time::timeout_at(deadline, events.next()).await else {
                 break;
             };
-            if let Ok(event) = item
+            if let Ok(Item::Event(event)) = item
                 && event.name() == "update"
             {
                 updates.push(event);
@@ -461,6 +466,7 @@ async fn a_failed_bridge_reports_the_gap_incomplete() {
             status: 500,
             count: 1,
             retry_after: None,
+            headers: Vec::new(),
         })
         .unwrap();
     // Published while the server has not yet taken the subscription.
@@ -524,6 +530,7 @@ async fn a_stream_with_no_starting_point_reports_its_gap_incomplete() {
             status: 500,
             count: 1,
             retry_after: None,
+            headers: Vec::new(),
         })
         .unwrap();
     let client = client(&server, Transport::Sse, CatchUpConfig::default()).await;

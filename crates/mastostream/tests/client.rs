@@ -5,8 +5,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use mastostream::blocking::BlockingClient;
-use mastostream::proto::{CHANNEL_NAMES, Channel};
-use mastostream::{CallbackListener, Client, ConnectionState, Error, EventKind, ReconnectPolicy};
+use mastostream::{
+    CallbackListener, Client, ConnectionState, Error, EventKind, Item, ReconnectPolicy,
+};
+use mastostream_proto::{CHANNEL_NAMES, Channel};
 use mastostream_testkit::{Fault, Publish, TestServer};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -17,7 +19,8 @@ fn client(server: &TestServer) -> mastostream::ClientBuilder {
         .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(20)))
 }
 
-/// The next event's delete id, skipping errors; panics after `wait`.
+/// The next event's delete id, skipping the transient items; panics after
+/// `wait` or at the end of the stream.
 async fn next_id(events: &mut mastostream::EventStream, wait: Duration) -> String {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
@@ -25,9 +28,40 @@ async fn next_id(events: &mut mastostream::EventStream, wait: Duration) -> Strin
             .await
             .expect("no event in time")
             .expect("stream ended");
-        if let Ok(event) = item {
-            return event.payload().as_str().unwrap_or_default().to_owned();
+        match item {
+            Ok(Item::Event(event)) => {
+                return event.payload().as_str().unwrap_or_default().to_owned();
+            }
+            Ok(_) => {}
+            Err(error) => panic!("the stream ended with {error}"),
         }
+    }
+}
+
+/// The next item that is not a connection notice (`Connecting`,
+/// `Connected`), within `wait`; panics if the stream ends or stays silent.
+async fn next_significant(
+    events: &mut mastostream::EventStream,
+    wait: Duration,
+) -> Result<Item, Error> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let item = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .expect("no item in time")
+            .expect("stream ended");
+        if !matches!(item, Ok(Item::Connecting | Item::Connected)) {
+            return item;
+        }
+    }
+}
+
+/// The reason of the next break (`Item::Reconnecting`), within `wait`;
+/// panics on anything else but a connection notice.
+async fn next_break(events: &mut mastostream::EventStream, wait: Duration) -> Error {
+    match next_significant(events, wait).await {
+        Ok(Item::Reconnecting { reason, .. }) => reason,
+        other => panic!("expected a reconnect, got {other:?}"),
     }
 }
 
@@ -89,11 +123,18 @@ async fn typed_events_unknown_events_and_malformed_ones() {
     server.publish(
         Publish::new("some.future_event", serde_json::json!({"hello": "world"})).to(Channel::User),
     );
-    let first = events.next().await.unwrap().unwrap();
+    let Ok(Item::Event(first)) = next_significant(&mut events, SECOND).await else {
+        panic!("expected the update")
+    };
     assert!(matches!(first.kind(), EventKind::Update(s) if s.id == "103270115826048975"));
-    let malformed = events.next().await.unwrap().unwrap_err();
+    // Skipped, and the stream goes on: an `Ok` item, not its end.
+    let Ok(Item::Skipped(malformed)) = next_significant(&mut events, SECOND).await else {
+        panic!("expected the malformed event to be skipped")
+    };
     assert!(malformed.is_malformed(), "{malformed}");
-    let unknown = events.next().await.unwrap().unwrap();
+    let Ok(Item::Event(unknown)) = next_significant(&mut events, SECOND).await else {
+        panic!("expected the unknown event")
+    };
     assert_eq!(
         unknown.kind(),
         &EventKind::Unknown("some.future_event".into())
@@ -113,11 +154,7 @@ async fn reconnects_after_a_disconnect() {
     assert_eq!(next_id(&mut events, SECOND).await, "1");
     server.fault(Fault::Disconnect).unwrap();
     // The break is reported, then the stream is back.
-    let error = tokio::time::timeout(SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_err();
+    let error = next_break(&mut events, SECOND).await;
     assert!(error.is_retryable(), "{error}");
     wait_open(&events).await;
     assert!(server.wait_for_connections(1, SECOND).await);
@@ -133,15 +170,12 @@ async fn unavailable_then_success() {
             status: 503,
             count: 2,
             retry_after: None,
+            headers: Vec::new(),
         })
         .unwrap();
     let mut events = client(&server).build().unwrap().stream(Channel::Public);
     for _ in 0..2 {
-        let error = tokio::time::timeout(SECOND, events.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_err();
+        let error = next_break(&mut events, SECOND).await;
         assert!(matches!(error, Error::Http { status: 503, .. }), "{error}");
     }
     wait_open(&events).await;
@@ -158,6 +192,7 @@ async fn retry_after_is_honoured() {
             status: 429,
             count: 1,
             retry_after: Some(1),
+            headers: Vec::new(),
         })
         .unwrap();
     let events = client(&server).build().unwrap().stream(Channel::Public);
@@ -198,11 +233,8 @@ async fn unauthorized_is_fatal_and_not_retried() {
         .build()
         .unwrap();
     let mut events = client.stream(Channel::User);
-    let error = tokio::time::timeout(SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_err();
+    // The end, with no reconnect before it.
+    let error = next_significant(&mut events, SECOND).await.unwrap_err();
     match &error {
         Error::Http {
             status: 401,
@@ -224,6 +256,8 @@ async fn unauthorized_is_fatal_and_not_retried() {
     ));
 }
 
+/// Over SSE the server's heartbeat is all there is, so a stall timeout
+/// below 20 s is raised to 20 s there: this stall has to outlast that.
 #[tokio::test]
 async fn stall_is_detected_and_the_stream_reconnects() {
     let server = TestServer::builder()
@@ -237,13 +271,15 @@ async fn stall_is_detected_and_the_stream_reconnects() {
         .unwrap();
     let mut events = client.stream(Channel::Public);
     wait_open(&events).await;
-    server.fault(Fault::Stall { seconds: 0.5 }).unwrap();
-    let error = tokio::time::timeout(SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_err();
+    server.fault(Fault::Stall { seconds: 20.5 }).unwrap();
+    let stalled = Instant::now();
+    let error = next_break(&mut events, 22 * SECOND).await;
     assert!(matches!(error, Error::Stalled { .. }), "{error}");
+    assert!(
+        stalled.elapsed() >= 19 * SECOND,
+        "an SSE stall timeout below 20 s was not raised: broke after {:?}",
+        stalled.elapsed()
+    );
     assert!(!events.is_receiving());
     // After the stall the new connection works.
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -305,11 +341,7 @@ async fn a_redirect_to_another_host_does_not_carry_the_token() {
         .build()
         .unwrap();
     let mut events = client.stream(Channel::User);
-    let error = tokio::time::timeout(SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_err();
+    let error = next_significant(&mut events, SECOND).await.unwrap_err();
     // The real server saw no token: the Authorization header stayed behind.
     assert!(
         matches!(&error, Error::Http { status: 401, message: Some(m), .. } if m == "Missing access token"),
@@ -346,7 +378,7 @@ fn blocking_call_returns_only_with_an_error() {
             std::thread::sleep(Duration::from_millis(100));
             server.fault(Fault::Disconnect).unwrap();
         });
-        let error = client.stream_local(&mut listener);
+        let error = client.stream_local(&mut listener).unwrap_err();
         assert!(error.is_retryable(), "{error}");
     });
     assert_eq!(*seen.lock().unwrap(), ["6", "abort: true"]);
@@ -363,7 +395,7 @@ fn background_handle_closes_fast_from_another_thread() {
     let listener = CallbackListener::new()
         .on_delete(move |id| log.lock().unwrap().push(id))
         .on_connection_state(move |s| state_log.lock().unwrap().push(format!("{s:?}")));
-    let handle = client.spawn_hashtag("rust", listener);
+    let handle = client.spawn_hashtag("rust", listener).unwrap();
     assert!(handle.is_alive());
     assert!(server.wait_for_connections(1, 5 * SECOND));
     let deadline = Instant::now() + 5 * SECOND;
@@ -393,7 +425,9 @@ fn background_handle_closes_fast_from_another_thread() {
     let states = states.lock().unwrap();
     assert_eq!(states[..2], ["Connecting".to_owned(), "Open".to_owned()]);
     let handle = Arc::try_unwrap(handle).unwrap();
-    assert!(matches!(handle.join(), Error::Closed));
+    // Closed: the stream ends without an error.
+    let end = handle.join();
+    assert!(end.is_ok(), "{end:?}");
 }
 
 fn client_blocking(server: &mastostream_testkit::BlockingTestServer) -> Client {
@@ -425,7 +459,7 @@ fn blocking_without_reconnect_ends_at_a_malformed_event() {
                 })
                 .unwrap();
         });
-        let error = client.stream_user(&mut listener);
+        let error = client.stream_user(&mut listener).unwrap_err();
         assert!(error.is_malformed(), "{error}");
     });
 }

@@ -1,6 +1,6 @@
 //! Every entity fixture parses into its typed form, and unknown values survive.
 
-use mastostream::proto::entities::*;
+use mastostream_proto::entities::*;
 use serde::de::DeserializeOwned;
 
 fn fixture<T: DeserializeOwned>(name: &str) -> T {

@@ -1,6 +1,6 @@
 //! The captured streams decode to the expected events, in any chunking.
 
-use mastostream::proto::{EventDecoder, StreamItem};
+use mastostream_proto::{EventDecoder, StreamItem};
 use proptest::prelude::*;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");

@@ -2,7 +2,7 @@
 //! WebSocket frame decoder and the event/entity decoder never panics, and
 //! mutations of real payloads are either parsed or reported as malformed.
 
-use mastostream::proto::{Event, KNOWN_EVENTS, decode_ws_frame};
+use mastostream_proto::{Event, KNOWN_EVENTS, decode_ws_frame};
 use proptest::prelude::*;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use mastostream::proto::Channel;
-use mastostream::{Client, EventKind, ReconnectPolicy};
+use mastostream::{Client, EventKind, Item, ReconnectPolicy};
+use mastostream_proto::Channel;
 use mastostream_testkit::{Fault, Publish, TestServer};
 use serde_json::Value;
 
@@ -57,7 +57,7 @@ async fn disconnect_every_300ms_while_publishing_loses_nothing() {
     let mut ids = HashSet::new();
     let collect = async {
         while let Some(item) = events.next().await {
-            if let Ok(event) = item
+            if let Ok(Item::Event(event)) = item
                 && let EventKind::Update(status) = event.kind()
             {
                 let id: u64 = status.id.parse().unwrap();

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use mastostream::proto::Channel;
-use mastostream::{Client, Error, ReconnectPolicy, Transport, WsAuth};
+use mastostream::{Client, Error, Item, ReconnectPolicy, Transport, WsAuth};
+use mastostream_proto::Channel;
 use mastostream_testkit::{Fault, Publish, TestServer};
 
 const TOKEN: &str = "tok-8f3a9c1e-very-secret";
@@ -24,6 +24,22 @@ impl Write for Captured {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Keeps an item's `Debug` text, and every error in it: the end of the
+/// stream, and the transient ones (a break, a skipped event) that are items.
+fn record(item: Result<Item, Error>, texts: &mut Vec<String>, errors: &mut Vec<Error>) {
+    match item {
+        Ok(item) => {
+            texts.push(format!("{item:?}"));
+            match item {
+                Item::Reconnecting { reason, .. } => errors.push(reason),
+                Item::Skipped(error) => errors.push(error),
+                _ => {}
+            }
+        }
+        Err(error) => errors.push(error),
     }
 }
 
@@ -61,13 +77,13 @@ async fn token_is_in_no_log_line_error_or_debug() {
             bytes: "event: update\ndata: nope\n\n".into(),
         })
         .unwrap();
+    // Over SSE a stall timeout below 20 s is raised to 20 s: a break in the
+    // server's silence brings the reconnect that gets no greeting.
     server.fault(Fault::Stall { seconds: 0.4 }).unwrap();
+    server.fault(Fault::Disconnect).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     while let Ok(Some(item)) = tokio::time::timeout_at(deadline, events.next()).await {
-        match item {
-            Ok(event) => texts.push(format!("{event:?}")),
-            Err(error) => errors.push(error),
-        }
+        record(item, &mut texts, &mut errors);
     }
     texts.push(format!("{events:?}"));
     drop(events);
@@ -97,14 +113,38 @@ async fn token_is_in_no_log_line_error_or_debug() {
             }
             let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
             while let Ok(Some(item)) = tokio::time::timeout_at(deadline, events.next()).await {
-                match item {
-                    Ok(event) => texts.push(format!("{event:?}")),
-                    Err(error) => errors.push(error),
-                }
+                record(item, &mut texts, &mut errors);
             }
             texts.push(format!("{events:?} {:?}", events.state()));
         }
     }
+
+    // A stall, where the stall timeout holds as set: over the WebSocket,
+    // which probes a silent server with its own pings.
+    let client = Client::builder(server.url())
+        .token(TOKEN)
+        .transport(Transport::WebSocket)
+        .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(10)))
+        .stall_timeout(Some(Duration::from_millis(150)))
+        .build()
+        .unwrap();
+    let mut events = client.stream(Channel::User);
+    let mut state = events.watch_state();
+    tokio::time::timeout(Duration::from_secs(1), state.wait_for(|s| s.is_open()))
+        .await
+        .unwrap()
+        .unwrap();
+    server.fault(Fault::Stall { seconds: 0.4 }).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while let Ok(Some(item)) = tokio::time::timeout_at(deadline, events.next()).await {
+        record(item, &mut texts, &mut errors);
+    }
+    texts.push(format!("{events:?} {:?}", events.state()));
+    drop(events);
+    assert!(
+        errors.iter().any(|e| matches!(e, Error::Stalled { .. })),
+        "no stall was seen: {errors:?}"
+    );
 
     // A refused token, both ways it can be sent.
     for in_query in [false, true] {
@@ -113,12 +153,14 @@ async fn token_is_in_no_log_line_error_or_debug() {
             .token_in_query(in_query)
             .build()
             .unwrap();
-        let error = refused
-            .stream(Channel::Public)
-            .next()
-            .await
-            .unwrap()
-            .unwrap_err();
+        let mut events = refused.stream(Channel::Public);
+        // The connection notices, then the refusal that ends the stream.
+        let error = loop {
+            match events.next().await.expect("ended without the refusal") {
+                Ok(item) => texts.push(format!("{item:?}")),
+                Err(error) => break error,
+            }
+        };
         errors.push(error);
     }
     assert!(

@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use mastostream::proto::{CHANNEL_NAMES, Channel};
-use mastostream::{Client, ConnectionState, Error, EventStream, ReconnectPolicy, Transport};
+use mastostream::{Client, ConnectionState, Error, EventStream, Item, ReconnectPolicy, Transport};
+use mastostream_proto::{CHANNEL_NAMES, Channel};
 use mastostream_testkit::{Fault, Publish, TestServer};
 use serde_json::{Value, json};
 
@@ -23,9 +23,46 @@ async fn next_payload(events: &mut EventStream) -> String {
             .await
             .expect("no event in time")
             .expect("stream ended");
-        if let Ok(event) = item {
-            return event.payload().as_str().unwrap_or_default().to_owned();
+        match item {
+            Ok(Item::Event(event)) => {
+                return event.payload().as_str().unwrap_or_default().to_owned();
+            }
+            Ok(_) => {}
+            Err(error) => panic!("the stream ended with {error}"),
         }
+    }
+}
+
+/// The next item that is not a connection notice (`Connecting`,
+/// `Connected`), within `wait`; panics if the stream ends or stays silent.
+async fn next_significant(events: &mut EventStream, wait: Duration) -> Result<Item, Error> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let item = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .expect("no item in time")
+            .expect("stream ended");
+        if !matches!(item, Ok(Item::Connecting | Item::Connected)) {
+            return item;
+        }
+    }
+}
+
+/// The reason of the next break (`Item::Reconnecting`), within `wait`;
+/// panics on anything else but a connection notice.
+async fn next_break(events: &mut EventStream, wait: Duration) -> Error {
+    match next_significant(events, wait).await {
+        Ok(Item::Reconnecting { reason, .. }) => reason,
+        other => panic!("expected a reconnect, got {other:?}"),
+    }
+}
+
+/// The next event, within `wait`; panics on anything else but a connection
+/// notice.
+async fn next_event(events: &mut EventStream, wait: Duration) -> mastostream::Event {
+    match next_significant(events, wait).await {
+        Ok(Item::Event(event)) => event,
+        other => panic!("expected an event, got {other:?}"),
     }
 }
 
@@ -64,7 +101,7 @@ async fn subscribe_and_unsubscribe_at_run_time_on_one_connection() {
     server.publish(Publish::new("delete", "2").to(Channel::Hashtag("rust".into())));
     assert_eq!(next_payload(&mut user).await, "1");
     assert_eq!(next_payload(&mut rust).await, "2");
-    assert_eq!(rust.stream(), &Channel::Hashtag("rust".into()));
+    assert_eq!(rust.channel(), &Channel::Hashtag("rust".into()));
 
     let mut local = multiplex.subscribe(Channel::PublicLocal);
     drop(user);
@@ -119,7 +156,7 @@ async fn every_stream_name_over_the_shared_websocket() {
         .collect();
     let wanted: Vec<Vec<&str>> = subscriptions
         .iter()
-        .map(|s| s.stream().ws_stream_array())
+        .map(|s| s.channel().ws_stream_array())
         .collect();
     server_streams(&server, &wanted).await;
     assert_eq!(
@@ -128,7 +165,7 @@ async fn every_stream_name_over_the_shared_websocket() {
         "one connection for all streams"
     );
     for subscription in &mut subscriptions {
-        let stream = subscription.stream().clone();
+        let stream = subscription.channel().clone();
         assert_eq!(
             server.publish(Publish::new("delete", stream.to_string()).to(stream.clone())),
             1
@@ -146,11 +183,8 @@ async fn refused_upgrade_is_a_fatal_401() {
         .build()
         .unwrap();
     let mut events = client.stream(Channel::User);
-    let error = tokio::time::timeout(SECOND, events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_err();
+    // The end, with no reconnect before it.
+    let error = next_significant(&mut events, SECOND).await.unwrap_err();
     assert!(
         matches!(&error, Error::Http { status: 401, message: Some(m), .. } if m == "Invalid access token"),
         "{error:?}"
@@ -177,10 +211,8 @@ async fn error_frame_goes_to_the_subscription_it_refuses() {
         })
         .unwrap();
     let mut notifications = multiplex.subscribe(Channel::UserNotification);
-    let error = tokio::time::timeout(SECOND, notifications.next())
+    let error = next_significant(&mut notifications, SECOND)
         .await
-        .unwrap()
-        .unwrap()
         .unwrap_err();
     assert!(
         matches!(&error, Error::Http { status: 401, .. }),
@@ -193,11 +225,8 @@ async fn error_frame_goes_to_the_subscription_it_refuses() {
     ));
     // The other subscription saw nothing of it and goes on.
     server.publish(Publish::new("delete", "7").to(Channel::User));
-    let item = tokio::time::timeout(SECOND, user.next())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(item.unwrap().payload().as_str(), Some("7"));
+    let event = next_event(&mut user, SECOND).await;
+    assert_eq!(event.payload().as_str(), Some("7"));
 }
 
 #[tokio::test]
@@ -208,11 +237,7 @@ async fn disconnect_then_every_subscription_is_resent() {
     let mut list = multiplex.subscribe(Channel::List("9".into()));
     server_streams(&server, &[vec!["direct"], vec!["list", "9"]]).await;
     server.fault(Fault::Disconnect).unwrap();
-    let error = tokio::time::timeout(SECOND, direct.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_err();
+    let error = next_break(&mut direct, SECOND).await;
     assert!(error.is_retryable(), "{error}");
     server_streams(&server, &[vec!["direct"], vec!["list", "9"]]).await;
     server.publish(Publish::new("delete", "8").to(Channel::Direct));
@@ -229,7 +254,7 @@ async fn silence_past_the_ping_timeout_reconnects_and_resubscribes() {
         .await
         .unwrap();
     let multiplex = ws_client(&server)
-        .ws_timeout(Some(Duration::from_millis(250)))
+        .stall_timeout(Some(Duration::from_millis(250)))
         .build()
         .unwrap()
         .multiplex();
@@ -239,11 +264,7 @@ async fn silence_past_the_ping_timeout_reconnects_and_resubscribes() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(multiplex.state().is_open());
     server.fault(Fault::Stall { seconds: 0.6 }).unwrap();
-    let error = tokio::time::timeout(2 * SECOND, user.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_err();
+    let error = next_break(&mut user, 2 * SECOND).await;
     assert!(matches!(error, Error::Stalled { .. }), "{error}");
     tokio::time::sleep(Duration::from_millis(700)).await;
     server_streams(&server, &[vec!["user"]]).await;
@@ -284,20 +305,8 @@ async fn same_events_over_sse_and_websocket() {
     let mut got_sse = Vec::new();
     let mut got_ws = Vec::new();
     for _ in 0..expected.len() {
-        got_sse.push(
-            tokio::time::timeout(SECOND, over_sse.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap(),
-        );
-        got_ws.push(
-            tokio::time::timeout(SECOND, over_ws.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap(),
-        );
+        got_sse.push(next_event(&mut over_sse, SECOND).await);
+        got_ws.push(next_event(&mut over_ws, SECOND).await);
     }
     assert_eq!(got_sse, got_ws, "typed events differ between transports");
     assert_eq!(as_values(got_ws), expected);
@@ -327,6 +336,7 @@ async fn auto_transport_falls_back_to_websocket_when_sse_is_refused() {
             status: 404,
             count: 1,
             retry_after: None,
+            headers: Vec::new(),
         })
         .unwrap();
     let client = Client::builder(server.url()).token("t").build().unwrap();
@@ -357,8 +367,9 @@ async fn auto_transport_stays_on_sse_when_it_works() {
 
 /// One subscription whose consumer stops reading must not hold up the
 /// others, nor stop the connection answering the server's pings (Mastodon
-/// cuts a connection that misses a pong): its events wait, bounded, until it
-/// reads again, and none is lost.
+/// cuts a connection that misses a pong): past its queue's bound its events
+/// are dropped, and it is told how many (`Item::Lagged`), in order, so that
+/// nothing goes missing silently.
 #[tokio::test]
 async fn a_consumer_that_stops_reading_holds_up_neither_the_others_nor_the_pings() {
     let server = TestServer::builder()
@@ -366,7 +377,11 @@ async fn a_consumer_that_stops_reading_holds_up_neither_the_others_nor_the_pings
         .start()
         .await
         .unwrap();
-    let multiplex = ws_client(&server).build().unwrap().multiplex();
+    let multiplex = ws_client(&server)
+        .queue_limit(8 * 1024)
+        .build()
+        .unwrap()
+        .multiplex();
     let mut slow = multiplex.subscribe(Channel::Hashtag("slow".into()));
     let mut quick = multiplex.subscribe(Channel::Hashtag("quick".into()));
     server_streams(
@@ -388,7 +403,52 @@ async fn a_consumer_that_stops_reading_holds_up_neither_the_others_nor_the_pings
     let connections = server.connections();
     assert_eq!(connections.len(), 1, "{connections:?}");
     assert_eq!(connections[0].id, connection, "the connection was cut");
+    // Read at last: events in order, and where some were dropped, a report
+    // of exactly how many.
+    let mut next = 0u64;
+    let mut lost = 0u64;
+    while next < 500 {
+        match next_significant(&mut slow, 2 * SECOND).await {
+            Ok(Item::Event(event)) => {
+                assert_eq!(event.payload().as_str(), Some(next.to_string().as_str()));
+                next += 1;
+            }
+            Ok(Item::Lagged { lost: n, .. }) => {
+                assert!(n > 0);
+                lost += n;
+                next += n;
+            }
+            other => panic!("after {next}: {other:?}"),
+        }
+    }
+    assert_eq!(next, 500);
+    assert!(lost > 0, "nothing was dropped: the bound did not hold");
+    // The others went on meanwhile, on the same connection.
+    server.publish(Publish::new("delete", "5").to(Channel::Hashtag("quick".into())));
+    assert_eq!(next_payload(&mut quick).await, "5");
+    assert_eq!(server.connections()[0].id, connection);
+}
+
+/// A subscription alone on its WebSocket holds nobody up: past its queue's
+/// bound the connection stops reading (TCP pushes back on the server), and
+/// once it reads again every event arrives, in order, none lost.
+#[tokio::test]
+async fn a_consumer_alone_on_its_websocket_loses_nothing_past_the_bound() {
+    // The server's pings at their usual 30 s: a connection that stops
+    // reading answers none until its consumer catches up.
+    let server = TestServer::builder().start().await.unwrap();
+    let client = ws_client(&server).queue_limit(8 * 1024).build().unwrap();
+    let mut slow = client.stream(Channel::Hashtag("slow".into()));
+    server_streams(&server, &[vec!["hashtag", "slow"]]).await;
+    // Far more than the queue holds.
     for i in 0..500 {
-        assert_eq!(next_payload(&mut slow).await, i.to_string());
+        server.publish(Publish::new("delete", i.to_string()).to(Channel::Hashtag("slow".into())));
+    }
+    tokio::time::sleep(SECOND).await;
+    for i in 0..500 {
+        assert_eq!(
+            next_event(&mut slow, 2 * SECOND).await.payload().as_str(),
+            Some(i.to_string().as_str())
+        );
     }
 }

@@ -55,7 +55,7 @@ fn trait_dispatch_calls_the_typed_method() {
     dispatch(event("filters_changed", "undefined"), &mut recorder);
     dispatch(event("notifications_merged", "1"), &mut recorder);
     dispatch(event("brand.new", "{\"a\":1}"), &mut recorder);
-    dispatch_item(StreamItem::Heartbeat, &mut recorder);
+    dispatch_item(Item::Heartbeat, &mut recorder);
     assert_eq!(
         recorder.0,
         [
@@ -123,7 +123,7 @@ fn callback_typed_handlers_and_unknown() {
         event("some.future_event", "{\"hello\":\"world\"}"),
         &mut listener,
     );
-    dispatch_item(StreamItem::Heartbeat, &mut listener);
+    dispatch_item(Item::Heartbeat, &mut listener);
     assert_eq!(
         *seen.lock().unwrap(),
         [

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 
 use crate::Error;
-use crate::proto::{Event, StreamItem};
+use mastostream_proto::{Event, StreamItem};
 
 /// One item of a batch, before parsing.
 #[derive(Debug)]
@@ -20,32 +20,33 @@ pub(crate) enum RawItem {
     Heartbeat,
 }
 
-/// The events of one read, in order.
-#[derive(Debug)]
+/// The events of one read, in order, with the bytes they hold.
+#[derive(Debug, Default)]
 pub(crate) struct Batch {
     items: VecDeque<RawItem>,
-    malformed_ends: bool,
+    bytes: usize,
+    events: u64,
 }
 
 impl Batch {
-    /// An empty batch. With `malformed_ends` (reconnect off), a malformed
-    /// event ends the stream, as Mastodon.py's streams do.
-    pub fn new(malformed_ends: bool) -> Batch {
-        Batch {
-            items: VecDeque::new(),
-            malformed_ends,
-        }
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
     }
 
     /// A batch of one event.
-    pub fn one(name: String, data: Option<String>, malformed_ends: bool) -> Batch {
-        let mut batch = Batch::new(malformed_ends);
+    pub fn one(name: String, data: Option<String>) -> Batch {
+        let mut batch = Batch::new();
         batch.push(RawItem::Event { name, data });
         batch
     }
 
     /// Adds an item at the end.
     pub fn push(&mut self, item: RawItem) {
+        if let RawItem::Event { name, data } = &item {
+            self.bytes += name.len() + data.as_ref().map_or(0, String::len);
+            self.events += 1;
+        }
         self.items.push_back(item);
     }
 
@@ -54,9 +55,14 @@ impl Batch {
         self.items.is_empty()
     }
 
-    /// Whether a malformed event ends the stream.
-    pub fn malformed_ends(&self) -> bool {
-        self.malformed_ends
+    /// The bytes of the events' names and data, as queued.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// How many events it was made with (heartbeats not counted).
+    pub fn events(&self) -> u64 {
+        self.events
     }
 
     /// Takes the next item and parses it.
@@ -71,11 +77,11 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::EventKind;
+    use mastostream_proto::EventKind;
 
     #[test]
     fn items_are_parsed_in_order_when_taken() {
-        let mut batch = Batch::new(false);
+        let mut batch = Batch::new();
         batch.push(RawItem::Heartbeat);
         batch.push(RawItem::Event {
             name: "delete".into(),

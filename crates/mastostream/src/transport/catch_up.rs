@@ -27,14 +27,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::Error;
-use crate::client::Inner;
-use crate::proto::{Channel, Event, EventKind, Gap, StreamItem, percent_encode};
-use crate::state::ConnectionState;
+use crate::item::Item;
+use crate::transport::context::Context;
+use crate::transport::handle::TaskHandle;
 use crate::transport::http;
-use crate::transport::task::{Signal, TaskHandle};
+use crate::transport::queue::{Overflow, Pushed, Signal, SignalTx, queue};
+use mastostream_proto::{Channel, Event, EventKind, Gap, percent_encode};
 
 /// Catch-up settings.
 ///
@@ -46,7 +47,13 @@ use crate::transport::task::{Signal, TaskHandle};
 /// live event of each timeline after that, the timeline is paged once more,
 /// up to that event: what was published in the moment arrives, caught up,
 /// ahead of it. That costs one more request per timeline and outage.
+///
+/// ```
+/// let config = mastostream::CatchUpConfig::default().max_pages(100).page_size(20);
+/// assert_eq!((config.max_pages, config.page_size), (100, 20));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CatchUpConfig {
     /// Records per REST page (Mastodon caps statuses at 40, notifications at 80).
     pub page_size: usize,
@@ -73,6 +80,38 @@ impl Default for CatchUpConfig {
             dedup_capacity: 10_000,
             settle: Duration::ZERO,
         }
+    }
+}
+
+impl CatchUpConfig {
+    /// Sets [`page_size`](Self::page_size).
+    pub fn page_size(mut self, records: usize) -> Self {
+        self.page_size = records;
+        self
+    }
+
+    /// Sets [`max_pages`](Self::max_pages).
+    pub fn max_pages(mut self, pages: usize) -> Self {
+        self.max_pages = pages;
+        self
+    }
+
+    /// Sets [`min_rate_limit_remaining`](Self::min_rate_limit_remaining).
+    pub fn min_rate_limit_remaining(mut self, remaining: u64) -> Self {
+        self.min_rate_limit_remaining = remaining;
+        self
+    }
+
+    /// Sets [`dedup_capacity`](Self::dedup_capacity).
+    pub fn dedup_capacity(mut self, ids: usize) -> Self {
+        self.dedup_capacity = ids;
+        self
+    }
+
+    /// Sets [`settle`](Self::settle).
+    pub fn settle(mut self, wait: Duration) -> Self {
+        self.settle = wait;
+        self
     }
 }
 
@@ -109,7 +148,7 @@ struct Source {
 }
 
 /// The REST timelines for a stream, as Mastodon maps them.
-fn sources(stream: &Channel) -> Vec<Source> {
+fn sources(channel: &Channel) -> Vec<Source> {
     let statuses = |path: String| Source {
         kind: Kind::Statuses,
         path,
@@ -123,7 +162,7 @@ fn sources(stream: &Channel) -> Vec<Source> {
         unbridged_since: None,
     };
     let public = |query: &str| statuses(format!("/api/v1/timelines/public?{query}"));
-    match stream {
+    match channel {
         Channel::User => vec![statuses("/api/v1/timelines/home?".into()), notifications()],
         Channel::UserNotification => vec![notifications()],
         Channel::Public => vec![public("")],
@@ -210,83 +249,71 @@ impl Seen {
 
 /// Puts the catch-up stage in front of `upstream`.
 pub(crate) fn wrap(
-    inner: Arc<Inner>,
+    context: Arc<Context>,
     mut upstream: TaskHandle,
     config: CatchUpConfig,
 ) -> TaskHandle {
-    let (tx, signals) = mpsc::channel(crate::transport::task::SIGNAL_QUEUE);
+    let (tx, signals) = queue(context.queue_limit);
     let (state_tx, state) = watch::channel(upstream.state.borrow().clone());
-    let stream = upstream.stream.clone();
+    let channel = upstream.channel.clone();
     let receiving = upstream.receiving.clone();
     let closer = upstream.closer.clone();
+    let malformed_ends = upstream.malformed_ends;
+    // Heartbeats pass through; the consumer's handle decides whether to show them.
+    upstream.heartbeats = true;
     let mut stage = Stage {
-        inner,
-        sources: sources(&stream),
+        context,
+        sources: sources(&channel),
         seen: Seen::new(config.dedup_capacity),
         config,
-        stream: stream.clone(),
+        channel: channel.clone(),
         tx,
         outage_since: None,
         opened: false,
     };
     let task = tokio::spawn(async move {
-        while let Some(signal) = upstream.signals.recv().await {
+        loop {
+            let item = tokio::select! {
+                item = upstream.next_item() => item,
+                _ = stage.tx.closed() => return,
+            };
             state_tx.send_replace(upstream.state.borrow().clone());
-            if !stage.handle(signal).await {
-                return;
+            match item {
+                None => return,
+                Some(Err(error)) => {
+                    stage.tx.push(Signal::Ended(error));
+                    return;
+                }
+                Some(Ok(item)) => {
+                    if !stage.handle(item).await {
+                        return;
+                    }
+                }
             }
         }
-        state_tx.send_replace(upstream.state.borrow().clone());
     });
-    TaskHandle {
-        stream,
-        signals,
-        state,
-        receiving,
-        closer,
-        task: Some(task),
-        _keep_alive: None,
-    }
+    let mut handle = TaskHandle::new(channel, signals, state, receiving, closer, malformed_ends);
+    handle.task = Some(task);
+    handle
 }
 
 struct Stage {
-    inner: Arc<Inner>,
+    context: Arc<Context>,
     sources: Vec<Source>,
     seen: Seen,
     config: CatchUpConfig,
-    stream: Channel,
-    tx: mpsc::Sender<Signal>,
+    channel: Channel,
+    tx: SignalTx,
     outage_since: Option<SystemTime>,
     /// Whether the stream has opened once (and its starting points were fetched).
     opened: bool,
 }
 
 impl Stage {
-    /// Handles one upstream signal; false when the consumer is gone.
-    async fn handle(&mut self, signal: Signal) -> bool {
-        let Signal::Batch(mut batch) = signal else {
-            return self.handle_one(signal).await;
-        };
-        while let Some(item) = batch.next_item() {
-            let signal = match item {
-                Ok(item) => Signal::Item(item),
-                Err(error) if batch.malformed_ends() => {
-                    let _ = self.send(Signal::Ended(error)).await;
-                    return false;
-                }
-                Err(error) => Signal::Malformed(error),
-            };
-            if !self.handle_one(signal).await {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Handles one signal that is not a batch.
-    async fn handle_one(&mut self, signal: Signal) -> bool {
-        match signal {
-            Signal::Item(StreamItem::Event(event)) => {
+    /// Handles one upstream item; false when the consumer is gone.
+    async fn handle(&mut self, item: Item) -> bool {
+        match item {
+            Item::Event(event) => {
                 if let Some((kind, id, key)) = position(&event) {
                     if !self.bridge(kind, id).await {
                         return false;
@@ -296,14 +323,14 @@ impl Stage {
                     }
                     self.advance(kind, id);
                 }
-                self.send(Signal::Item(StreamItem::Event(event))).await
+                self.send(Item::Event(event)).await
             }
-            Signal::Abort(error) => {
+            Item::Reconnecting { .. } => {
                 self.outage_since.get_or_insert_with(SystemTime::now);
-                self.send(Signal::Abort(error)).await
+                self.send(item).await
             }
-            Signal::State(ConnectionState::Open) if self.outage_since.is_some() => {
-                if !self.send(Signal::State(ConnectionState::Open)).await {
+            Item::Connected if self.outage_since.is_some() => {
+                if !self.send(Item::Connected).await {
                     return false;
                 }
                 let since = self.outage_since.take().unwrap_or_else(SystemTime::now);
@@ -312,14 +339,18 @@ impl Stage {
                 }
                 self.catch_up(since).await
             }
-            Signal::State(ConnectionState::Open) if !self.opened => {
+            Item::Connected if !self.opened => {
                 self.opened = true;
-                if !self.send(Signal::State(ConnectionState::Open)).await {
+                if !self.send(Item::Connected).await {
                     return false;
                 }
                 self.fetch_starting_points().await;
                 true
             }
+            // Events dropped for a consumer that fell behind on a shared
+            // connection: fetched back like an outage's, when there is a
+            // timeline to page.
+            Item::Lagged { since, .. } if !self.sources.is_empty() => self.catch_up(since).await,
             other => self.send(other).await,
         }
     }
@@ -342,8 +373,31 @@ impl Stage {
         }
     }
 
-    async fn send(&self, signal: Signal) -> bool {
-        self.tx.send(signal).await.is_ok()
+    /// Queues an item for the consumer, waiting while its queue is full
+    /// (this stage holds up nobody but its own stream); false when it is gone.
+    async fn send(&self, item: Item) -> bool {
+        let pushed = match item {
+            Item::Event(event) => {
+                let bytes = event.payload().as_str().map_or(0, str::len);
+                self.tx
+                    .push_event(Item::Event(event), bytes, Overflow::Hold)
+            }
+            other => {
+                if self.tx.push(Signal::Item(other)) {
+                    Pushed::Queued
+                } else {
+                    Pushed::Gone
+                }
+            }
+        };
+        match pushed {
+            Pushed::Gone => false,
+            Pushed::Full => {
+                self.tx.room().await;
+                !self.tx.is_closed()
+            }
+            _ => true,
+        }
     }
 
     fn advance(&mut self, kind: Kind, id: u64) {
@@ -406,14 +460,8 @@ impl Stage {
     }
 
     async fn send_gap(&self, since: SystemTime, complete: bool) -> bool {
-        let gap = Gap {
-            stream: self.stream.clone(),
-            since,
-            until: SystemTime::now(),
-            complete,
-        };
-        self.send(Signal::Item(StreamItem::Event(gap.into_event())))
-            .await
+        let gap = Gap::new(self.channel.clone(), since, SystemTime::now(), complete);
+        self.send(Item::Event(gap.into_event())).await
     }
 
     /// [`catch_up_source`](Self::catch_up_source), with an error taken as
@@ -468,7 +516,7 @@ impl Stage {
                 {
                     Ok(event) => event.mark_caught_up(),
                     Err(error) => {
-                        if self.tx.send(Signal::Malformed(error)).await.is_err() {
+                        if !self.send(Item::Skipped(error)).await {
                             return Ok(None);
                         }
                         continue;
@@ -478,13 +526,7 @@ impl Stage {
                     continue;
                 };
                 self.advance(kind, id);
-                if self.seen.insert(key)
-                    && self
-                        .tx
-                        .send(Signal::Item(StreamItem::Event(event)))
-                        .await
-                        .is_err()
-                {
+                if self.seen.insert(key) && !self.send(Item::Event(event)).await {
                     return Ok(None);
                 }
             }
@@ -510,14 +552,18 @@ impl Stage {
         max_id: Option<u64>,
         limit: usize,
     ) -> Result<(Vec<Box<serde_json::value::RawValue>>, HeaderMap), Error> {
-        let mut url = self.inner.server.clone();
+        let mut url = self.context.server.clone();
         let (path, query) = source.path.split_once('?').unwrap_or((&source.path, ""));
         url.set_path(path);
         let max_id = max_id.map_or(String::new(), |id| format!("max_id={id}&"));
         let min_id = min_id.map_or(String::new(), |id| format!("min_id={id}&"));
         url.set_query(Some(&format!("{query}{max_id}{min_id}limit={limit}")));
-        let mut request = self.inner.http.get(url).timeout(self.inner.request_timeout);
-        if let Some(token) = &self.inner.token {
+        let mut request = self
+            .context
+            .http
+            .get(url)
+            .timeout(self.context.request_timeout);
+        if let Some(token) = &self.context.token {
             request = request.bearer_auth(token.expose());
         }
         let response = request.send().await.map_err(http::network)?;

@@ -4,6 +4,7 @@ use reqwest::Response;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::Error;
+use mastostream_proto::server_wait;
 
 /// How much of an error body is read for Mastodon's `{"error": "..."}`.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
@@ -46,19 +47,19 @@ pub(crate) async fn status_error(mut response: Response) -> Error {
 /// The error for a refused request (or WebSocket upgrade), from its status,
 /// headers and (the start of) its body.
 pub(crate) fn refusal(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
-    let retry_after = headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .or_else(|| {
-            // Mastodon's rate limiter says when the window resets instead.
-            let reset = headers.get("x-ratelimit-reset")?.to_str().ok()?;
-            let at = crate::proto::parse_timestamp(reset)?;
-            let wait = at
-                .duration_since(std::time::SystemTime::now())
-                .unwrap_or_default();
-            Some(wait.as_secs() + 1)
-        });
+    // Both clamped by the protocol crate: the wire can say anything.
+    let now = std::time::SystemTime::now();
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+    };
+    let retry_after = header(RETRY_AFTER.as_str())
+        .and_then(|v| server_wait::retry_after(v, now))
+        // Mastodon's rate limiter says when the window resets instead.
+        .or_else(|| header("x-ratelimit-reset").and_then(|v| server_wait::rate_limit_reset(v, now)))
+        // Rounded up: waking a moment late beats a second refusal.
+        .map(|wait| wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
     let message = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))

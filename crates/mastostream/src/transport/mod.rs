@@ -1,11 +1,15 @@
 //! The tokio drivers: HTTP for SSE and REST, and the task that keeps a stream
-//! connected. They add sockets and time to the sans-IO [`crate::proto`] core.
+//! connected. They add sockets and time to the sans-IO [`mastostream_proto`] core. Nothing
+//! here imports the front-ends above (client, listener, blocking, streams).
 
-pub(crate) mod backlog;
 pub(crate) mod batch;
 pub(crate) mod catch_up;
+pub(crate) mod context;
+pub(crate) mod handle;
 pub(crate) mod http;
 pub(crate) mod mux;
+pub(crate) mod queue;
+pub(crate) mod refusal;
 pub(crate) mod sse;
 pub(crate) mod task;
 pub(crate) mod ws;
@@ -15,5 +19,35 @@ pub(crate) async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>)
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Opens `channel` on the context's transport, with catch-up when asked:
+/// its own SSE task, or a subscription on the shared WebSocket. Outside a
+/// tokio runtime the stream yields a clear error and ends (it does not panic).
+pub(crate) fn open(
+    context: &std::sync::Arc<context::Context>,
+    channel: mastostream_proto::Channel,
+    catch_up: Option<catch_up::CatchUpConfig>,
+) -> handle::TaskHandle {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return handle::failed(
+            channel,
+            crate::Error::Config(
+                "streams run on a tokio runtime and none is running here; \
+                 call this from inside one, or use mastostream::blocking"
+                    .into(),
+            ),
+        );
+    };
+    let handle = match context.transport {
+        context::Transport::Sse | context::Transport::Auto => {
+            task::spawn_on(&runtime, context.clone(), channel)
+        }
+        context::Transport::WebSocket => mux::shared(context).subscribe_handle(channel, false),
+    };
+    match catch_up {
+        Some(config) => catch_up::wrap(context.clone(), handle, config),
+        None => handle,
     }
 }

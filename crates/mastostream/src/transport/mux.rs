@@ -1,52 +1,54 @@
 //! The multiplexed WebSocket: one connection, many subscriptions, added and
-//! removed at run time, all re-sent after every reconnect.
+//! removed at run time, all re-sent (in the order they were made) after
+//! every reconnect.
 //!
-//! One task owns the socket (as async-nats' connection task does) and talks to
-//! cheap handles over channels. Two subscriptions that name the same server
-//! channel share it: the subscribe frame goes out for the first, the
-//! unsubscribe frame after the last. A subscription whose consumer falls
-//! behind does not hold up the others: its events wait in a bounded
-//! [`Backlog`] while the task goes on reading (and answering pings). A
-//! subscription alone on its connection holds nobody up; for it the task
-//! waits, and TCP pushes back.
+//! One task owns the socket (as async-nats' connection task does) and talks
+//! to cheap handles over channels. Two subscriptions that name the same
+//! server channel share it: the subscribe frame goes out for the first, the
+//! unsubscribe frame after the last. The task never waits on a consumer:
+//! each subscription has its own [`queue`](super::queue), and past its bound
+//! a consumer that is behind loses events, told so by an
+//! [`Item::Lagged`](crate::Item::Lagged), while the others, the pings and
+//! the reconnects go on. A subscription alone on its connection holds
+//! nobody up; for it the task stops reading instead, and TCP pushes back.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
-use std::future::Future;
-use std::pin::Pin;
-use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::Error;
-use crate::client::Inner;
-use crate::event_stream::EventStream;
-use crate::proto::{
-    Action, Channel, Liveness, ReconnectPolicy, Reconnector, WsEnvelope, decode_ws_envelope,
-    normalize_hashtag,
-};
+use crate::item::Item;
 use crate::state::ConnectionState;
-use crate::transport::backlog::Backlog;
 use crate::transport::batch::Batch;
-use crate::transport::task::{Closer, Signal, TaskHandle};
+use crate::transport::context::Context;
+use crate::transport::handle::{Closer, TaskHandle};
+use crate::transport::queue::{Overflow, Pushed, Signal, SignalTx, queue};
+use crate::transport::refusal::{Pending, attribute};
+use crate::transport::task::jitter_seed;
 use crate::transport::ws::{self, Socket};
+use mastostream_proto::{
+    Action, Channel, Liveness, LivenessEvent, ReconnectPolicy, Reconnector, WsEnvelope,
+    decode_ws_envelope, normalize_hashtag,
+};
 
-/// How long after a subscribe frame an error frame is taken to be about it.
-const PENDING_WINDOW: Duration = Duration::from_secs(5);
+/// How long after a subscribe frame an error frame may still be about it.
+/// Mastodon answers a refused list only after a database lookup, whose pool
+/// waits up to 15 s for a connection.
+const PENDING_WINDOW: Duration = Duration::from_secs(20);
 
 /// What handles ask of the task.
 #[derive(Debug)]
 pub(crate) enum Command {
     Subscribe {
         id: u64,
-        stream: Channel,
-        tx: mpsc::Sender<Signal>,
+        channel: Channel,
+        tx: SignalTx,
         state: watch::Sender<ConnectionState>,
     },
     Unsubscribe {
@@ -61,91 +63,81 @@ pub(crate) struct MuxShared {
     next_id: AtomicU64,
     receiving: Arc<AtomicBool>,
     state: watch::Receiver<ConnectionState>,
+    queue_limit: usize,
+    malformed_ends: bool,
 }
 
-/// A multiplexed WebSocket connection; see [`Client::multiplex`](crate::Client::multiplex).
-///
-/// ```no_run
-/// # async fn run(client: mastostream::Client) {
-/// use futures_util::StreamExt;
-/// use mastostream::proto::Channel;
-///
-/// let multiplex = client.multiplex();
-/// let mut rust = multiplex.subscribe(Channel::Hashtag("rust".into()));
-/// let local = multiplex.subscribe(Channel::PublicLocal);
-/// drop(local); // unsubscribes; `rust` goes on, on the same connection
-/// while let Some(event) = rust.next().await { /* ... */ }
-/// # }
-/// ```
+/// A handle on one multiplexed WebSocket. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Multiplex {
+pub(crate) struct MuxHandle {
     shared: Arc<MuxShared>,
 }
 
-impl Multiplex {
-    pub(crate) fn start(inner: Arc<Inner>) -> Multiplex {
+impl MuxHandle {
+    /// Starts a multiplexer's task on the current runtime; it connects at once.
+    pub fn start(context: Arc<Context>) -> MuxHandle {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(ConnectionState::Connecting);
         let receiving = Arc::new(AtomicBool::new(false));
-        let outbox = Outbox::new(inner.ws_backlog);
+        let queue_limit = context.queue_limit;
+        let malformed_ends = context.settings.reconnect == ReconnectPolicy::Off;
         let task = MuxTask {
-            inner,
+            context,
             commands: commands_rx,
-            subscribers: HashMap::new(),
+            subscribers: BTreeMap::new(),
             channels: HashMap::new(),
             pending: VecDeque::new(),
             state: state_tx,
             receiving: receiving.clone(),
-            outbox,
+            held: None,
         };
-        tokio::spawn(task.run());
-        Multiplex {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(task.run())),
+            // No runtime to run on: the task is dropped, and every
+            // subscription ends at once with an error that says why.
+            Err(_) => drop(task),
+        }
+        MuxHandle {
             shared: Arc::new(MuxShared {
                 commands,
                 next_id: AtomicU64::new(1),
                 receiving,
                 state,
+                queue_limit,
+                malformed_ends,
             }),
         }
     }
 
-    pub(crate) fn from_shared(shared: Arc<MuxShared>) -> Multiplex {
-        Multiplex { shared }
-    }
-
-    pub(crate) fn downgrade(&self) -> Weak<MuxShared> {
-        Arc::downgrade(&self.shared)
-    }
-
-    /// Subscribes to a stream; its events arrive on the returned stream.
-    /// Dropping (or closing) it unsubscribes.
-    pub fn subscribe(&self, stream: Channel) -> EventStream {
-        EventStream::new(self.subscribe_handle(stream))
-    }
-
-    pub(crate) fn subscribe_handle(&self, stream: Channel) -> TaskHandle {
+    /// Subscribes to `channel`; dropping (or closing) the handle unsubscribes.
+    pub fn subscribe_handle(&self, channel: Channel, heartbeats: bool) -> TaskHandle {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, signals) = mpsc::channel(crate::transport::task::SIGNAL_QUEUE);
+        let (tx, signals) = queue(self.shared.queue_limit);
         let (state_tx, state) = watch::channel(self.shared.state.borrow().clone());
         let command = Command::Subscribe {
             id,
-            stream: stream.clone(),
+            channel: channel.clone(),
             tx: tx.clone(),
             state: state_tx,
         };
         if self.shared.commands.send(command).is_err() {
-            // The connection task has ended for good: so does this stream.
-            let _ = tx.try_send(Signal::Ended(Error::Closed));
+            // The connection task has ended for good (or never ran): so does this stream.
+            tx.push(Signal::Ended(Error::Config(
+                "this multiplexed WebSocket is not running: it ended, or was made outside a tokio runtime".into(),
+            )));
         }
-        TaskHandle {
-            stream,
+        drop(tx);
+        let mut handle = TaskHandle::new(
+            channel,
             signals,
             state,
-            receiving: self.shared.receiving.clone(),
-            closer: Closer::Subscription(self.shared.commands.clone(), id),
-            task: None,
-            _keep_alive: Some(self.shared.clone()),
-        }
+            self.shared.receiving.clone(),
+            Closer::Subscription(self.shared.commands.clone(), id),
+            self.shared.malformed_ends,
+        );
+        handle.heartbeats = heartbeats;
+        handle.keep_alive = Some(self.shared.clone());
+        handle
     }
 
     /// The connection's state.
@@ -159,124 +151,69 @@ impl Multiplex {
     }
 }
 
+/// The context's shared multiplexed WebSocket, made on first use (on the
+/// current runtime) and closed when its last subscription ends.
+pub(crate) fn shared(context: &Arc<Context>) -> MuxHandle {
+    let mut slot = context.shared_mux.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(shared) = slot.upgrade() {
+        let handle = MuxHandle { shared };
+        if !handle.is_closed() {
+            return handle;
+        }
+    }
+    let handle = MuxHandle::start(context.clone());
+    *slot = Arc::downgrade(&handle.shared);
+    handle
+}
+
+/// Where a context keeps its shared multiplexer.
+pub(crate) type SharedSlot = std::sync::Mutex<Weak<MuxShared>>;
+
 /// The server-side channel a stream maps to: Mastodon treats `tag=Rust` and
 /// `tag=rust` as one subscription.
-fn channel_key(stream: &Channel) -> String {
-    match stream {
+fn channel_key(channel: &Channel) -> String {
+    match channel {
         Channel::Hashtag(tag) | Channel::HashtagLocal(tag) => {
-            format!("{}\0{}", stream.name(), normalize_hashtag(tag))
+            format!("{}\0{}", channel.name(), normalize_hashtag(tag))
         }
-        other => match other.arg() {
-            Some(arg) => format!("{}\0{arg}", other.name()),
-            None => other.name().to_owned(),
-        },
+        other => {
+            let mut key = other.name().to_owned();
+            for part in other.ws_stream_array().iter().skip(1) {
+                key.push('\0');
+                key.push_str(part);
+            }
+            key
+        }
     }
 }
 
 struct Subscriber {
     key: String,
-    tx: mpsc::Sender<Signal>,
+    tx: SignalTx,
     state: watch::Sender<ConnectionState>,
 }
 
 struct Membership {
     /// The stream as first subscribed: what the subscribe frame names.
-    stream: Channel,
+    channel: Channel,
     members: usize,
-}
-
-/// A subscription that has room in its queue again, with the room reserved.
-type Room = (u64, Result<mpsc::OwnedPermit<Signal>, SendError<()>>);
-
-/// Hands signals to subscriptions without waiting for a slow one.
-struct Outbox {
-    backlog: Backlog<mpsc::Sender<Signal>, Signal>,
-    /// One wait for room per subscription that is behind.
-    /// (Sync, as the task's `&self` methods are held across awaits.)
-    waiting: FuturesUnordered<Pin<Box<dyn Future<Output = Room> + Send + Sync>>>,
-}
-
-impl Outbox {
-    /// An outbox that holds up to `limit` bytes for subscriptions that are behind.
-    fn new(limit: usize) -> Self {
-        Outbox {
-            backlog: Backlog::new(limit),
-            waiting: FuturesUnordered::new(),
-        }
-    }
-
-    /// Sends `signal` (of `bytes` bytes) to subscription `id` if its queue
-    /// has room and nothing waits before it; else queues it in the backlog.
-    /// But when it is `alone` on the connection, so that no other
-    /// subscription waits on it, a full queue is waited for instead: the
-    /// socket goes unread and TCP pushes back, with nothing held here (as
-    /// on an SSE stream).
-    async fn deliver(
-        &mut self,
-        id: u64,
-        tx: &mpsc::Sender<Signal>,
-        signal: Signal,
-        bytes: usize,
-        alone: bool,
-    ) {
-        if self.backlog.is_behind(id) {
-            self.backlog.push(id, tx, signal, bytes);
-            return;
-        }
-        if alone {
-            let _ = tx.send(signal).await;
-            return;
-        }
-        match tx.try_send(signal) {
-            Ok(()) | Err(TrySendError::Closed(_)) => {}
-            Err(TrySendError::Full(signal)) => {
-                self.backlog.push(id, tx, signal, bytes);
-                self.wait_for_room(id, tx.clone());
-            }
-        }
-    }
-
-    fn wait_for_room(&mut self, id: u64, tx: mpsc::Sender<Signal>) {
-        self.waiting
-            .push(Box::pin(async move { (id, tx.reserve_owned().await) }));
-    }
-
-    /// Fills the room a subscription got with its oldest waiting signal.
-    fn fill(&mut self, (id, room): Room) {
-        match room {
-            Ok(permit) => {
-                if let Some(signal) = self.backlog.pop(id) {
-                    let tx = permit.send(signal);
-                    if self.backlog.is_behind(id) {
-                        self.wait_for_room(id, tx);
-                    }
-                }
-            }
-            // The consumer is gone.
-            Err(_) => self.backlog.remove(id),
-        }
-    }
-
-    /// The connection is gone: sends everything still waiting, in order,
-    /// waiting as long as each consumer takes (there is nothing else to serve).
-    async fn flush(&mut self) {
-        self.waiting.clear();
-        for (tx, signal) in self.backlog.drain() {
-            let _ = tx.send(signal).await;
-        }
-    }
+    /// The first member's id: channels are (re)subscribed in this order.
+    order: u64,
 }
 
 struct MuxTask {
-    inner: Arc<Inner>,
+    context: Arc<Context>,
     commands: mpsc::UnboundedReceiver<Command>,
-    subscribers: HashMap<u64, Subscriber>,
+    /// By id, which is the order they were made in.
+    subscribers: BTreeMap<u64, Subscriber>,
     channels: HashMap<String, Membership>,
     /// Subscribe frames sent and not yet confirmed by an event.
-    pending: VecDeque<(String, Instant)>,
+    pending: VecDeque<Pending>,
     state: watch::Sender<ConnectionState>,
     receiving: Arc<AtomicBool>,
-    outbox: Outbox,
+    /// A subscription alone on the connection whose queue is full: the
+    /// socket is not read until it has room.
+    held: Option<u64>,
 }
 
 /// Why a connection ended.
@@ -289,36 +226,31 @@ enum End {
 
 impl MuxTask {
     async fn run(mut self) {
-        let settings = self.inner.settings.clone();
-        let mut reconnector =
-            Reconnector::new(settings.reconnect.clone()).stable_after(settings.stable_after);
+        let settings = self.context.settings.clone();
+        let mut reconnector = Reconnector::new(settings.reconnect.clone(), jitter_seed())
+            .stable_after(settings.stable_after);
         loop {
-            self.set_state(ConnectionState::Connecting).await;
+            self.set_state(ConnectionState::Connecting);
             let error = match self.connect_and_serve(&mut reconnector).await {
                 End::Done => return,
                 End::Failed(error) => error,
             };
-            // What the connection read goes before the news that it broke.
-            self.outbox.flush().await;
             self.receiving.store(false, Ordering::Relaxed);
+            self.held = None;
             match reconnector.on_disconnect(Instant::now().into_std(), &error) {
-                Action::GiveUp => {
-                    self.end_all(error).await;
-                    return;
-                }
                 Action::Reconnect { delay, attempt } => {
                     tracing::debug!(%error, attempt, ?delay, "WebSocket broke; reconnecting");
-                    self.broadcast(|| Signal::Abort(error.clone())).await;
                     self.set_state(ConnectionState::Reconnecting {
                         attempt,
                         delay,
                         reason: error,
-                    })
-                    .await;
-                    let wake = Instant::now() + delay;
+                    });
+                    // `sleep` saturates a deadline past the clock's end.
+                    let wait = tokio::time::sleep(delay);
+                    tokio::pin!(wait);
                     loop {
                         tokio::select! {
-                            _ = tokio::time::sleep_until(wake) => break,
+                            _ = &mut wait => break,
                             command = self.commands.recv() => match command {
                                 None => return,
                                 Some(command) => self.apply(command, None).await,
@@ -326,34 +258,35 @@ impl MuxTask {
                         }
                     }
                 }
+                _ => {
+                    self.end_all(error);
+                    return;
+                }
             }
         }
     }
 
-    /// Tells every subscriber the connection's new state.
-    async fn set_state(&mut self, state: ConnectionState) {
+    /// Tells every subscriber the connection's new state; never waits.
+    fn set_state(&mut self, state: ConnectionState) {
         self.state.send_replace(state.clone());
+        let item = state.as_item();
         for subscriber in self.subscribers.values() {
             subscriber.state.send_replace(state.clone());
-        }
-        self.broadcast(|| Signal::State(state.clone())).await;
-    }
-
-    async fn broadcast(&self, signal: impl Fn() -> Signal) {
-        for subscriber in self.subscribers.values() {
-            let _ = subscriber.tx.send(signal()).await;
+            if let Some(item) = &item {
+                subscriber.tx.push(Signal::Item(item.clone()));
+            }
         }
     }
 
     /// The connection gave up: every subscription ends with `error`.
-    async fn end_all(&mut self, error: Error) {
+    fn end_all(&mut self, error: Error) {
         self.state
             .send_replace(ConnectionState::Closed(Some(error.clone())));
-        for (_, subscriber) in self.subscribers.drain() {
+        for (_, subscriber) in std::mem::take(&mut self.subscribers) {
             subscriber
                 .state
                 .send_replace(ConnectionState::Closed(Some(error.clone())));
-            let _ = subscriber.tx.send(Signal::Ended(error.clone())).await;
+            subscriber.tx.push(Signal::Ended(error.clone()));
         }
         self.channels.clear();
     }
@@ -363,11 +296,11 @@ impl MuxTask {
         match command {
             Command::Subscribe {
                 id,
-                stream,
+                channel,
                 tx,
                 state,
             } => {
-                let key = channel_key(&stream);
+                let key = channel_key(&channel);
                 state.send_replace(self.state.borrow().clone());
                 self.subscribers.insert(
                     id,
@@ -377,16 +310,23 @@ impl MuxTask {
                         state,
                     },
                 );
-                let channel = self
-                    .channels
-                    .entry(key.clone())
-                    .or_insert(Membership { stream, members: 0 });
-                channel.members += 1;
-                if channel.members == 1
+                // No longer alone: nobody may be held up for a consumer now.
+                self.held = None;
+                let membership = self.channels.entry(key.clone()).or_insert(Membership {
+                    channel,
+                    members: 0,
+                    order: id,
+                });
+                membership.members += 1;
+                if membership.members == 1
                     && let Some(socket) = socket
                 {
-                    let frame = channel.stream.ws_command(true);
-                    self.pending.push_back((key, Instant::now()));
+                    let frame = membership.channel.ws_command(true);
+                    self.pending.push_back(Pending::new(
+                        key,
+                        membership.channel.clone(),
+                        Instant::now(),
+                    ));
                     if let Err(error) = socket.send(Message::text(frame)).await {
                         tracing::debug!(%error, "subscribe frame not sent; the reconnect re-sends it");
                     }
@@ -396,14 +336,18 @@ impl MuxTask {
                 let Some(subscriber) = self.subscribers.remove(&id) else {
                     return;
                 };
+                if self.held == Some(id) {
+                    self.held = None;
+                }
                 subscriber.state.send_replace(ConnectionState::Closed(None));
-                let Some(channel) = self.channels.get_mut(&subscriber.key) else {
+                let Some(membership) = self.channels.get_mut(&subscriber.key) else {
                     return;
                 };
-                channel.members -= 1;
-                if channel.members == 0 {
-                    let frame = channel.stream.ws_command(false);
+                membership.members -= 1;
+                if membership.members == 0 {
+                    let frame = membership.channel.ws_command(false);
                     self.channels.remove(&subscriber.key);
+                    self.pending.retain(|p| p.key != subscriber.key);
                     if let Some(socket) = socket {
                         let _ = socket.send(Message::text(frame)).await;
                     }
@@ -413,10 +357,10 @@ impl MuxTask {
     }
 
     async fn connect_and_serve(&mut self, reconnector: &mut Reconnector) -> End {
-        let inner = self.inner.clone();
+        let context = self.context.clone();
         let connect = async move {
-            let base = inner.streaming_base().await?;
-            ws::connect(&inner, &base).await
+            let base = context.streaming_base().await?;
+            ws::connect(&context, &base).await
         };
         tokio::pin!(connect);
         let mut socket = loop {
@@ -432,24 +376,37 @@ impl MuxTask {
             }
         };
         reconnector.on_connected(Instant::now().into_std());
-        // Re-subscribe every live subscription on every new connection.
+        // Re-subscribe every live subscription, in the order they were made.
         self.pending.clear();
-        for (key, channel) in &self.channels {
-            self.pending.push_back((key.clone(), Instant::now()));
+        let mut channels: Vec<(&String, &Membership)> = self.channels.iter().collect();
+        channels.sort_by_key(|(_, m)| m.order);
+        let now = Instant::now();
+        for (key, membership) in channels {
+            self.pending
+                .push_back(Pending::new(key.clone(), membership.channel.clone(), now));
             if let Err(error) = socket
-                .send(Message::text(channel.stream.ws_command(true)))
+                .send(Message::text(membership.channel.ws_command(true)))
                 .await
             {
                 return End::Failed(Error::network(error));
             }
         }
-        self.set_state(ConnectionState::Open).await;
-        let mut liveness = Liveness::new(Instant::now().into_std(), self.inner.ws_timeout, None);
-        let reconnect_off = self.inner.settings.reconnect == ReconnectPolicy::Off;
+        self.set_state(ConnectionState::Open);
+        // One liveness setting for both transports; here a quiet server is
+        // probed with a ping, so a timeout shorter than its own pings works.
+        let mut liveness = Liveness::new(
+            Instant::now().into_std(),
+            self.context.settings.stall_timeout,
+            None,
+        )
+        .with_probe();
         loop {
             let deadline = liveness.poll_timeout().map(Instant::from_std);
-            // Past the backlog's bound, stop reading: TCP pushes back.
-            let reading = !self.outbox.backlog.is_full();
+            let held = self
+                .held
+                .and_then(|id| self.subscribers.get(&id))
+                .map(|s| s.tx.clone());
+            let reading = held.is_none();
             tokio::select! {
                 biased;
                 command = self.commands.recv() => match command {
@@ -459,23 +416,17 @@ impl MuxTask {
                     }
                     Some(command) => self.apply(command, Some(&mut socket)).await,
                 },
-                Some(room) = self.outbox.waiting.next(), if !self.outbox.waiting.is_empty() => {
-                    self.outbox.fill(room);
-                    if !reading {
-                        // Not reading was our doing, not the server's silence.
-                        liveness.handle_bytes(Instant::now().into_std());
-                    }
+                _ = async { held.as_ref().expect("guarded").room().await }, if !reading => {
+                    self.held = None;
+                    // Not reading was our doing, not the server's silence.
+                    liveness.handle_bytes(Instant::now().into_std());
                 }
                 message = socket.next(), if reading => {
                     liveness.handle_bytes(Instant::now().into_std());
                     match message {
                         Some(Ok(Message::Text(text))) => {
                             self.receiving.store(true, Ordering::Relaxed);
-                            if let Err(error) = self.route(text.as_str(), reconnect_off).await {
-                                return End::Failed(error);
-                            }
-                            // Waiting on a lone slow subscriber is not the server's silence.
-                            liveness.handle_bytes(Instant::now().into_std());
+                            self.route(text.as_str());
                         }
                         Some(Ok(Message::Ping(_))) => {
                             self.receiving.store(true, Ordering::Relaxed);
@@ -502,76 +453,104 @@ impl MuxTask {
                     }
                 }
                 _ = super::sleep_until_or_never(deadline), if reading => {
-                    if let Some(crate::proto::LivenessEvent::Stalled { silent_for }) =
-                        liveness.handle_timeout(Instant::now().into_std())
-                    {
-                        return End::Failed(Error::Stalled { silent_for });
+                    match liveness.handle_timeout(Instant::now().into_std()) {
+                        Some(LivenessEvent::Stalled { silent_for }) => {
+                            return End::Failed(Error::Stalled { silent_for });
+                        }
+                        Some(LivenessEvent::Probe) => {
+                            if let Err(error) = socket.send(Message::Ping(Default::default())).await {
+                                return End::Failed(Error::network(error));
+                            }
+                        }
+                        _ => {}
                     }
                 }
             }
         }
     }
 
-    /// Hands a frame to the subscriptions it belongs to. An error here ends
-    /// the connection (only a malformed frame with reconnect off does).
-    async fn route(&mut self, text: &str, reconnect_off: bool) -> Result<(), Error> {
-        let alone = self.subscribers.len() == 1;
+    /// Hands a frame to the subscriptions it belongs to, without waiting.
+    fn route(&mut self, text: &str) {
+        let overflow = if self.subscribers.len() > 1 {
+            Overflow::Drop
+        } else {
+            Overflow::Hold
+        };
         match decode_ws_envelope(text) {
             Ok(WsEnvelope::Event { stream, name, data }) => {
-                let Ok(stream) = Channel::from_ws_stream_array(&stream) else {
+                let Ok(channel) = Channel::from_ws_stream_array(&stream) else {
                     tracing::debug!(?stream, "event for a stream this client does not know");
-                    return Ok(());
+                    return;
                 };
-                let key = channel_key(&stream);
-                self.pending.retain(|(k, _)| *k != key);
-                let bytes = name.len() + data.as_ref().map_or(0, String::len);
-                for (id, subscriber) in self.subscribers.iter().filter(|(_, s)| s.key == key) {
-                    let batch = Batch::one(name.clone(), data.clone(), reconnect_off);
-                    self.outbox
-                        .deliver(*id, &subscriber.tx, Signal::Batch(batch), bytes, alone)
-                        .await;
+                let key = channel_key(&channel);
+                self.pending.retain(|p| p.key != key);
+                let members: Vec<u64> = self
+                    .subscribers
+                    .iter()
+                    .filter(|(_, s)| s.key == key)
+                    .map(|(id, _)| *id)
+                    .collect();
+                let (mut name, mut data) = (Some(name), Some(data));
+                for (i, id) in members.iter().enumerate() {
+                    // The last member takes the event itself; the others a copy.
+                    let batch = if i + 1 == members.len() {
+                        Batch::one(name.take().unwrap_or_default(), data.take().flatten())
+                    } else {
+                        Batch::one(name.clone().unwrap_or_default(), data.clone().flatten())
+                    };
+                    let Some(subscriber) = self.subscribers.get(id) else {
+                        continue;
+                    };
+                    match subscriber.tx.push_events(batch, overflow) {
+                        Pushed::Full if overflow == Overflow::Hold => self.held = Some(*id),
+                        Pushed::Dropped => {
+                            tracing::debug!(
+                                subscription = id,
+                                "a consumer is behind; an event was dropped for it"
+                            );
+                        }
+                        _ => {}
+                    }
                 }
             }
-            Ok(WsEnvelope::Error { error, status }) => self.route_error(error, status).await,
+            Ok(WsEnvelope::Error { error, status }) => self.route_error(error, status),
             Ok(_) => {}
-            Err(error) if reconnect_off => return Err(error),
             Err(error) => {
                 tracing::debug!(%error, "skipped a malformed frame");
-                for (id, subscriber) in &self.subscribers {
-                    let signal = Signal::Malformed(error.clone());
-                    self.outbox
-                        .deliver(*id, &subscriber.tx, signal, text.len(), alone)
-                        .await;
+                for subscriber in self.subscribers.values() {
+                    subscriber
+                        .tx
+                        .push(Signal::Item(Item::Skipped(error.clone())));
                 }
             }
         }
-        Ok(())
     }
 
     /// An error frame names no stream, and Mastodon acknowledges no
-    /// successful subscribe. It answers a refused one at once, though, so the
-    /// error is taken to be about the newest subscribe sent in the last few
-    /// seconds that no event has confirmed yet; with none, it is logged,
-    /// never sent to every subscription. (Two subscribes sent together stay
-    /// ambiguous; the newer one is blamed.)
-    async fn route_error(&mut self, message: String, status: Option<u16>) {
+    /// successful subscribe; see [`attribute`] for how the subscription it
+    /// is about is found. The one found is ended with the error; with none,
+    /// the error is logged and every subscription goes on.
+    fn route_error(&mut self, message: String, status: Option<u16>) {
         let now = Instant::now();
         self.pending
-            .retain(|(_, sent)| now.duration_since(*sent) < PENDING_WINDOW);
-        let (Some(status), Some((key, _))) = (status, self.pending.back().cloned()) else {
-            tracing::warn!(error = %message, ?status, "error frame for no pending subscription");
+            .retain(|p| now.duration_since(p.sent) < PENDING_WINDOW);
+        let Some(index) = attribute(&self.pending, &message) else {
+            tracing::warn!(error = %message, ?status, "an error frame no pending subscription can be the cause of");
             return;
         };
-        self.pending.pop_back();
+        let Some(pending) = self.pending.remove(index) else {
+            return;
+        };
         let error = Error::Http {
-            status,
+            status: status.unwrap_or_else(|| crate::transport::refusal::status_for(&message)),
             message: Some(message),
             retry_after: None,
         };
+        tracing::debug!(%error, stream = %pending.channel, "subscription refused");
         let refused: Vec<u64> = self
             .subscribers
             .iter()
-            .filter(|(_, s)| s.key == key)
+            .filter(|(_, s)| s.key == pending.key)
             .map(|(id, _)| *id)
             .collect();
         for id in refused {
@@ -579,13 +558,9 @@ impl MuxTask {
                 subscriber
                     .state
                     .send_replace(ConnectionState::Closed(Some(error.clone())));
-                let signal = Signal::Ended(error.clone());
-                let alone = self.subscribers.is_empty();
-                self.outbox
-                    .deliver(id, &subscriber.tx, signal, 0, alone)
-                    .await;
+                subscriber.tx.push(Signal::Ended(error.clone()));
             }
         }
-        self.channels.remove(&key);
+        self.channels.remove(&pending.key);
     }
 }

@@ -4,14 +4,14 @@ use reqwest::Response;
 use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 
 use crate::Error;
-use crate::client::Inner;
-use crate::proto::Channel;
+use crate::transport::context::Context;
 use crate::transport::http;
+use mastostream_proto::Channel;
 
 /// Opens `stream` on the streaming host; returns the response once it is a
 /// 200 event stream.
 pub(crate) async fn open(
-    inner: &Inner,
+    inner: &Context,
     base: &reqwest::Url,
     stream: &Channel,
 ) -> Result<Response, Error> {
@@ -35,7 +35,18 @@ pub(crate) async fn open(
             request.bearer_auth(token.expose())
         };
     }
-    let response = request.send().await.map_err(http::network)?;
+    // The whole request may not time out (the stream lasts), but its
+    // answer must come: a stalled server once kept a reconnect waiting 56 s.
+    let response = tokio::time::timeout(inner.request_timeout, request.send())
+        .await
+        .map_err(|_| Error::Network {
+            message: format!(
+                "no answer within {}",
+                crate::state::human_duration(inner.request_timeout)
+            ),
+            source: None,
+        })?
+        .map_err(http::network)?;
     if !response.status().is_success() {
         return Err(http::status_error(response).await);
     }

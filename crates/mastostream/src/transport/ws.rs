@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, http::HeaderValue};
 
 use crate::Error;
-use crate::client::{Inner, WsAuth};
+use crate::transport::context::{Context, WsAuth};
 
 /// The byte stream under a WebSocket: plain TCP or TLS.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -53,9 +53,16 @@ fn ws_config(max_message: usize) -> WebSocketConfig {
 
 /// Connects and upgrades; a refused upgrade is an [`Error::Http`] with
 /// Mastodon's `X-Error-Message`.
-pub(crate) async fn connect(inner: &Inner, base: &reqwest::Url) -> Result<Socket, Error> {
+pub(crate) async fn connect(inner: &Context, base: &reqwest::Url) -> Result<Socket, Error> {
     let secure = base.scheme() == "https";
-    let host = base.host_str().unwrap_or("localhost").to_owned();
+    // An IPv6 literal comes bracketed (`[::1]`); neither the resolver nor
+    // rustls' server name wants the brackets.
+    let host = base
+        .host_str()
+        .unwrap_or("localhost")
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     let port = base
         .port_or_known_default()
         .unwrap_or(if secure { 443 } else { 80 });
@@ -99,9 +106,10 @@ pub(crate) async fn connect(inner: &Inner, base: &reqwest::Url) -> Result<Socket
     let io: Box<dyn Io> = if secure {
         let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
             .map_err(|e| Error::Config(format!("bad host name: {e}")))?;
-        let tls = tokio_rustls::TlsConnector::from(tls_config())
-            .connect(name, tcp)
+        let tls = tokio_rustls::TlsConnector::from(tls_config()).connect(name, tcp);
+        let tls = tokio::time::timeout(inner.request_timeout, tls)
             .await
+            .map_err(|_| network_text("the TLS handshake timed out"))?
             .map_err(Error::network)?;
         Box::new(tls)
     } else {

@@ -1,0 +1,147 @@
+//! What the drivers need from the client that made them: the HTTP client,
+//! the settings, the token and the streaming host. It lives below the
+//! drivers, so they never reach up into the front-ends.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use tokio::sync::OnceCell;
+
+use crate::Error;
+use crate::token::Token;
+use crate::transport::http;
+use mastostream_proto::ReconnectPolicy;
+
+/// The settings a stream's connection task works with.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamSettings {
+    pub reconnect: ReconnectPolicy,
+    pub stable_after: Duration,
+    pub stall_timeout: Option<Duration>,
+    pub greeting_timeout: Duration,
+    pub max_event_size: usize,
+}
+
+/// How the token reaches a WebSocket server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WsAuth {
+    /// `Authorization: Bearer` (the default).
+    #[default]
+    Header,
+    /// `Sec-WebSocket-Protocol`, for browsers' sake some servers expect it.
+    Protocol,
+    /// `?access_token=`: leaks into server and proxy logs.
+    Query,
+}
+
+/// Which transport streams use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Transport {
+    /// Server-Sent Events: one HTTP connection per stream.
+    Sse,
+    /// One WebSocket per client, all streams multiplexed on it.
+    WebSocket,
+    /// SSE, switching a stream to the WebSocket when SSE answers 400 or 404,
+    /// is not an event stream, or opens without a greeting (servers such as
+    /// GoToSocial serve no SSE). The default.
+    #[default]
+    Auto,
+}
+
+#[derive(Debug)]
+pub(crate) struct Context {
+    pub http: reqwest::Client,
+    pub user_agent: String,
+    pub connect_timeout: Duration,
+    pub ws_auth: WsAuth,
+    /// Bytes of events a consumer's queue holds before its overflow rule applies.
+    pub queue_limit: usize,
+    pub transport: Transport,
+    pub catch_up: Option<crate::transport::catch_up::CatchUpConfig>,
+    pub shared_mux: crate::transport::mux::SharedSlot,
+    pub server: Url,
+    pub token: Option<Token>,
+    pub token_in_query: bool,
+    pub streaming_override: Option<Url>,
+    pub streaming_base: OnceCell<Url>,
+    /// For REST requests only: a stream must not time out as a whole.
+    pub request_timeout: Duration,
+    pub settings: StreamSettings,
+}
+
+impl Context {
+    /// The configured streaming URL, or the discovered one (cached).
+    pub(crate) async fn streaming_base(&self) -> Result<Url, Error> {
+        if let Some(url) = &self.streaming_override {
+            return Ok(url.clone());
+        }
+        self.streaming_base
+            .get_or_try_init(|| discover(self))
+            .await
+            .cloned()
+    }
+}
+
+/// A base URL: `ws`/`wss` mapped to `http`/`https`, path, query and fragment dropped.
+pub(crate) fn parse_base_url(text: &str) -> Result<Url, Error> {
+    let mut url = Url::parse(text.trim()).map_err(|e| Error::Config(format!("bad URL: {e}")))?;
+    let scheme = match url.scheme() {
+        "https" | "wss" => "https",
+        "http" | "ws" => "http",
+        other => return Err(Error::Config(format!("unsupported URL scheme {other:?}"))),
+    };
+    if url.host_str().is_none() {
+        return Err(Error::Config("the URL has no host".into()));
+    }
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_path("");
+    url.set_query(None);
+    url.set_fragment(None);
+    // Switching between special schemes is allowed by the URL standard.
+    url.set_scheme(scheme)
+        .map_err(|_| Error::Config(format!("cannot use {scheme} for {text:?}")))?;
+    Ok(url)
+}
+
+/// Reads the streaming URL from the instance endpoints.
+async fn discover(inner: &Context) -> Result<Url, Error> {
+    for (path, pointer) in [
+        ("/api/v2/instance", "/configuration/urls/streaming"),
+        ("/api/v1/instance", "/urls/streaming_api"),
+    ] {
+        let mut url = inner.server.clone();
+        url.set_path(path);
+        let response = match inner
+            .http
+            .get(url)
+            .timeout(inner.request_timeout)
+            .send()
+            .await
+        {
+            Ok(response) => response,
+            Err(error) if error.is_connect() || error.is_timeout() => {
+                return Err(http::network(error));
+            }
+            Err(_) => continue,
+        };
+        if !response.status().is_success() {
+            continue;
+        }
+        let Ok(bytes) = response.bytes().await else {
+            continue;
+        };
+        let Ok(body) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        if let Some(found) = body.pointer(pointer).and_then(|v| v.as_str())
+            && !found.is_empty()
+        {
+            tracing::debug!(streaming = found, "discovered the streaming host");
+            return parse_base_url(found);
+        }
+    }
+    Ok(inner.server.clone())
+}
