@@ -59,6 +59,34 @@ struct Consumer {
 }
 
 impl Consumer {
+    fn new(channel: Channel, events: EventStream, shared: bool) -> Self {
+        Consumer {
+            channel,
+            events,
+            last: None,
+            stopped: false,
+            shared,
+        }
+    }
+
+    /// Closes the stream and asserts that it ends, without an error, within 100 ms.
+    async fn assert_closes_promptly(self, seed: u64) {
+        self.events.close();
+        let mut events = self.events;
+        let ended = tokio::time::timeout(Duration::from_millis(100), async {
+            while let Some(item) = events.next().await {
+                item?;
+            }
+            Ok::<(), Error>(())
+        })
+        .await;
+        assert!(
+            matches!(ended, Ok(Ok(()))),
+            "seed {seed}: closing {} gave {ended:?} instead of ending within 100 ms",
+            self.channel
+        );
+    }
+
     /// Reads what is there now, checking order; returns the ids seen.
     fn drain_ready(&mut self, seed: u64) -> Vec<u64> {
         let mut seen = Vec::new();
@@ -184,21 +212,14 @@ async fn run_seed(seed: u64, steps: usize) {
     let mut consumers: Vec<Consumer> = Vec::new();
     for tag in ["a", "b", "c"] {
         let channel = Channel::Hashtag(tag.into());
-        consumers.push(Consumer {
-            events: multiplex.subscribe(channel.clone()),
-            channel,
-            last: None,
-            stopped: false,
-            shared: true,
-        });
+        consumers.push(Consumer::new(
+            channel.clone(),
+            multiplex.subscribe(channel),
+            true,
+        ));
     }
-    consumers.push(Consumer {
-        channel: Channel::Hashtag("sse".into()),
-        events: sse.stream(Channel::Hashtag("sse".into())),
-        last: None,
-        stopped: false,
-        shared: false,
-    });
+    let lone = Channel::Hashtag("sse".into());
+    consumers.push(Consumer::new(lone.clone(), sse.stream(lone), false));
     let mut next_id = 0u64;
     let mut extra = 0;
     for step in 0..steps {
@@ -249,35 +270,16 @@ async fn run_seed(seed: u64, steps: usize) {
                 // A subscription comes, or (one of the extras) goes.
                 if extra > 0 && rng.below(2) == 0 {
                     let index = consumers.len() - 1;
-                    let gone = consumers.remove(index);
-                    let closed = Instant::now();
-                    gone.events.close();
-                    let mut events = gone.events;
-                    let end = tokio::time::timeout(Duration::from_millis(100), async {
-                        while let Some(item) = events.next().await {
-                            if let Err(error) = item {
-                                return Some(error);
-                            }
-                        }
-                        None
-                    })
-                    .await;
-                    assert!(
-                        matches!(end, Ok(None)),
-                        "seed {seed}: close did not end the stream within 100 ms: {end:?} after {:?}",
-                        closed.elapsed()
-                    );
+                    consumers.remove(index).assert_closes_promptly(seed).await;
                     extra -= 1;
                 } else {
                     extra += 1;
                     let channel = Channel::Hashtag(format!("extra{step}"));
-                    consumers.push(Consumer {
-                        events: multiplex.subscribe(channel.clone()),
-                        channel,
-                        last: None,
-                        stopped: false,
-                        shared: true,
-                    });
+                    consumers.push(Consumer::new(
+                        channel.clone(),
+                        multiplex.subscribe(channel),
+                        true,
+                    ));
                 }
             }
             _ => {}
@@ -320,20 +322,7 @@ async fn run_seed(seed: u64, steps: usize) {
         consumer.drain_ready(seed);
     }
     for consumer in consumers {
-        consumer.events.close();
-        let mut events = consumer.events;
-        let ended = tokio::time::timeout(Duration::from_millis(100), async {
-            while let Some(item) = events.next().await {
-                item?;
-            }
-            Ok::<(), Error>(())
-        })
-        .await;
-        assert!(
-            matches!(ended, Ok(Ok(()))),
-            "seed {seed}: closing {} gave {ended:?}",
-            consumer.channel
-        );
+        consumer.assert_closes_promptly(seed).await;
     }
 }
 

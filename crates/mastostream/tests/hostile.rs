@@ -10,6 +10,9 @@ use mastostream_proto::Channel;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+mod common;
+use common::next_significant;
+
 const SECOND: Duration = Duration::from_secs(1);
 
 /// Serves every connection with `respond(request) -> bytes to write`, then
@@ -41,24 +44,9 @@ async fn script(
     format!("http://{addr}")
 }
 
-/// The stream's next item within `within`, connection notices
-/// (`Connecting`, `Connected`) skipped; panics if it ended or stayed silent.
-async fn next_item(events: &mut EventStream, within: Duration) -> Result<Item, Error> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let item = tokio::time::timeout_at(deadline, events.next())
-            .await
-            .expect("no item in time")
-            .expect("the stream ended");
-        if !matches!(item, Ok(Item::Connecting | Item::Connected)) {
-            return item;
-        }
-    }
-}
-
 /// The next event within `within`; panics on anything else but a connection notice.
 async fn next_event(events: &mut EventStream, within: Duration) -> Event {
-    match next_item(events, within).await {
+    match next_significant(events, within).await {
         Ok(Item::Event(event)) => event,
         other => panic!("expected an event, got {other:?}"),
     }
@@ -111,7 +99,7 @@ async fn an_html_page_instead_of_a_stream_is_a_clear_error() {
     )
     .await;
     let mut events = sse_client(&url).build().unwrap().stream(Channel::Public);
-    let error = next_item(&mut events, SECOND).await.unwrap_err();
+    let error = next_significant(&mut events, SECOND).await.unwrap_err();
     assert!(
         matches!(&error, Error::NotAStream { content_type } if content_type == "text/html"),
         "{error:?}"
@@ -127,7 +115,7 @@ async fn an_html_error_page_keeps_its_status() {
     )
     .await;
     let mut events = sse_client(&url).build().unwrap().stream(Channel::Public);
-    let error = next_item(&mut events, SECOND).await.unwrap_err();
+    let error = next_significant(&mut events, SECOND).await.unwrap_err();
     assert!(
         matches!(
             error,
@@ -156,7 +144,7 @@ async fn a_redirect_loop_ends_in_an_error() {
     )
     .await;
     let mut events = sse_client(&url).build().unwrap().stream(Channel::Public);
-    let error = next_item(&mut events, 5 * SECOND).await.unwrap_err();
+    let error = next_significant(&mut events, 5 * SECOND).await.unwrap_err();
     assert!(matches!(error, Error::Network { .. }), "{error:?}");
     assert!(error.to_string().contains("redirect"), "{error}");
 }
@@ -181,7 +169,7 @@ async fn an_endless_line_is_dropped_within_the_bound_and_the_stream_goes_on() {
         .build()
         .unwrap();
     let mut events = client.stream(Channel::Public);
-    let first = next_item(&mut events, 5 * SECOND).await;
+    let first = next_significant(&mut events, 5 * SECOND).await;
     assert_too_large(&first, 64 * 1024);
     let next = next_event(&mut events, 5 * SECOND).await;
     assert_eq!(next.payload().as_str(), Some("42"));
@@ -200,7 +188,7 @@ async fn invalid_utf8_is_skipped_and_the_stream_goes_on() {
     )
     .await;
     let mut events = reconnecting_sse(&url);
-    let first = next_item(&mut events, SECOND).await;
+    let first = next_significant(&mut events, SECOND).await;
     assert!(
         matches!(&first, Ok(Item::Skipped(e)) if e.is_malformed()),
         "{first:?}"
@@ -256,7 +244,7 @@ async fn a_100_mib_event_is_dropped_within_the_bound() {
     .await;
     let before = peak_rss_kib();
     let mut events = reconnecting_sse(&url);
-    let first = next_item(&mut events, 20 * SECOND).await;
+    let first = next_significant(&mut events, 20 * SECOND).await;
     assert_too_large(&first, 1 << 20);
     let next = next_event(&mut events, 20 * SECOND).await;
     assert_eq!(next.payload().as_str(), Some("42"));
@@ -279,7 +267,7 @@ async fn an_endless_line_is_reported_at_the_bound_and_close_is_prompt() {
     .await;
     let before = peak_rss_kib();
     let mut events = reconnecting_sse(&url);
-    let first = next_item(&mut events, 2 * SECOND).await;
+    let first = next_significant(&mut events, 2 * SECOND).await;
     assert_too_large(&first, 1 << 20);
     // Seconds more of the same line: nothing else to report, memory flat.
     let more = tokio::time::timeout(2 * SECOND, events.next()).await;
@@ -482,7 +470,7 @@ async fn a_huge_websocket_frame_breaks_the_connection_within_the_bound_and_it_co
     .await;
     let mut events = ws_client(&url).build().unwrap().stream(Channel::Public);
     // A break, reported, and a reconnect.
-    let first = next_item(&mut events, 5 * SECOND).await;
+    let first = next_significant(&mut events, 5 * SECOND).await;
     assert!(
         matches!(&first, Ok(Item::Reconnecting { reason, .. }) if reason.is_retryable()),
         "{first:?}"
@@ -511,7 +499,7 @@ async fn a_websocket_that_never_answers_is_given_up_and_remade() {
         .build()
         .unwrap();
     let mut events = client.stream(Channel::Public);
-    let first = next_item(&mut events, 3 * SECOND).await;
+    let first = next_significant(&mut events, 3 * SECOND).await;
     assert!(
         matches!(
             &first,
@@ -564,7 +552,7 @@ async fn a_websocket_flood_at_a_consumer_that_does_not_read_stays_within_the_bou
     let mut next = 0u64;
     let mut lost = 0u64;
     while next < 500 {
-        match next_item(&mut events, 2 * SECOND).await {
+        match next_significant(&mut events, 2 * SECOND).await {
             Ok(Item::Event(event)) => {
                 let payload = event.payload().as_str().unwrap_or_default();
                 assert!(

@@ -65,6 +65,17 @@ async fn next_delete(events: &mut EventStream, what: &str) -> u64 {
     }
 }
 
+/// The public stream over the WebSocket, once the server holds it.
+async fn public_over_websocket(server: &TestServer) -> EventStream {
+    let client = client(server)
+        .transport(Transport::WebSocket)
+        .build()
+        .unwrap();
+    let events = client.stream(Channel::Public);
+    wait_for_subscriptions(server, 1).await;
+    events
+}
+
 fn client(server: &TestServer) -> mastostream::ClientBuilder {
     Client::builder(server.url())
         .token("token")
@@ -385,12 +396,7 @@ async fn an_ipv6_literal_host_works_over_the_websocket() {
         .await
         .expect("IPv6 loopback (::1) is needed for this test");
     assert!(server.url().contains("[::1]"), "{}", server.url());
-    let client = client(&server)
-        .transport(Transport::WebSocket)
-        .build()
-        .unwrap();
-    let mut events = client.stream(Channel::Public);
-    wait_for_subscriptions(&server, 1).await;
+    let mut events = public_over_websocket(&server).await;
     publish_deletes(&server, &Channel::Public, 7..8);
     assert_eq!(next_delete(&mut events, "an event over IPv6").await, 7);
 }
@@ -424,12 +430,7 @@ fn a_stream_opened_outside_a_runtime_says_so_instead_of_panicking() {
 #[tokio::test]
 async fn websocket_mode_holds_one_tcp_connection() {
     let server = TestServer::builder().start().await.unwrap();
-    let client = client(&server)
-        .transport(Transport::WebSocket)
-        .build()
-        .unwrap();
-    let mut events = client.stream(Channel::Public);
-    wait_for_subscriptions(&server, 1).await;
+    let mut events = public_over_websocket(&server).await;
     publish_deletes(&server, &Channel::Public, 1..2);
     assert_eq!(next_delete(&mut events, "an event").await, 1);
     let port = server.addr().port();

@@ -8,6 +8,9 @@ use mastostream_proto::{CHANNEL_NAMES, Channel};
 use mastostream_testkit::{Fault, Publish, TestServer};
 use serde_json::{Value, json};
 
+mod common;
+use common::next_significant;
+
 const SECOND: Duration = Duration::from_secs(1);
 
 fn ws_client(server: &TestServer) -> mastostream::ClientBuilder {
@@ -29,21 +32,6 @@ async fn next_payload(events: &mut EventStream) -> String {
             }
             Ok(_) => {}
             Err(error) => panic!("the stream ended with {error}"),
-        }
-    }
-}
-
-/// The next item that is not a connection notice (`Connecting`,
-/// `Connected`), within `wait`; panics if the stream ends or stays silent.
-async fn next_significant(events: &mut EventStream, wait: Duration) -> Result<Item, Error> {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let item = tokio::time::timeout_at(deadline, events.next())
-            .await
-            .expect("no item in time")
-            .expect("stream ended");
-        if !matches!(item, Ok(Item::Connecting | Item::Connected)) {
-            return item;
         }
     }
 }

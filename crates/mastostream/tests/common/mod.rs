@@ -1,0 +1,21 @@
+//! Helpers the client's integration tests share.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use mastostream::{Error, EventStream, Item};
+
+/// The next item that is not a connection notice (`Connecting`,
+/// `Connected`), within `wait`; panics if the stream ends or stays silent.
+pub async fn next_significant(events: &mut EventStream, wait: Duration) -> Result<Item, Error> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let item = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .expect("no item in time")
+            .expect("the stream ended");
+        if !matches!(item, Ok(Item::Connecting | Item::Connected)) {
+            return item;
+        }
+    }
+}
