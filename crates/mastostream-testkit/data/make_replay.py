@@ -1,20 +1,20 @@
 #!/usr/bin/env python3
 """Writes replay.jsonl: a few thousand varied publish bodies for the test server.
 
-Built from the example entities in ../shared/fixtures/entities (Mastodon's
+Built from the example entities in fixtures/entities at the repository root (Mastodon's
 documented examples): statuses in several shapes (unicode, media, poll, card,
 boost, quote, edit, content warning, local and remote authors, tags), deletes of
 earlier statuses, notifications of several types and conversations. Ids rise
 like Mastodon's snowflakes. Deterministic: run it again, get the same file.
 
-Usage: python3 make_replay.py ../../../../shared/fixtures/entities > replay.jsonl
+Usage: python3 make_replay.py ../../../fixtures/entities > replay.jsonl
 """
 import copy
 import json
 import random
 import sys
 
-src = sys.argv[1] if len(sys.argv) > 1 else "../../../../shared/fixtures/entities"
+src = sys.argv[1] if len(sys.argv) > 1 else "../../../fixtures/entities"
 
 
 def load(name):
