@@ -40,17 +40,19 @@
 
 #![warn(missing_docs)]
 
-mod app;
 mod auth;
 mod control;
 mod faults;
+mod http;
 mod hub;
 mod ids;
 mod publish;
 pub mod replay;
 mod rest;
+mod router;
 mod server;
 mod sse;
+mod state;
 mod store;
 mod ws;
 

@@ -11,13 +11,14 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::app::{self, AppState, Settings};
 use crate::auth::TokenPolicy;
 use crate::control;
 use crate::faults::Fault;
 use crate::hub::{ConnectionInfo, Hub};
 use crate::publish::Publish;
 use crate::replay::{self, PreparedReplay};
+use crate::router;
+use crate::state::{AppState, Settings};
 use crate::store::DEFAULT_CAPACITY;
 
 /// Settings for a [`TestServer`]; see [`TestServer::builder`].
@@ -122,7 +123,7 @@ impl TestServerBuilder {
             tokio::spawn(replay::run_rated(Arc::downgrade(&hub), events, rate));
         }
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let router = app::router(state.clone());
+        let router = router::router(state.clone());
         let stop_hub = hub.clone();
         let task = tokio::spawn(async move {
             let shutdown = async move {
