@@ -6,12 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mastostream::proto::Stream;
-use serde_json::Value;
-
 use crate::hub::{Hub, public_fanout};
 use crate::publish::{Encoded, Publish};
+use crate::stamp::Stamp;
 use crate::store::StatusFacts;
+use mastostream::proto::Stream;
 
 /// Reads a replay file: JSON lines, each a publish body, plain or gzipped
 /// (as the bundled one is). Blank lines are skipped.
@@ -147,8 +146,10 @@ impl Cursor {
 }
 
 /// Publishes `events` through the hub in a loop at `rate` events per second,
-/// giving each status and notification a fresh id so the REST timelines stay
-/// in order. Runs until the hub is dropped.
+/// each as a live server sends it (fresh ids, `created_at` now; see
+/// [`Stamp::Live`]) unless its line asks for `"stamp": "verbatim"`, so the
+/// stream looks live and the REST timelines stay in order. Runs until the
+/// hub is dropped.
 pub async fn run_rated(hub: std::sync::Weak<Hub>, events: Vec<Publish>, rate: f64) {
     if events.is_empty() || rate.is_nan() || rate <= 0.0 {
         return;
@@ -163,10 +164,8 @@ pub async fn run_rated(hub: std::sync::Weak<Hub>, events: Vec<Publish>, rate: f6
         let due = (start.elapsed().as_secs_f64() * rate) as u64;
         while sent < due {
             let mut publish = events[(sent % events.len() as u64) as usize].clone();
-            if matches!(publish.event.as_str(), "update" | "notification")
-                && publish.payload.is_object()
-            {
-                publish.payload["id"] = Value::Null;
+            if publish.stamp != Stamp::Verbatim {
+                publish.stamp = Stamp::Live;
             }
             hub.publish(publish);
             sent += 1;

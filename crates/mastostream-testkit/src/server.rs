@@ -80,7 +80,11 @@ impl TestServerBuilder {
     }
 
     /// Replays `events` in a loop: at `rate` events per second through every
-    /// connection, or with `rate` 0 to each connection as fast as it reads.
+    /// connection, each stamped as a live server would send it (fresh ids,
+    /// `created_at` now; [`Stamp::Live`](crate::Stamp::Live)) unless it is
+    /// [`verbatim`](Publish::verbatim); or with `rate` 0 to each connection
+    /// as fast as it reads, framed once and sent as recorded (stamping each
+    /// event anew for every connection would cost what that mode measures).
     pub fn replay(mut self, events: Vec<Publish>, rate: f64) -> Self {
         self.replay = Some((events, rate));
         self
