@@ -1,8 +1,8 @@
 #!/bin/sh
-# Seeds the fuzz corpora from the shared fixtures (real Mastodon payloads).
+# Seeds the fuzz corpora from the repository's fixtures (real Mastodon payloads).
 # Run from the repository root: sh fuzz/seed.sh
 set -eu
-fixtures=${FIXTURES:-../shared/fixtures}
+fixtures=${FIXTURES:-fixtures}
 mkdir -p fuzz/corpus/sse_decoder fuzz/corpus/ws_frame fuzz/corpus/event
 for f in "$fixtures"/mastodon-4.6.5/sse-*.txt "$fixtures"/mastodon-recorded/sse-*.txt; do
     # A leading byte for the chunk size, then the captured body.

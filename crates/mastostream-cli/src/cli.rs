@@ -140,7 +140,7 @@ pub struct ServeArgs {
     /// The streaming URL the instance endpoints advertise (default: this server).
     #[arg(long, value_name = "URL")]
     pub streaming_url: Option<String>,
-    /// Replay this file (JSON lines of publish bodies) in a loop.
+    /// Replay this file (JSON lines of publish bodies, plain or gzipped) in a loop.
     #[arg(long, value_name = "FILE")]
     pub replay: Option<std::path::PathBuf>,
     /// Replay rate in events per second; 0 streams to each client as fast as it reads.

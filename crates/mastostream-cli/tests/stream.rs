@@ -373,7 +373,7 @@ fn catch_up_prints_missed_events_then_the_gap() {
     let mut status: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/entities/status.json"
+            "/../../fixtures/entities/status.json"
         ))
         .unwrap(),
     )

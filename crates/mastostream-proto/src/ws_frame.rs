@@ -206,7 +206,7 @@ mod tests {
 
     const FIXTURE: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/mastodon-4.6.5/ws-multiplexed-frames.jsonl"
+        "/../../fixtures/mastodon-4.6.5/ws-multiplexed-frames.jsonl"
     );
 
     #[test]

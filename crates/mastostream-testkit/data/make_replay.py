@@ -1,20 +1,26 @@
 #!/usr/bin/env python3
-"""Writes replay.jsonl: a few thousand varied publish bodies for the test server.
+"""Writes replay.jsonl.gz: a few thousand varied publish bodies for the test server.
 
-Built from the example entities in ../shared/fixtures/entities (Mastodon's
+Built from the example entities in fixtures/entities at the repository root (Mastodon's
 documented examples): statuses in several shapes (unicode, media, poll, card,
 boost, quote, edit, content warning, local and remote authors, tags), deletes of
 earlier statuses, notifications of several types and conversations. Ids rise
-like Mastodon's snowflakes. Deterministic: run it again, get the same file.
+like Mastodon's snowflakes. Deterministic: run it again, get the same events.
 
-Usage: python3 make_replay.py ../../../../shared/fixtures/entities > replay.jsonl
+The JSON lines are gzipped (level 9, no name, no time stamp, so the bytes
+change only when the events do): the crate embeds the file in the
+`mastostream` binary, and 7 MB of plain JSON was half of its size.
+`zcat replay.jsonl.gz` shows the lines.
+
+Usage: python3 make_replay.py ../../../fixtures/entities > replay.jsonl.gz
 """
 import copy
+import gzip
 import json
 import random
 import sys
 
-src = sys.argv[1] if len(sys.argv) > 1 else "../../../../shared/fixtures/entities"
+src = sys.argv[1] if len(sys.argv) > 1 else "../../../fixtures/entities"
 
 
 def load(name):
@@ -154,5 +160,6 @@ for i in range(2500):
         c["unread"] = rng.random() < 0.5
         events.append({"stream": "direct", "event": "conversation", "payload": c})
 
-for e in events:
-    sys.stdout.write(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n")
+text = "".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n" for e in events)
+with gzip.GzipFile(filename="", mode="wb", compresslevel=9, mtime=0, fileobj=sys.stdout.buffer) as out:
+    out.write(text.encode("utf-8"))

@@ -8,21 +8,22 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use crate::app::{self, AppState};
 use crate::faults::{Fault, Reject};
+use crate::http;
 use crate::publish::Publish;
+use crate::state::AppState;
 
 /// `POST /api/testkit/publish` → `{"delivered": N}`.
 pub async fn publish(State(state): State<AppState>, body: Bytes) -> Response {
     match Publish::from_json(&body) {
         Ok(publish) => {
             let delivered = state.hub.publish(publish);
-            app::json_response(
+            http::json_response(
                 StatusCode::OK,
                 json!({ "delivered": delivered }).to_string(),
             )
         }
-        Err(error) => app::json_error(StatusCode::UNPROCESSABLE_ENTITY, &error),
+        Err(error) => http::json_error(StatusCode::UNPROCESSABLE_ENTITY, &error),
     }
 }
 
@@ -30,14 +31,16 @@ pub async fn publish(State(state): State<AppState>, body: Bytes) -> Response {
 pub async fn fault(State(state): State<AppState>, body: Bytes) -> Response {
     let fault: Fault = match serde_json::from_slice(&body) {
         Ok(fault) => fault,
-        Err(error) => return app::json_error(StatusCode::UNPROCESSABLE_ENTITY, &error.to_string()),
+        Err(error) => {
+            return http::json_error(StatusCode::UNPROCESSABLE_ENTITY, &error.to_string());
+        }
     };
     match apply(&state, fault) {
-        Ok(affected) => app::json_response(
+        Ok(affected) => http::json_response(
             StatusCode::OK,
             json!({ "ok": true, "affected": affected }).to_string(),
         ),
-        Err(error) => app::json_error(StatusCode::UNPROCESSABLE_ENTITY, &error),
+        Err(error) => http::json_error(StatusCode::UNPROCESSABLE_ENTITY, &error),
     }
 }
 
@@ -109,7 +112,7 @@ fn checked_reject(
 /// `GET /api/testkit/connections` → `[{"id", "transport", "streams"}]`.
 pub async fn connections(State(state): State<AppState>) -> Response {
     let list = state.hub.connections();
-    app::json_response(
+    http::json_response(
         StatusCode::OK,
         serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),
     )

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use mastostream_proto::Channel;
@@ -13,6 +14,7 @@ use tokio::sync::mpsc;
 use crate::faults::FaultState;
 use crate::ids::IdGenerator;
 use crate::publish::{Encoded, Publish};
+use crate::stamp::{self, Aliases, numeric_id};
 use crate::store::{StatusFacts, Store};
 
 /// How a connection streams.
@@ -62,6 +64,7 @@ pub struct Hub {
     connections: Mutex<HashMap<u64, Connection>>,
     store: Mutex<Store>,
     ids: IdGenerator,
+    aliases: Mutex<Aliases>,
     /// The faults connections watch.
     pub faults: FaultState,
 }
@@ -92,6 +95,7 @@ impl Hub {
             connections: Mutex::new(HashMap::new()),
             store: Mutex::new(Store::with_capacity(capacity)),
             ids: IdGenerator::default(),
+            aliases: Mutex::new(Aliases::with_capacity(capacity)),
             faults: FaultState::default(),
         }
     }
@@ -193,15 +197,21 @@ impl Hub {
         delivered
     }
 
-    /// The streams an event goes to, as Mastodon would send it. Records
-    /// statuses, notifications and conversations for the REST side, giving
-    /// records without a numeric id a fresh one (written into the payload).
+    /// The streams an event goes to, as Mastodon would send it. Stamps the
+    /// payload's ids and times as `publish.stamp` says, and records statuses,
+    /// notifications and conversations for the REST side.
     pub fn record(&self, publish: &mut Publish) -> Vec<Channel> {
         let mut store = lock(&self.store);
+        // Stamped under the store's lock, so ids are recorded in the order
+        // they are handed out.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        stamp::apply(publish, &self.ids, &mut lock(&self.aliases), now);
         let explicit = publish.stream.clone();
         match publish.event.as_str() {
             "update" | "status.update" if publish.payload.is_object() => {
-                let id = self.ensure_id(&mut publish.payload["id"]);
+                let id = self.key(&publish.payload["id"]);
                 let facts = StatusFacts::of(&publish.payload);
                 let targets = match explicit {
                     Some(stream) => vec![stream],
@@ -243,7 +253,7 @@ impl Hub {
                 }
             }
             "notification" if publish.payload.is_object() => {
-                let id = self.ensure_id(&mut publish.payload["id"]);
+                let id = self.key(&publish.payload["id"]);
                 store.put_notification(id, publish.payload.to_string().into());
                 match explicit {
                     // Mastodon publishes a notification on both of the user's channels.
@@ -255,17 +265,10 @@ impl Hub {
                 let conversation_id = match &publish.payload["id"] {
                     Value::String(id) => id.clone(),
                     Value::Number(n) => n.to_string(),
-                    _ => {
-                        let id = self.ids.next().to_string();
-                        publish.payload["id"] = id.clone().into();
-                        id
-                    }
+                    // Only a verbatim publish gets here without an id.
+                    _ => self.ids.next().to_string(),
                 };
-                let key = match publish.payload["last_status"]["id"].as_str() {
-                    Some(id) => id.parse().unwrap_or_else(|_| self.ids.next()),
-                    None => self.ids.next(),
-                };
-                self.ids.observe(key);
+                let key = self.key(&publish.payload["last_status"]["id"]);
                 store.put_conversation(&conversation_id, key, publish.payload.to_string().into());
                 vec![explicit.unwrap_or(Channel::Direct)]
             }
@@ -274,23 +277,16 @@ impl Hub {
         }
     }
 
-    /// Reads a numeric id, or writes a fresh one in its place.
-    fn ensure_id(&self, slot: &mut Value) -> u64 {
-        let given = match slot {
-            Value::String(id) => id.parse::<u64>().ok(),
-            Value::Number(n) => n.as_u64(),
-            _ => None,
-        };
-        match given {
+    /// The key a record is stored under: its numeric id (later fresh ids
+    /// sort after it), or for a verbatim one without an id, a fresh key that
+    /// the payload does not show.
+    fn key(&self, id: &Value) -> u64 {
+        match numeric_id(id) {
             Some(id) => {
                 self.ids.observe(id);
                 id
             }
-            None => {
-                let id = self.ids.next();
-                *slot = Value::String(id.to_string());
-                id
-            }
+            None => self.ids.next(),
         }
     }
 

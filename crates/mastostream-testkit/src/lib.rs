@@ -28,7 +28,9 @@
 //!   public:local or public:remote, their `:media` variants, a hashtag stream
 //!   per tag), `notification` goes to `user` and `user:notification`,
 //!   `conversation` to `direct`, anything else to `user`. A status or
-//!   notification without a numeric `id` gets a fresh snowflake id.
+//!   notification without a numeric `id` gets a fresh snowflake id and
+//!   `created_at` now; `"stamp": "live"` restamps even given ones, as a live
+//!   server would, and `"stamp": "verbatim"` fills in nothing (see [`Stamp`]).
 //! - `POST /api/testkit/faults` with `{"kind":"disconnect"}`,
 //!   `{"kind":"stall","seconds":S}`,
 //!   `{"kind":"reject","status":503,"count":N,"retry_after":S}` or
@@ -40,17 +42,20 @@
 
 #![warn(missing_docs)]
 
-mod app;
 mod auth;
 mod control;
 mod faults;
+mod http;
 mod hub;
 mod ids;
 mod publish;
 pub mod replay;
 mod rest;
+mod router;
 mod server;
 mod sse;
+mod stamp;
+mod state;
 mod store;
 mod ws;
 
@@ -58,3 +63,4 @@ pub use faults::Fault;
 pub use hub::{ConnectionInfo, Transport};
 pub use publish::Publish;
 pub use server::{BlockingTestServer, TestServer, TestServerBuilder};
+pub use stamp::Stamp;

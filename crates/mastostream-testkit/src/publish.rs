@@ -5,6 +5,8 @@ use mastostream_proto::Channel;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::stamp::Stamp;
+
 /// One event to deliver, as `POST /api/testkit/publish` takes it.
 ///
 /// ```
@@ -22,6 +24,8 @@ pub struct Publish {
     pub event: String,
     /// The payload: an object for entities, a string for bare ids, `null` for none.
     pub payload: Value,
+    /// What the server does to its ids and times; see [`Stamp`].
+    pub stamp: Stamp,
 }
 
 impl Publish {
@@ -31,12 +35,27 @@ impl Publish {
             stream: None,
             event: event.into(),
             payload: payload.into(),
+            stamp: Stamp::Missing,
         }
     }
 
     /// Delivers to one stream only.
     pub fn to(mut self, stream: Channel) -> Self {
         self.stream = Some(stream);
+        self
+    }
+
+    /// Sends it as a live server sends a new post: fresh ids and
+    /// `created_at` now, `edited_at` now on an edit ([`Stamp::Live`]).
+    pub fn live(mut self) -> Self {
+        self.stamp = Stamp::Live;
+        self
+    }
+
+    /// Sends the payload exactly as given, not even a missing id filled in
+    /// ([`Stamp::Verbatim`]).
+    pub fn verbatim(mut self) -> Self {
+        self.stamp = Stamp::Verbatim;
         self
     }
 
@@ -50,7 +69,8 @@ impl Publish {
         }
     }
 
-    /// Parses a control request body: `{"stream": NAME | [NAME, ARG], "event": E, "payload": V}`.
+    /// Parses a control request body: `{"stream": NAME | [NAME, ARG], "event": E,
+    /// "payload": V, "stamp": "missing" | "live" | "verbatim"}`.
     pub fn from_json(body: &[u8]) -> Result<Publish, String> {
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -65,6 +85,8 @@ impl Publish {
             event: String,
             #[serde(default)]
             payload: Value,
+            #[serde(default)]
+            stamp: Stamp,
         }
         let body: Body = serde_json::from_slice(body).map_err(|e| e.to_string())?;
         let stream = match body.stream {
@@ -83,6 +105,7 @@ impl Publish {
             stream,
             event: body.event,
             payload: body.payload,
+            stamp: body.stamp,
         })
     }
 }
@@ -174,5 +197,12 @@ mod tests {
         assert!(Publish::from_json(br#"{"stream":"nope","event":"x"}"#).is_err());
         assert!(Publish::from_json(br#"{"stream":"hashtag","event":"x"}"#).is_err());
         assert!(Publish::from_json(br#"{"event":"a\nb"}"#).is_err());
+        let p = Publish::from_json(br#"{"event":"update","stamp":"verbatim"}"#).unwrap();
+        assert_eq!(p.stamp, Stamp::Verbatim);
+        assert_eq!(
+            Publish::from_json(br#"{"event":"x"}"#).unwrap().stamp,
+            Stamp::Missing
+        );
+        assert!(Publish::from_json(br#"{"event":"x","stamp":"now"}"#).is_err());
     }
 }

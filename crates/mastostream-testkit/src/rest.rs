@@ -8,7 +8,8 @@ use axum::response::Response;
 use axum::routing::get;
 use serde_json::json;
 
-use crate::app::{self, AppState};
+use crate::http;
+use crate::state::AppState;
 use crate::store::{Page, PageParams, TimelineFilter};
 
 /// Mastodon's defaults and caps for `limit`.
@@ -70,7 +71,7 @@ async fn instance_v1(State(state): State<AppState>, headers: HeaderMap) -> Respo
         "contact_account": null,
         "rules": []
     });
-    app::json_response(StatusCode::OK, body.to_string())
+    http::json_response(StatusCode::OK, body.to_string())
 }
 
 async fn instance_v2(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -91,10 +92,10 @@ async fn instance_v2(State(state): State<AppState>, headers: HeaderMap) -> Respo
         "contact": { "email": "", "account": null },
         "rules": []
     });
-    app::json_response(StatusCode::OK, body.to_string())
+    http::json_response(StatusCode::OK, body.to_string())
 }
 
-fn flag(query: &app::Query, key: &str) -> bool {
+fn flag(query: &http::Query, key: &str) -> bool {
     mastostream_proto::query_flag(query.get(key).map(String::as_str))
 }
 
@@ -103,7 +104,7 @@ fn rest_rejection(state: &AppState) -> Option<Response> {
     crate::sse::rejection_response(state.hub.faults.take_reject_rest()?)
 }
 
-fn page_params(query: &app::Query, (default, max): (usize, usize)) -> PageParams {
+fn page_params(query: &http::Query, (default, max): (usize, usize)) -> PageParams {
     let id = |key: &str| query.get(key).and_then(|v| v.parse::<u64>().ok());
     // Rails: `params[:limit].to_i.abs`, capped; text that is not a number is 0.
     let limit = query.get("limit").map_or(default, |v| {
@@ -123,9 +124,9 @@ fn page_params(query: &app::Query, (default, max): (usize, usize)) -> PageParams
 }
 
 /// A REST endpoint that needs a user token answers 401 without one.
-fn require_user(state: &AppState, headers: &HeaderMap, query: &app::Query) -> Option<Response> {
+fn require_user(state: &AppState, headers: &HeaderMap, query: &http::Query) -> Option<Response> {
     let refused = state.settings.tokens.check(headers, query).is_err();
-    refused.then(|| app::json_error(StatusCode::UNAUTHORIZED, "The access token is invalid"))
+    refused.then(|| http::json_error(StatusCode::UNAUTHORIZED, "The access token is invalid"))
 }
 
 /// The JSON array of a page, with the `Link` header Mastodon sends: `next`
@@ -135,7 +136,7 @@ fn page_response(
     page: Page,
     headers: &HeaderMap,
     path: &str,
-    query: &app::Query,
+    query: &http::Query,
     carried: &[&str],
 ) -> Response {
     let mut body = String::with_capacity(2 + page.items.iter().map(|i| i.len() + 1).sum::<usize>());
@@ -147,7 +148,7 @@ fn page_response(
         body.push_str(item);
     }
     body.push(']');
-    let mut response = app::json_response(StatusCode::OK, body);
+    let mut response = http::json_response(StatusCode::OK, body);
     if let (Some(newest), Some(oldest)) = (page.newest, page.oldest) {
         let mut kept: Vec<(&String, &String)> = query
             .iter()
@@ -193,7 +194,7 @@ struct Listing<'a> {
 fn serve(
     state: &AppState,
     headers: &HeaderMap,
-    query: &app::Query,
+    query: &http::Query,
     listing: Listing<'_>,
     page: impl FnOnce(&crate::store::Store, PageParams) -> Page,
 ) -> Response {
@@ -212,7 +213,7 @@ fn serve(
 async fn home(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<app::Query>,
+    Query(query): Query<http::Query>,
 ) -> Response {
     let listing = Listing {
         path: "/api/v1/timelines/home".into(),
@@ -228,7 +229,7 @@ async fn home(
 async fn public(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<app::Query>,
+    Query(query): Query<http::Query>,
 ) -> Response {
     let filter = TimelineFilter::Public {
         local: flag(&query, "local"),
@@ -250,7 +251,7 @@ async fn tag(
     State(state): State<AppState>,
     Path(tag): Path<String>,
     headers: HeaderMap,
-    Query(query): Query<app::Query>,
+    Query(query): Query<http::Query>,
 ) -> Response {
     let filter = TimelineFilter::Tag {
         tag: mastostream_proto::normalize_hashtag(&tag),
@@ -276,7 +277,7 @@ async fn list(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Query(query): Query<app::Query>,
+    Query(query): Query<http::Query>,
 ) -> Response {
     let listing = Listing {
         path: format!(
@@ -296,7 +297,7 @@ async fn list(
 async fn notifications(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<app::Query>,
+    Query(query): Query<http::Query>,
 ) -> Response {
     let listing = Listing {
         path: "/api/v1/notifications".into(),
@@ -312,7 +313,7 @@ async fn notifications(
 async fn conversations(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<app::Query>,
+    Query(query): Query<http::Query>,
 ) -> Response {
     let listing = Listing {
         path: "/api/v1/conversations".into(),

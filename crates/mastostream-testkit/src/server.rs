@@ -11,13 +11,14 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::app::{self, AppState, Settings};
 use crate::auth::TokenPolicy;
 use crate::control;
 use crate::faults::Fault;
 use crate::hub::{ConnectionInfo, Hub};
 use crate::publish::Publish;
 use crate::replay::{self, PreparedReplay};
+use crate::router;
+use crate::state::{AppState, Settings};
 use crate::store::DEFAULT_CAPACITY;
 
 /// Settings for a [`TestServer`]; see [`TestServer::builder`].
@@ -79,7 +80,11 @@ impl TestServerBuilder {
     }
 
     /// Replays `events` in a loop: at `rate` events per second through every
-    /// connection, or with `rate` 0 to each connection as fast as it reads.
+    /// connection, each stamped as a live server would send it (fresh ids,
+    /// `created_at` now; [`Stamp::Live`](crate::Stamp::Live)) unless it is
+    /// [`verbatim`](Publish::verbatim); or with `rate` 0 to each connection
+    /// as fast as it reads, framed once and sent as recorded (stamping each
+    /// event anew for every connection would cost what that mode measures).
     pub fn replay(mut self, events: Vec<Publish>, rate: f64) -> Self {
         self.replay = Some((events, rate));
         self
@@ -122,7 +127,7 @@ impl TestServerBuilder {
             tokio::spawn(replay::run_rated(Arc::downgrade(&hub), events, rate));
         }
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let router = app::router(state.clone());
+        let router = router::router(state.clone());
         let stop_hub = hub.clone();
         let task = tokio::spawn(async move {
             let shutdown = async move {

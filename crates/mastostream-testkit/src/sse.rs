@@ -14,9 +14,10 @@ use mastostream_proto::{Channel, ChannelError};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
-use crate::app::{self, AppState};
+use crate::http;
 use crate::hub::{Outgoing, Transport};
 use crate::replay::Cursor;
+use crate::state::AppState;
 
 /// How many body chunks may wait in front of a slow reader before the
 /// connection's task waits too (so a paced replay follows the reader).
@@ -29,7 +30,7 @@ const PACED_CHUNK: usize = 16 * 1024;
 pub async fn entry(
     State(state): State<AppState>,
     Path(path): Path<String>,
-    Query(query): Query<app::Query>,
+    Query(query): Query<http::Query>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -44,19 +45,19 @@ pub async fn entry(
     let stream = Channel::from_sse_path(&path, get("only_media"), get("tag"), get("list"));
     // Mastodon checks the channel name before the token.
     if let Err(ChannelError::UnknownChannel) = stream {
-        return app::json_error(StatusCode::BAD_REQUEST, "Unknown channel requested");
+        return http::json_error(StatusCode::BAD_REQUEST, "Unknown channel requested");
     }
     if let Err(error) = state.settings.tokens.check(&headers, &query) {
-        return app::json_error(StatusCode::UNAUTHORIZED, error.message());
+        return http::json_error(StatusCode::UNAUTHORIZED, error.message());
     }
     let stream = match stream {
         Ok(stream) => stream,
-        Err(error) => return app::json_error(StatusCode::BAD_REQUEST, &error.to_string()),
+        Err(error) => return http::json_error(StatusCode::BAD_REQUEST, &error.to_string()),
     };
     if let Channel::List(list) = &stream
         && state.hub.faults.is_foreign_list(list)
     {
-        return app::json_error(StatusCode::UNAUTHORIZED, crate::ws::FOREIGN_LIST);
+        return http::json_error(StatusCode::UNAUTHORIZED, crate::ws::FOREIGN_LIST);
     }
     open(state, stream)
 }
@@ -70,7 +71,7 @@ pub fn rejection(state: &AppState) -> Option<Response> {
 pub fn rejection_response(reject: crate::faults::Reject) -> Option<Response> {
     let status = StatusCode::from_u16(reject.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let message = status.canonical_reason().unwrap_or("Error");
-    let mut response = app::json_error(status, message);
+    let mut response = http::json_error(status, message);
     if let Some(seconds) = reject.retry_after {
         response
             .headers_mut()
@@ -107,7 +108,7 @@ fn open(state: AppState, stream: Channel) -> Response {
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .body(Body::from_stream(body))
         .unwrap_or_else(|_| {
-            app::plain(
+            http::plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "An unexpected error occurred",
             )

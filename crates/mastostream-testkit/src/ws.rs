@@ -15,16 +15,17 @@ use mastostream_proto::{Channel, ChannelError, percent_encode};
 use serde::Deserialize;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
-use crate::app::{self, AppState};
 use crate::auth::TokenSource;
+use crate::http;
 use crate::hub::{Hub, Outgoing, Transport};
 use crate::replay::Cursor;
+use crate::state::AppState;
 
 /// `GET /api/v1/streaming`: a WebSocket upgrade, or (without one) what
 /// Mastodon's Rails side answers there — a redirect to the streaming host.
 pub async fn entry(
     State(state): State<AppState>,
-    Query(query): Query<app::Query>,
+    Query(query): Query<http::Query>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -37,7 +38,7 @@ pub async fn entry(
 /// Accepts (or refuses) a WebSocket upgrade, on whatever path it came.
 pub fn upgrade(
     state: AppState,
-    query: app::Query,
+    query: http::Query,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -85,7 +86,11 @@ pub fn upgrade(
 
 /// What Rails answers at `/api/v1/streaming`: 301 to the same URL on the
 /// streaming host (only host and port swapped), or 404 on the same host.
-fn rails_streaming_redirect(state: &AppState, headers: &HeaderMap, query: &app::Query) -> Response {
+fn rails_streaming_redirect(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &http::Query,
+) -> Response {
     let own_host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -109,7 +114,7 @@ fn rails_streaming_redirect(state: &AppState, headers: &HeaderMap, query: &app::
                 .body(Body::empty())
                 .unwrap_or_else(|_| StatusCode::MOVED_PERMANENTLY.into_response())
         }
-        _ => app::json_error(StatusCode::NOT_FOUND, "Not Found"),
+        _ => http::json_error(StatusCode::NOT_FOUND, "Not Found"),
     }
 }
 

@@ -12,7 +12,7 @@ use mastostream_proto::{EventDecoder, SseDecoder, SseItem};
 
 /// The captured fixture streams, concatenated and repeated to ~4 MB, in 1400-byte chunks.
 fn stream() -> Vec<u8> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures");
     let mut one = Vec::new();
     for name in [
         "mastodon-4.6.5/sse-user.txt",

@@ -14,10 +14,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 const SECOND: Duration = Duration::from_secs(1);
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/entities"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/entities");
 
 fn entity(name: &str) -> Value {
     let mut value: Value =

@@ -94,7 +94,7 @@ async fn typed_events_unknown_events_and_malformed_ones() {
     let status: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/entities/status.json"
+            "/../../fixtures/entities/status.json"
         ))
         .unwrap(),
     )

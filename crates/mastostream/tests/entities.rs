@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 
 fn fixture<T: DeserializeOwned>(name: &str) -> T {
     let path = format!(
-        "{}/../../../shared/fixtures/entities/{name}",
+        "{}/../../fixtures/entities/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -3,7 +3,7 @@
 use mastostream_proto::{EventDecoder, StreamItem};
 use proptest::prelude::*;
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures");
 
 fn fixture_pairs() -> Vec<(String, Vec<u8>, Vec<serde_json::Value>)> {
     let mut pairs = Vec::new();

@@ -5,7 +5,7 @@
 use mastostream_proto::{Event, KNOWN_EVENTS, decode_ws_frame};
 use proptest::prelude::*;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures");
 
 fn ws_frames() -> Vec<String> {
     std::fs::read_to_string(format!(

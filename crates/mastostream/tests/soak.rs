@@ -32,7 +32,7 @@ async fn disconnect_every_300ms_while_publishing_loses_nothing() {
     let mut template: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/entities/status.json"
+            "/../../fixtures/entities/status.json"
         ))
         .unwrap(),
     )

@@ -278,7 +278,7 @@ async fn same_events_over_sse_and_websocket() {
     server_streams_two(&server).await;
     let expected: Vec<Value> = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/mastodon-4.6.5/sse-user.expected.jsonl"
+        "/../../fixtures/mastodon-4.6.5/sse-user.expected.jsonl"
     ))
     .unwrap()
     .lines()

@@ -9,7 +9,7 @@ fn event(name: &str, data: &str) -> Event {
 fn status_json() -> String {
     std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/entities/status.json"
+        "/../../fixtures/entities/status.json"
     ))
     .unwrap()
 }

@@ -1,0 +1,35 @@
+//! What every handler shares: the server's settings and its hub.
+//!
+//! Its own module so that imports go one way: the router imports the
+//! handlers, and the handlers import this, never the router.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::TokenPolicy;
+use crate::hub::Hub;
+use crate::replay::PreparedReplay;
+
+/// The server's settings, fixed at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Time between SSE heartbeats.
+    pub heartbeat: Duration,
+    /// Time between WebSocket pings.
+    pub ping_interval: Duration,
+    /// Which tokens are accepted.
+    pub tokens: TokenPolicy,
+    /// The streaming URL the instance endpoints advertise, when not this server.
+    pub streaming_url: Option<String>,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Connections, store and faults.
+    pub hub: Arc<Hub>,
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// A replay streamed to each connection at its own pace (`--rate 0`).
+    pub paced_replay: Option<Arc<PreparedReplay>>,
+}
