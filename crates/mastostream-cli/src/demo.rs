@@ -1,14 +1,15 @@
 //! `mastostream demo`: the test server and the client in one process.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use mastostream::proto::Stream;
 use mastostream::{Client, ReconnectPolicy};
 use mastostream_testkit::{TestServer, replay};
 
 use crate::cli::{DemoArgs, Format};
-use crate::pretty::Style;
+use crate::screen::StatusLine;
+use crate::status::{human_duration, thousands};
 use crate::stream::{Output, stream_to_stdout};
 
 pub fn run(args: &DemoArgs) -> ExitCode {
@@ -32,11 +33,22 @@ pub fn run(args: &DemoArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // Someone who typed `demo` wants to know what they are looking at,
+        // how to get out, and what to type next.
+        let stop = match args.limit {
+            0 => "Press Ctrl-C to stop.".to_owned(),
+            n => format!(
+                "It stops after {} events; Ctrl-C stops it sooner.",
+                thousands(n)
+            ),
+        };
         eprintln!(
-            "mastostream demo: test server at {}, replaying {} events at {}/s; streaming public:",
-            server.url(),
-            replay::bundled().len(),
-            args.rate
+            "mastostream demo: a built-in test server replays {} recorded Mastodon\n\
+             events at {}/s, and this streams its public timeline (times in UTC).\n\
+             {stop} To watch a real server:\n    \
+             mastostream stream --server https://mastodon.social public:local\n",
+            thousands(replay::bundled().len() as u64),
+            args.rate,
         );
         let client = match Client::builder(server.url())
             .token("demo")
@@ -52,13 +64,24 @@ pub fn run(args: &DemoArgs) -> ExitCode {
         let output = Output {
             format: Format::Pretty,
             limit: (args.limit > 0).then_some(args.limit),
-            style: Style {
-                colour: std::io::stdout().is_terminal(),
-            },
-            status_line: std::io::stderr().is_terminal(),
+            style: Output::pretty_style(args.links),
+            status_line: StatusLine::detect(args.quiet),
         };
-        let code = stream_to_stdout(&client, vec![Stream::Public], &output).await;
+        let started = Instant::now();
+        let finished = stream_to_stdout(&client, vec![Stream::Public], &output).await;
         server.shutdown().await;
-        code
+        let elapsed = started.elapsed();
+        eprintln!(
+            "mastostream demo: {} event{} shown in {}.",
+            thousands(finished.events),
+            if finished.events == 1 { "" } else { "s" },
+            // A demo stopped within seconds would read "0 s".
+            if elapsed.as_secs() < 10 {
+                format!("{:.1} s", elapsed.as_secs_f64())
+            } else {
+                human_duration(elapsed)
+            }
+        );
+        finished.code
     })
 }

@@ -9,7 +9,9 @@ mod demo;
 mod health;
 mod output;
 mod pretty;
+mod screen;
 mod serve;
+mod status;
 mod stream;
 
 use std::process::ExitCode;

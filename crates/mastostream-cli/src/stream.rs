@@ -2,17 +2,19 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
 use futures_util::stream::select_all;
 use mastostream::proto::Stream;
-use mastostream::{Client, ConnectionState, Error, Event, ReconnectPolicy};
+use mastostream::{Client, ConnectionState, Error, Event, EventKind, ReconnectPolicy};
 use tokio::sync::watch;
 
 use crate::cli::{Format, StreamArgs, Transport};
 use crate::output::exit_code_for_write_error;
 use crate::pretty::{self, Style};
+use crate::screen::{self, Screen, StatusLine};
+use crate::status::{self, Board, StreamStatus};
 
 /// Exit codes, as documented in the README.
 pub const EXIT_ERROR: u8 = 1;
@@ -42,8 +44,23 @@ fn usage(message: impl std::fmt::Display) -> ExitCode {
 pub struct Output {
     pub format: Format,
     pub limit: Option<u64>,
+    /// The pretty format's look; a width is the terminal's when it was
+    /// started and follows it when it is resized.
     pub style: Style,
-    pub status_line: bool,
+    pub status_line: StatusLine,
+}
+
+impl Output {
+    /// The pretty look for this process's stdout: colour and wrapping only
+    /// on a terminal.
+    pub fn pretty_style(links: bool) -> Style {
+        let terminal = io::stdout().is_terminal();
+        Style {
+            colour: pretty::colour_wanted(terminal),
+            width: terminal.then(|| screen::columns(&io::stdout())),
+            links,
+        }
+    }
 }
 
 pub fn run(args: &StreamArgs) -> ExitCode {
@@ -105,27 +122,28 @@ pub fn run(args: &StreamArgs) -> ExitCode {
             Format::Jsonl
         }),
         limit: args.limit,
-        style: Style {
-            colour: stdout_is_terminal,
-        },
-        status_line: io::stderr().is_terminal(),
+        style: Output::pretty_style(args.links),
+        status_line: StatusLine::detect(args.quiet),
     };
     let runtime = match crate::output::runtime() {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    runtime.block_on(stream_to_stdout(&client, streams, &output))
+    runtime
+        .block_on(stream_to_stdout(&client, streams, &output))
+        .code
 }
 
 /// Writes one event in the chosen format.
 fn write_event(
     out: &mut impl Write,
-    output: &Output,
+    format: Format,
+    style: &Style,
     stream: &Stream,
     event: &Event,
     several: bool,
 ) -> io::Result<()> {
-    match output.format {
+    match format {
         Format::Jsonl => {
             out.write_all(b"{\"stream\":")?;
             serde_json::to_writer(&mut *out, &stream.ws_stream_array())?;
@@ -137,18 +155,26 @@ fn write_event(
         }
         Format::Pretty => {
             let name = several.then(|| stream.to_string());
-            writeln!(
-                out,
-                "{}",
-                pretty::line(output.style, event, name.as_deref())
-            )
+            let text = pretty::render(style, event, name.as_deref(), SystemTime::now());
+            out.write_all(text.as_bytes())
         }
     }
 }
 
+/// How a run of [`stream_to_stdout`] ended.
+pub struct Finished {
+    pub code: ExitCode,
+    /// Events written.
+    pub events: u64,
+}
+
+/// How often the status line is redrawn (and the terminal's width read)
+/// when no event comes to do it.
+const STATUS_EVERY: Duration = Duration::from_millis(500);
+
 /// Streams every stream in `streams` to stdout until the limit, Ctrl-C or a
 /// fatal error.
-pub async fn stream_to_stdout(client: &Client, streams: Vec<Stream>, output: &Output) -> ExitCode {
+pub async fn stream_to_stdout(client: &Client, streams: Vec<Stream>, output: &Output) -> Finished {
     let several = streams.len() > 1;
     let mut states: Vec<watch::Receiver<ConnectionState>> = Vec::new();
     let mut sources = Vec::new();
@@ -158,66 +184,112 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Stream>, output: &Ou
         sources.push(events.map(move |item| (index, item)).boxed());
     }
     let mut merged = select_all(sources);
+    let mut board = Board::new(streams.iter().map(ToString::to_string), Instant::now());
+    for (index, state) in states.iter_mut().enumerate() {
+        board.set_status(
+            index,
+            stream_status(&state.borrow_and_update(), Instant::now()),
+        );
+    }
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let mut total: u64 = 0;
-    let started = Instant::now();
-    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    let mut screen = Screen::new(
+        io::BufWriter::new(stdout.lock()),
+        io::stderr(),
+        output.status_line,
+        screen::columns(&io::stderr()),
+    );
+    let mut style = output.style;
+    let mut ticks = tokio::time::interval(STATUS_EVERY);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let code = loop {
         tokio::select! {
             _ = &mut ctrl_c => break ExitCode::SUCCESS,
-            _ = ticks.tick(), if output.status_line => draw_status(&states, total, started),
+            _ = ticks.tick() => {
+                let now = Instant::now();
+                follow_states(&mut board, &mut states, now);
+                if style.width.is_some() {
+                    style.width = Some(screen::columns(&io::stdout()));
+                }
+                screen.set_width(screen::columns(&io::stderr()));
+                screen.show_status(board.render(now));
+            }
             item = merged.next() => match item {
                 None => break ExitCode::from(EXIT_ERROR),
                 Some((index, Ok(event))) => {
-                    if let Err(error) = write_event(&mut out, output, &streams[index], &event, several).and_then(|_| out.flush()) {
-                        return exit_code_for_write_error(&error);
+                    let now = Instant::now();
+                    follow_states(&mut board, &mut states, now);
+                    count_event(&mut board, index, &event, now);
+                    let written = screen.write_event(
+                        |out| write_event(out, output.format, &style, &streams[index], &event, several),
+                        || board.render(now),
+                    );
+                    if let Err(error) = written {
+                        screen.finish();
+                        return Finished { code: exit_code_for_write_error(&error), events: board.total().saturating_sub(1) };
                     }
-                    total += 1;
-                    if output.limit.is_some_and(|limit| total >= limit) {
+                    if output.limit.is_some_and(|limit| board.total() >= limit) {
                         break ExitCode::SUCCESS;
                     }
                 }
                 Some((index, Err(error))) => {
-                    let stream = &streams[index];
+                    let now = Instant::now();
+                    follow_states(&mut board, &mut states, now);
+                    screen.message(&format!("mastostream: {}: {error}", streams[index]));
                     if states[index].borrow().is_closed() {
-                        clear_status(output.status_line);
-                        eprintln!("mastostream: {stream}: {error}");
                         break exit_code_for(&error);
                     }
-                    clear_status(output.status_line);
-                    eprintln!("mastostream: {stream}: {error}");
+                    screen.show_status(board.render(now));
                 }
             },
         }
     };
-    clear_status(output.status_line);
-    let _ = out.flush();
-    code
-}
-
-fn clear_status(enabled: bool) {
-    if enabled {
-        eprint!("\r\x1b[2K");
+    screen.finish();
+    Finished {
+        code,
+        events: board.total(),
     }
 }
 
-fn draw_status(states: &[watch::Receiver<ConnectionState>], total: u64, started: Instant) {
-    let state = states
-        .iter()
-        .map(|s| match &*s.borrow() {
-            ConnectionState::Open => "connected".to_owned(),
-            ConnectionState::Connecting => "connecting".to_owned(),
-            ConnectionState::Reconnecting { delay, .. } => {
-                format!("reconnecting in {:.0} s", delay.as_secs_f64().ceil())
-            }
-            ConnectionState::Closed(_) => "closed".to_owned(),
-            _ => "…".to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let rate = total as f64 / started.elapsed().as_secs_f64().max(0.001);
-    eprint!("\r\x1b[2K{state} · {rate:.1} events/s · {total} total");
+/// Brings the board up to date with the streams' states that changed.
+fn follow_states(board: &mut Board, states: &mut [watch::Receiver<ConnectionState>], now: Instant) {
+    for (index, state) in states.iter_mut().enumerate() {
+        // Only a change is read: a reconnect's countdown starts when it is first seen.
+        if state.has_changed().unwrap_or(false) {
+            board.set_status(index, stream_status(&state.borrow_and_update(), now));
+        }
+    }
+}
+
+/// Counts an event, and what catch-up says through it.
+fn count_event(board: &mut Board, index: usize, event: &Event, now: Instant) {
+    board.handle_event(index, event.is_caught_up(), now);
+    if let EventKind::Gap(gap) = event.kind() {
+        board.handle_gap(index, gap.complete, now);
+    }
+}
+
+/// The library's connection state in the status line's terms. This is the
+/// one place that reads it: when the library's lifecycle reports change, this
+/// (and [`follow_states`], which decides when it is called) is what changes.
+fn stream_status(state: &ConnectionState, now: Instant) -> StreamStatus {
+    match state {
+        ConnectionState::Open => StreamStatus::Open,
+        ConnectionState::Reconnecting { delay, reason, .. } => StreamStatus::Reconnecting {
+            until: now.checked_add(*delay).unwrap_or(now),
+            reason: match reason {
+                Error::Http {
+                    status, message, ..
+                } => status::http_reason(*status, message.as_deref()),
+                Error::Stalled { silent_for } => {
+                    format!("no heartbeat for {}", status::human_duration(*silent_for))
+                }
+                Error::Network { message, .. } => screen::fit(message, 60),
+                other => screen::fit(&other.to_string(), 60),
+            },
+        },
+        ConnectionState::Closed(_) => StreamStatus::Closed,
+        // Connecting, and whatever states the library adds later.
+        _ => StreamStatus::Connecting,
+    }
 }
