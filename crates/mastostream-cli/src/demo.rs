@@ -8,7 +8,7 @@ use mastostream::{Client, ReconnectPolicy};
 use mastostream_testkit::{TestServer, replay};
 
 use crate::cli::{DemoArgs, Format};
-use crate::screen::StatusLine;
+use crate::screen::{StatusLine, columns, wrap};
 use crate::status::{human_duration, thousands};
 use crate::stream::{Output, stream_to_stdout};
 
@@ -42,14 +42,15 @@ pub fn run(args: &DemoArgs) -> ExitCode {
                 thousands(n)
             ),
         };
-        eprintln!(
-            "mastostream demo: a built-in test server replays {} recorded Mastodon\n\
-             events at {}/s, and this streams its public timeline (times in UTC).\n\
+        let intro = format!(
+            "mastostream demo: a built-in test server replays {} recorded Mastodon \
+             events at {}/s, and this streams its public timeline (times in UTC). \
              {stop} To watch a real server:\n    \
              mastostream stream --server https://mastodon.social public:local\n",
             thousands(replay::bundled().len() as u64),
             args.rate,
         );
+        eprintln!("{}", wrap(&intro, columns(&std::io::stderr())));
         let client = match Client::builder(server.url())
             .token("demo")
             .reconnect(ReconnectPolicy::default())
@@ -71,7 +72,7 @@ pub fn run(args: &DemoArgs) -> ExitCode {
         let finished = stream_to_stdout(&client, vec![Stream::Public], &output).await;
         server.shutdown().await;
         let elapsed = started.elapsed();
-        eprintln!(
+        let summary = format!(
             "mastostream demo: {} event{} shown in {}.",
             thousands(finished.events),
             if finished.events == 1 { "" } else { "s" },
@@ -82,6 +83,7 @@ pub fn run(args: &DemoArgs) -> ExitCode {
                 human_duration(elapsed)
             }
         );
+        eprintln!("{}", wrap(&summary, columns(&std::io::stderr())));
         finished.code
     })
 }

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use mastostream::proto::entities::{Notification, Status};
 use mastostream::{Event, EventKind};
-use unicode_width::UnicodeWidthChar;
+use unicode_width::UnicodeWidthStr;
 
 /// Columns taken by the time (`HH:MM:SS `); every further row of an event is
 /// indented this far, so that the times stand alone in their column.
@@ -297,7 +297,7 @@ fn words(spans: &[Span]) -> Vec<Word<'_>> {
                 (false, None) => start = Some(i),
                 (true, Some(from)) => {
                     let piece = &text[from..i];
-                    let width = piece.chars().map(|c| c.width().unwrap_or(0)).sum();
+                    let width = piece.width();
                     match words.last_mut() {
                         Some(word) if gap == Gap::None => {
                             word.pieces.push((span.code, piece));
@@ -386,15 +386,22 @@ impl Row<'_> {
     fn push_piece(&mut self, code: &str, piece: &str) {
         let mut run = String::new();
         for c in piece.chars() {
-            let w = c.width().unwrap_or(0);
+            // Measured on the run, not the character: a variation selector
+            // widens the emoji before it ("⚠️" takes two columns, "⚠" one).
+            let before = run.width();
+            run.push(c);
+            let w = run.width() - before;
             if self.used + w > self.width && self.used > 0 {
+                run.pop();
                 if !run.is_empty() {
                     self.out.push_str(&self.style.paint(code, &run));
                     run.clear();
                 }
                 self.next();
+                run.push(c);
+                self.used = run.width();
+                continue;
             }
-            run.push(c);
             self.used += w;
         }
         if !run.is_empty() {
@@ -486,7 +493,12 @@ mod tests {
     #[test]
     fn wide_characters_and_long_words_fit_the_row() {
         let event = post(
-            &format!("{} {}", "🐘".repeat(30), "x".repeat(70)),
+            &format!(
+                "{} {} {}",
+                "🐘".repeat(30),
+                "x".repeat(70),
+                "⚠\u{fe0f}".repeat(40)
+            ),
             serde_json::json!({}),
         );
         let text = render(&plain(Some(40)), &event, None, NOW);

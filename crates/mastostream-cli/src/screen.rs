@@ -109,10 +109,12 @@ impl<O: Write, E: Write> Screen<O, E> {
     }
 
     /// Writes a line to stderr (a warning, an error), below the events and
-    /// clear of the status line, which comes back under it.
+    /// clear of the status line, which comes back under it. It is wrapped
+    /// between words, as the terminal would wrap it mid-word.
     pub fn message(&mut self, text: &str) {
         let redraw = self.shown.is_some();
         self.hide();
+        let text = wrap(text, self.width);
         let _ = writeln!(self.err, "{text}").and_then(|_| self.err.flush());
         if redraw {
             let last = std::mem::take(&mut self.last);
@@ -155,6 +157,45 @@ pub fn fit(text: &str, width: usize) -> String {
         out.push(c);
     }
     out.push('…');
+    out
+}
+
+/// Plain text wrapped at `width` columns between words; each line keeps its
+/// own leading indent on the rows it wraps to.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let body = line.trim_start();
+        let indent = &line[..line.len() - body.len()];
+        let mut used = 0;
+        for word in body.split_whitespace() {
+            if used > 0 && used + 1 + word.width() > width {
+                out.push('\n');
+                used = 0;
+            }
+            if used == 0 {
+                out.push_str(indent);
+                used = indent.width();
+            } else {
+                out.push(' ');
+                used += 1;
+            }
+            // A word wider than the row (an address) is broken where the row ends.
+            for c in word.chars() {
+                let w = c.width().unwrap_or(0);
+                if used + w > width && used > indent.width() {
+                    out.push('\n');
+                    out.push_str(indent);
+                    used = indent.width();
+                }
+                out.push(c);
+                used += w;
+            }
+        }
+    }
     out
 }
 
@@ -294,5 +335,17 @@ mod tests {
         assert_eq!(err.text(), "\r\x1b[2Kpublic: re…");
         assert_eq!(fit("日本語テキスト", 6), "日本…");
         assert_eq!(fit("short", 6), "short");
+    }
+
+    #[test]
+    fn plain_text_wraps_between_words_and_keeps_indents() {
+        assert_eq!(
+            wrap("one two three four\n  five six seven\n\nend", 10),
+            "one two\nthree four\n  five six\n  seven\n\nend"
+        );
+        assert_eq!(
+            wrap("see https://x.example/a", 10),
+            "see\nhttps://x.\nexample/a"
+        );
     }
 }

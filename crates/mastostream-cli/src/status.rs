@@ -158,64 +158,25 @@ impl Board {
 
     /// The status line at `now`: first what is wrong, then the counts.
     pub fn render(&self, now: Instant) -> String {
-        let mut parts = Vec::new();
-        // Several streams connecting (or closed) at once read better as one count.
-        for (status, verb) in [
-            (StreamStatus::Connecting, "connecting"),
-            (StreamStatus::Closed, "closed"),
-        ] {
-            let names: Vec<&str> = self
-                .tracks
-                .iter()
-                .filter(|t| t.status == status)
-                .map(|t| t.name.as_str())
-                .collect();
-            match names.as_slice() {
-                [] => {}
-                [name] => parts.push(format!("{name}: {verb}")),
-                many => parts.push(format!("{} streams {verb}", many.len())),
-            }
-        }
+        // Streams in the same plight are told together: after a server
+        // restart every stream reconnects for the same reason.
+        let mut plights: Vec<(String, Vec<&str>)> = Vec::new();
         for track in &self.tracks {
-            let name = &track.name;
-            match &track.status {
-                StreamStatus::Reconnecting { until, reason } => {
-                    let wait = until.saturating_duration_since(now);
-                    if wait.is_zero() {
-                        parts.push(format!("{name}: reconnecting ({reason})"));
-                    } else {
-                        parts.push(format!(
-                            "{name}: reconnecting in {} ({reason})",
-                            human_duration(ceil_seconds(wait))
-                        ));
-                    }
-                }
-                StreamStatus::Silent { since } => parts.push(format!(
-                    "{name}: no heartbeat for {}",
-                    human_duration(now.saturating_duration_since(*since))
-                )),
-                StreamStatus::Open => {
-                    if let Some(gap) = track.last_gap
-                        && now.saturating_duration_since(gap.at) < NOTE_FOR
-                    {
-                        let missing = if gap.complete {
-                            ""
-                        } else {
-                            " (some may be missing)"
-                        };
-                        parts.push(match gap.events {
-                            0 => format!("{name}: nothing missed in a gap{missing}"),
-                            1 => format!("{name}: caught up 1 event after a gap{missing}"),
-                            n => format!(
-                                "{name}: caught up {} events after a gap{missing}",
-                                thousands(n)
-                            ),
-                        });
-                    }
-                }
-                StreamStatus::Connecting | StreamStatus::Closed => {}
+            let Some(what) = track.plight(now) else {
+                continue;
+            };
+            match plights.iter_mut().find(|(w, _)| *w == what) {
+                Some((_, names)) => names.push(&track.name),
+                None => plights.push((what, vec![&track.name])),
             }
         }
+        let mut parts: Vec<String> = plights
+            .into_iter()
+            .map(|(what, names)| match names.len() {
+                1 | 2 => format!("{}: {what}", names.join(", ")),
+                n => format!("{n} streams: {what}"),
+            })
+            .collect();
         let streams = self.tracks.len();
         parts.push(format!(
             "{} stream{}",
@@ -225,6 +186,47 @@ impl Board {
         parts.push(format!("{} events/s", rate(self.rate.per_second(now))));
         parts.push(format!("{} total", thousands(self.total)));
         parts.join(" · ")
+    }
+}
+
+impl Track {
+    /// What is worth saying about this stream at `now`, if anything.
+    fn plight(&self, now: Instant) -> Option<String> {
+        Some(match &self.status {
+            StreamStatus::Connecting => "connecting".to_owned(),
+            StreamStatus::Closed => "closed".to_owned(),
+            StreamStatus::Reconnecting { until, reason } => {
+                let wait = until.saturating_duration_since(now);
+                if wait.is_zero() {
+                    format!("reconnecting ({reason})")
+                } else {
+                    format!(
+                        "reconnecting in {} ({reason})",
+                        human_duration(ceil_seconds(wait))
+                    )
+                }
+            }
+            StreamStatus::Silent { since } => format!(
+                "no heartbeat for {}",
+                human_duration(now.saturating_duration_since(*since))
+            ),
+            StreamStatus::Open => {
+                let gap = self.last_gap?;
+                if now.saturating_duration_since(gap.at) >= NOTE_FOR {
+                    return None;
+                }
+                let missing = if gap.complete {
+                    ""
+                } else {
+                    " (some may be missing)"
+                };
+                match gap.events {
+                    0 => format!("nothing missed in a gap{missing}"),
+                    1 => format!("caught up 1 event after a gap{missing}"),
+                    n => format!("caught up {} events after a gap{missing}", thousands(n)),
+                }
+            }
+        })
     }
 }
 
@@ -409,10 +411,14 @@ mod tests {
             "public: connecting · 1 stream · 0.0 events/s · 0 total"
         );
         let mut board3 = board(&["public", "user", "direct"], start);
+        assert_eq!(
+            board3.render(start),
+            "3 streams: connecting · 3 streams · 0.0 events/s · 0 total"
+        );
         board3.set_status(1, StreamStatus::Closed);
         assert_eq!(
             board3.render(start),
-            "2 streams connecting · user: closed · 3 streams · 0.0 events/s · 0 total"
+            "public, direct: connecting · user: closed · 3 streams · 0.0 events/s · 0 total"
         );
     }
 

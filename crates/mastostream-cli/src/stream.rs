@@ -196,7 +196,7 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Stream>, output: &Ou
         io::BufWriter::new(stdout.lock()),
         io::stderr(),
         output.status_line,
-        screen::columns(&io::stderr()),
+        stderr_columns(),
     );
     let mut style = output.style;
     let mut ticks = tokio::time::interval(STATUS_EVERY);
@@ -211,7 +211,7 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Stream>, output: &Ou
                 if style.width.is_some() {
                     style.width = Some(screen::columns(&io::stdout()));
                 }
-                screen.set_width(screen::columns(&io::stderr()));
+                screen.set_width(stderr_columns());
                 screen.show_status(board.render(now));
             }
             item = merged.next() => match item {
@@ -248,6 +248,16 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Stream>, output: &Ou
     Finished {
         code,
         events: board.total(),
+    }
+}
+
+/// Columns to fit stderr's lines to: off a terminal (a log file) none, so
+/// that each message stays one line.
+fn stderr_columns() -> usize {
+    if io::stderr().is_terminal() {
+        screen::columns(&io::stderr())
+    } else {
+        usize::MAX
     }
 }
 
