@@ -4,6 +4,8 @@
 //! Every test waits on what the screen shows, never on a sleep, and checks on
 //! every chunk read that no row ever holds the status line and an event at once.
 
+mod common;
+
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -468,15 +470,7 @@ fn stream_status_line_counts_two_streams_and_tells_of_a_refusal() {
 #[test]
 fn stream_status_line_tells_what_catch_up_brought_back() {
     let server = TestServer::builder().start_blocking().unwrap();
-    let mut status: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/entities/status.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    status["id"] = serde_json::Value::Null;
+    let status = common::status_without_id();
     let url = server.url();
     let mut term = Term::spawn(
         &[
