@@ -303,3 +303,49 @@ fn stream_status(state: &ConnectionState, now: Instant) -> StreamStatus {
         _ => StreamStatus::Connecting,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_states_in_the_status_line_terms() {
+        let now = Instant::now();
+        let reconnecting = |reason| ConnectionState::Reconnecting {
+            attempt: 1,
+            delay: Duration::from_secs(3),
+            reason,
+        };
+        assert_eq!(
+            stream_status(
+                &reconnecting(Error::Http {
+                    status: 503,
+                    message: Some("Service Unavailable".into()),
+                    retry_after: Some(3),
+                }),
+                now
+            ),
+            StreamStatus::Reconnecting {
+                until: now + Duration::from_secs(3),
+                reason: "HTTP 503 Service Unavailable".into()
+            }
+        );
+        let StreamStatus::Reconnecting { reason, .. } = stream_status(
+            &reconnecting(Error::Stalled {
+                silent_for: Duration::from_millis(45_001),
+            }),
+            now,
+        ) else {
+            panic!("not reconnecting");
+        };
+        assert_eq!(reason, "no heartbeat for 45 s");
+        assert_eq!(
+            stream_status(&ConnectionState::Open, now),
+            StreamStatus::Open
+        );
+        assert_eq!(
+            stream_status(&ConnectionState::Closed(None), now),
+            StreamStatus::Closed
+        );
+    }
+}
