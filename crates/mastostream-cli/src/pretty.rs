@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use mastostream::proto::entities::{Notification, Status};
 use mastostream::{Event, EventKind};
-use unicode_width::UnicodeWidthStr;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Columns taken by the time (`HH:MM:SS `); every further row of an event is
 /// indented this far, so that the times stand alone in their column.
@@ -297,7 +297,7 @@ fn words(spans: &[Span]) -> Vec<Word<'_>> {
                 (false, None) => start = Some(i),
                 (true, Some(from)) => {
                     let piece = &text[from..i];
-                    let width = piece.width();
+                    let width = columns(piece);
                     match words.last_mut() {
                         Some(word) if gap == Gap::None => {
                             word.pieces.push((span.code, piece));
@@ -320,6 +320,16 @@ fn words(spans: &[Span]) -> Vec<Word<'_>> {
         }
     }
     words
+}
+
+/// The columns a terminal may give `text`, erring wide: a variation
+/// selector widens the emoji before it ("⚠️" takes two columns, "⚠" one),
+/// while a joined sequence ("👨‍👩‍👧") is one glyph on some terminals and each
+/// of its emoji on others. A row measured short would be wrapped by the
+/// terminal mid-word.
+fn columns(text: &str) -> usize {
+    let apart: usize = text.chars().map(|c| c.width().unwrap_or(0)).sum();
+    apart.max(text.width())
 }
 
 /// Lays the spans out after the time, wrapped at the style's width, then the
@@ -386,11 +396,9 @@ impl Row<'_> {
     fn push_piece(&mut self, code: &str, piece: &str) {
         let mut run = String::new();
         for c in piece.chars() {
-            // Measured on the run, not the character: a variation selector
-            // widens the emoji before it ("⚠️" takes two columns, "⚠" one).
-            let before = run.width();
+            let before = columns(&run);
             run.push(c);
-            let w = run.width() - before;
+            let w = columns(&run).saturating_sub(before);
             if self.used + w > self.width && self.used > 0 {
                 run.pop();
                 if !run.is_empty() {
@@ -399,7 +407,7 @@ impl Row<'_> {
                 }
                 self.next();
                 run.push(c);
-                self.used = run.width();
+                self.used = columns(&run);
                 continue;
             }
             self.used += w;
@@ -503,10 +511,7 @@ mod tests {
         );
         let text = render(&plain(Some(40)), &event, None, NOW);
         for line in text.lines() {
-            assert!(
-                unicode_width::UnicodeWidthStr::width(line) <= 40,
-                "{line:?} in\n{text}"
-            );
+            assert!(columns(line) <= 40, "{line:?} in\n{text}");
         }
         assert!(text.lines().skip(1).all(|l| l.starts_with("         ")));
     }
