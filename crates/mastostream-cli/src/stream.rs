@@ -185,12 +185,9 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Stream>, output: &Ou
     }
     let mut merged = select_all(sources);
     let mut board = Board::new(streams.iter().map(ToString::to_string), Instant::now());
-    for (index, state) in states.iter_mut().enumerate() {
-        board.set_status(
-            index,
-            stream_status(&state.borrow_and_update(), Instant::now()),
-        );
-    }
+    // The states as they stand now are news to the board too.
+    states.iter_mut().for_each(watch::Receiver::mark_changed);
+    follow_states(&mut board, &mut states, Instant::now());
     let stdout = io::stdout();
     let mut screen = Screen::new(
         io::BufWriter::new(stdout.lock()),
@@ -226,7 +223,9 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Stream>, output: &Ou
                     );
                     if let Err(error) = written {
                         screen.finish();
-                        return Finished { code: exit_code_for_write_error(&error), events: board.total().saturating_sub(1) };
+                        // The event that failed was counted, not shown.
+                        let events = board.total().saturating_sub(1);
+                        return Finished { code: exit_code_for_write_error(&error), events };
                     }
                     if output.limit.is_some_and(|limit| board.total() >= limit) {
                         break ExitCode::SUCCESS;
