@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
-use futures_util::stream::select_all;
+use futures_util::stream::{BoxStream, select_all};
 use mastostream::proto::Stream;
 use mastostream::{Client, ConnectionState, Error, Event, EventKind, ReconnectPolicy};
 use tokio::sync::watch;
@@ -185,9 +185,7 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Stream>, output: &Ou
     }
     let mut merged = select_all(sources);
     let mut board = Board::new(streams.iter().map(ToString::to_string), Instant::now());
-    // The states as they stand now are news to the board too.
-    states.iter_mut().for_each(watch::Receiver::mark_changed);
-    follow_states(&mut board, &mut states, Instant::now());
+    let mut changes = status_changes(&states);
     let stdout = io::stdout();
     let mut screen = Screen::new(
         io::BufWriter::new(stdout.lock()),
@@ -202,9 +200,13 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Stream>, output: &Ou
     let code = loop {
         tokio::select! {
             _ = &mut ctrl_c => break ExitCode::SUCCESS,
+            Some((index, status)) = changes.next() => {
+                board.set_status(index, status);
+                screen.show_status(board.render(Instant::now()));
+            }
+            // Countdowns and the rate move on by themselves; the terminal may be resized.
             _ = ticks.tick() => {
                 let now = Instant::now();
-                follow_states(&mut board, &mut states, now);
                 if style.width.is_some() {
                     style.width = Some(screen::columns(&io::stdout()));
                 }
@@ -215,7 +217,6 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Stream>, output: &Ou
                 None => break ExitCode::from(EXIT_ERROR),
                 Some((index, Ok(event))) => {
                     let now = Instant::now();
-                    follow_states(&mut board, &mut states, now);
                     count_event(&mut board, index, &event, now);
                     let written = screen.write_event(
                         |out| write_event(out, output.format, &style, &streams[index], &event, several),
@@ -232,13 +233,10 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Stream>, output: &Ou
                     }
                 }
                 Some((index, Err(error))) => {
-                    let now = Instant::now();
-                    follow_states(&mut board, &mut states, now);
                     screen.message(&format!("mastostream: {}: {error}", streams[index]));
                     if states[index].borrow().is_closed() {
                         break exit_code_for(&error);
                     }
-                    screen.show_status(board.render(now));
                 }
             },
         }
@@ -260,14 +258,22 @@ fn stderr_columns() -> usize {
     }
 }
 
-/// Brings the board up to date with the streams' states that changed.
-fn follow_states(board: &mut Board, states: &mut [watch::Receiver<ConnectionState>], now: Instant) {
-    for (index, state) in states.iter_mut().enumerate() {
-        // Only a change is read: a reconnect's countdown starts when it is first seen.
-        if state.has_changed().unwrap_or(false) {
-            board.set_status(index, stream_status(&state.borrow_and_update(), now));
-        }
-    }
+/// Each stream's status, whenever its connection state changes (its state
+/// at the start first), so that the status line tells a change at once.
+fn status_changes(
+    states: &[watch::Receiver<ConnectionState>],
+) -> futures_util::stream::SelectAll<BoxStream<'static, (usize, StreamStatus)>> {
+    select_all(states.iter().enumerate().map(|(index, state)| {
+        let mut state = state.clone();
+        state.mark_changed();
+        futures_util::stream::unfold(state, move |mut state| async move {
+            state.changed().await.ok()?;
+            // Read when it changes: a reconnect's countdown starts then.
+            let status = stream_status(&state.borrow_and_update(), Instant::now());
+            Some(((index, status), state))
+        })
+        .boxed()
+    }))
 }
 
 /// Counts an event, and what catch-up says through it.
@@ -280,7 +286,7 @@ fn count_event(board: &mut Board, index: usize, event: &Event, now: Instant) {
 
 /// The library's connection state in the status line's terms. This is the
 /// one place that reads it: when the library's lifecycle reports change, this
-/// (and [`follow_states`], which decides when it is called) is what changes.
+/// (and [`status_changes`], which calls it on each change) is what changes.
 fn stream_status(state: &ConnectionState, now: Instant) -> StreamStatus {
     match state {
         ConnectionState::Open => StreamStatus::Open,
