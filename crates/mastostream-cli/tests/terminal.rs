@@ -535,3 +535,41 @@ fn stream_status_line_tells_what_catch_up_brought_back() {
     });
     assert!(term.screen_has("(caught up) "));
 }
+
+#[test]
+fn stream_status_line_tells_of_a_silent_server() {
+    let server = TestServer::builder().start_blocking().unwrap();
+    let url = server.url();
+    let mut term = Term::spawn(
+        &[
+            "stream",
+            "--server",
+            &url,
+            "--token",
+            "t",
+            "--stall-timeout",
+            "1",
+            "--transport",
+            "sse",
+            "hashtag=rust",
+        ],
+        Options::default(),
+    );
+    assert!(server.wait_for_connections(1, PATIENCE));
+    term.wait_for("the stream open", |t| {
+        t.rows().iter().any(|r| r.starts_with("1 stream · "))
+    });
+    server.fault(Fault::Stall { seconds: 3.0 }).unwrap();
+    // The status line is redrawn the moment the state changes, so the
+    // reconnect is seen however short its wait.
+    term.wait_for("the silence told", |t| {
+        t.rows().iter().any(|r| {
+            r.starts_with("hashtag=rust: reconnecting")
+                && r.contains("(no heartbeat for 1 s) · 1 stream · ")
+        })
+    });
+    term.wait_for("the stream back", |t| {
+        t.rows().iter().any(|r| r.starts_with("1 stream · "))
+            && t.statuses.iter().any(|s| s.contains("no heartbeat"))
+    });
+}
