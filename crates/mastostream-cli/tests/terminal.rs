@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mastostream::proto::Stream;
-use mastostream_testkit::{Fault, Publish, TestServer};
+use mastostream_testkit::{BlockingTestServer, Fault, Publish, TestServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mastostream");
 /// Generous: the machine running the tests may be busy compiling.
@@ -385,6 +385,14 @@ fn with_stdout_piped_the_data_is_plain_and_the_status_stays_on_the_terminal() {
     assert!(term.screen_has("mastostream demo: 6 events shown in"));
 }
 
+/// `mastostream stream` against `server`, with these arguments.
+fn stream(server: &BlockingTestServer, args: &[&str], options: Options) -> Term {
+    let url = server.url();
+    let mut all = vec!["stream", "--server", &url, "--token", "t"];
+    all.extend_from_slice(args);
+    Term::spawn(&all, options)
+}
+
 /// Every event row fits and every row after an event's first is indented
 /// under the time; returns the widest row.
 fn check_wrapping(cols: u16) -> usize {
@@ -432,19 +440,9 @@ fn posts_wrap_at_40_and_at_120_columns() {
 #[test]
 fn stream_status_line_counts_two_streams_and_tells_of_a_refusal() {
     let server = TestServer::builder().start_blocking().unwrap();
-    let url = server.url();
-    let mut term = Term::spawn(
-        &[
-            "stream",
-            "--server",
-            &url,
-            "--token",
-            "t",
-            "--transport",
-            "sse",
-            "public",
-            "hashtag=rust",
-        ],
+    let mut term = stream(
+        &server,
+        &["--transport", "sse", "public", "hashtag=rust"],
         Options {
             cols: 160,
             ..Options::default()
@@ -494,19 +492,7 @@ fn stream_status_line_counts_two_streams_and_tells_of_a_refusal() {
 fn stream_status_line_tells_what_catch_up_brought_back() {
     let server = TestServer::builder().start_blocking().unwrap();
     let status = common::status_without_id();
-    let url = server.url();
-    let mut term = Term::spawn(
-        &[
-            "stream",
-            "--server",
-            &url,
-            "--token",
-            "t",
-            "--catch-up",
-            "public:local",
-        ],
-        Options::default(),
-    );
+    let mut term = stream(&server, &["--catch-up", "public:local"], Options::default());
     assert!(server.wait_for_connections(1, PATIENCE));
     // The stream takes its starting point when it opens: wait for the line to say it is open.
     term.wait_for("the stream open", |t| {
@@ -539,20 +525,9 @@ fn stream_status_line_tells_what_catch_up_brought_back() {
 #[test]
 fn stream_status_line_tells_of_a_silent_server() {
     let server = TestServer::builder().start_blocking().unwrap();
-    let url = server.url();
-    let mut term = Term::spawn(
-        &[
-            "stream",
-            "--server",
-            &url,
-            "--token",
-            "t",
-            "--stall-timeout",
-            "1",
-            "--transport",
-            "sse",
-            "hashtag=rust",
-        ],
+    let mut term = stream(
+        &server,
+        &["--stall-timeout", "1", "--transport", "sse", "hashtag=rust"],
         Options::default(),
     );
     assert!(server.wait_for_connections(1, PATIENCE));
