@@ -33,7 +33,7 @@ pub enum Command {
 pub enum Format {
     /// One JSON object per line: `{"stream":[...],"event":...,"payload":...}`.
     Jsonl,
-    /// Time, author and text, for people.
+    /// Time (UTC), author and text, for people; wrapped to the terminal.
     Pretty,
 }
 
@@ -86,6 +86,12 @@ pub struct StreamArgs {
     /// The transport.
     #[arg(long, value_enum, default_value = "auto")]
     pub transport: Transport,
+    /// No status line on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// In the pretty format, print each post's address under it.
+    #[arg(long)]
+    pub links: bool,
     /// Streams: user, user:notification, public, public:media, public:local,
     /// public:local:media, public:remote, public:remote:media, hashtag=TAG,
     /// hashtag:local=TAG, list=ID, direct.
@@ -108,6 +114,12 @@ pub struct DemoArgs {
     /// Events per second the built-in server publishes.
     #[arg(long, default_value_t = 10.0, value_name = "N")]
     pub rate: f64,
+    /// No status line on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// In the pretty format, print each post's address under it.
+    #[arg(long)]
+    pub links: bool,
 }
 
 #[derive(Debug, clap::Args)]

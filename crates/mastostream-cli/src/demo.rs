@@ -1,15 +1,17 @@
 //! `mastostream demo`: the test server and the client in one process.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use mastostream::{Client, ReconnectPolicy};
 use mastostream_proto::Channel;
+use mastostream_proto::liveness::DEFAULT_STALL_TIMEOUT;
 use mastostream_testkit::{TestServer, replay};
 
 use crate::cli::{DemoArgs, Format};
-use crate::pretty::Style;
-use crate::stream::{Output, stream_to_stdout};
+use crate::screen::{StatusLine, columns, wrap};
+use crate::status::{rounded_duration, thousands};
+use crate::stream::{Output, silent_after, stream_to_stdout};
 
 pub fn run(args: &DemoArgs) -> ExitCode {
     if !(args.rate > 0.0 && args.rate.is_finite()) {
@@ -32,12 +34,25 @@ pub fn run(args: &DemoArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        eprintln!(
-            "mastostream demo: test server at {}, replaying {} events at {}/s; streaming public:",
-            server.url(),
-            replay::bundled().len(),
-            args.rate
+        // Someone who typed `demo` wants to know what they are looking at,
+        // how to get out, and what to type next.
+        let stop = match args.limit {
+            0 => "Press Ctrl-C to stop.".to_owned(),
+            n => format!(
+                "It stops after {} events; Ctrl-C stops it sooner.",
+                thousands(n)
+            ),
+        };
+        let intro = format!(
+            "mastostream demo: a built-in test server replays {} recorded Mastodon \
+             events at {}/s, and this streams its public timeline (times in UTC). \
+             {stop} To watch a real server (with an access token from its \
+             Preferences > Development):\n    \
+             MASTODON_TOKEN=... mastostream stream --server https://mastodon.social public:local\n",
+            thousands(replay::bundled().len() as u64),
+            args.rate,
         );
+        eprintln!("{}", wrap(&intro, columns(&std::io::stderr())));
         let client = match Client::builder(server.url())
             .token("demo")
             .reconnect(ReconnectPolicy::default())
@@ -52,13 +67,26 @@ pub fn run(args: &DemoArgs) -> ExitCode {
         let output = Output {
             format: Format::Pretty,
             limit: (args.limit > 0).then_some(args.limit),
-            style: Style {
-                colour: std::io::stdout().is_terminal(),
-            },
-            status_line: std::io::stderr().is_terminal(),
+            style: Output::pretty_style(args.links),
+            status_line: StatusLine::detect(args.quiet),
+            silent_after: silent_after(Some(DEFAULT_STALL_TIMEOUT)),
         };
-        let code = stream_to_stdout(&client, vec![Channel::Public], &output).await;
+        let started = Instant::now();
+        let finished = stream_to_stdout(&client, vec![Channel::Public], &output).await;
         server.shutdown().await;
-        code
+        let elapsed = started.elapsed();
+        let summary = format!(
+            "mastostream demo: {} event{} shown in {}.",
+            thousands(finished.events),
+            if finished.events == 1 { "" } else { "s" },
+            // A demo stopped within seconds would read "0 s".
+            if elapsed.as_secs() < 10 {
+                format!("{:.1} s", elapsed.as_secs_f64())
+            } else {
+                rounded_duration(elapsed)
+            }
+        );
+        eprintln!("{}", wrap(&summary, columns(&std::io::stderr())));
+        finished.code
     })
 }

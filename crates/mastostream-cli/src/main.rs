@@ -10,7 +10,9 @@ mod health;
 mod log;
 mod output;
 mod pretty;
+mod screen;
 mod serve;
+mod status;
 mod stream;
 
 use std::process::ExitCode;

@@ -2,18 +2,19 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
-use futures_util::stream::select_all;
-use mastostream::{Client, ConnectionState, Error, Event, Item, ReconnectPolicy};
-use mastostream_proto::Channel;
-use mastostream_proto::human_duration;
+use futures_util::stream::{BoxStream, select_all};
+use mastostream::{Client, ConnectionState, Error, Event, EventKind, Item, ReconnectPolicy};
+use mastostream_proto::{Channel, human_duration};
 use tokio::sync::watch;
 
 use crate::cli::{Format, StreamArgs, Transport};
 use crate::output::exit_code_for_write_error;
 use crate::pretty::{self, Style};
+use crate::screen::{self, Screen, StatusLine};
+use crate::status::{self, Board, StreamStatus};
 
 /// Exit codes, as documented in the README.
 pub const EXIT_ERROR: u8 = 1;
@@ -43,8 +44,26 @@ fn usage(message: impl std::fmt::Display) -> ExitCode {
 pub struct Output {
     pub format: Format,
     pub limit: Option<u64>,
+    /// The pretty format's look; a width is the terminal's when it was
+    /// started and follows it when it is resized.
     pub style: Style,
-    pub status_line: bool,
+    pub status_line: StatusLine,
+    /// An open stream with no sign of life for this long is told as silent
+    /// on the status line.
+    pub silent_after: Duration,
+}
+
+impl Output {
+    /// The pretty look for this process's stdout: colour and wrapping only
+    /// on a terminal.
+    pub fn pretty_style(links: bool) -> Style {
+        let terminal = io::stdout().is_terminal();
+        Style {
+            colour: pretty::colour_wanted(terminal),
+            width: terminal.then(|| screen::columns(&io::stdout())),
+            links,
+        }
+    }
 }
 
 pub fn run(args: &StreamArgs) -> ExitCode {
@@ -106,27 +125,41 @@ pub fn run(args: &StreamArgs) -> ExitCode {
             Format::Jsonl
         }),
         limit: args.limit,
-        style: Style {
-            colour: stdout_is_terminal,
-        },
-        status_line: io::stderr().is_terminal(),
+        style: Output::pretty_style(args.links),
+        status_line: StatusLine::detect(args.quiet),
+        silent_after: silent_after(stall),
     };
     let runtime = match crate::output::runtime() {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    runtime.block_on(stream_to_stdout(&client, streams, &output))
+    runtime
+        .block_on(stream_to_stdout(&client, streams, &output))
+        .code
+}
+
+/// How long an open stream may be quiet before the status line says so:
+/// past a missed SSE heartbeat (Mastodon sends one every 15 s) and past the
+/// WebSocket probe the client sends at half the stall timeout, whose pong is
+/// the sign of life there.
+pub fn silent_after(stall: Option<Duration>) -> Duration {
+    match stall {
+        Some(stall) => (stall / 2 + Duration::from_secs(2)).max(Duration::from_secs(20)),
+        // No probe: Mastodon's own WebSocket ping comes every 30 s.
+        None => Duration::from_secs(35),
+    }
 }
 
 /// Writes one event in the chosen format.
 fn write_event(
     out: &mut impl Write,
-    output: &Output,
+    format: Format,
+    style: &Style,
     stream: &Channel,
     event: &Event,
     several: bool,
 ) -> io::Result<()> {
-    match output.format {
+    match format {
         Format::Jsonl => {
             out.write_all(b"{\"stream\":")?;
             serde_json::to_writer(&mut *out, &stream.ws_stream_array())?;
@@ -138,68 +171,108 @@ fn write_event(
         }
         Format::Pretty => {
             let name = several.then(|| stream.to_string());
-            writeln!(
-                out,
-                "{}",
-                pretty::line(output.style, event, name.as_deref())
-            )
+            let text = pretty::render(style, event, name.as_deref(), SystemTime::now());
+            out.write_all(text.as_bytes())
         }
     }
 }
 
+/// How a run of [`stream_to_stdout`] ended.
+pub struct Finished {
+    pub code: ExitCode,
+    /// Events written.
+    pub events: u64,
+}
+
+/// How often the status line is redrawn (and the terminal's width read)
+/// when no event comes to do it.
+const STATUS_EVERY: Duration = Duration::from_millis(500);
+
 /// Streams every stream in `streams` to stdout until the limit, Ctrl-C or a
 /// fatal error.
-pub async fn stream_to_stdout(client: &Client, streams: Vec<Channel>, output: &Output) -> ExitCode {
+pub async fn stream_to_stdout(client: &Client, streams: Vec<Channel>, output: &Output) -> Finished {
     let several = streams.len() > 1;
     let mut states: Vec<watch::Receiver<ConnectionState>> = Vec::new();
     let mut sources = Vec::new();
     for (index, stream) in streams.iter().enumerate() {
-        let events = client.stream(stream.clone());
+        // Heartbeats (and WebSocket pings) tell the status line the stream is alive.
+        let events = client.stream(stream.clone()).with_heartbeats(true);
         states.push(events.watch_state());
         sources.push(events.map(move |item| (index, item)).boxed());
     }
     let mut merged = select_all(sources);
+    let mut board = Board::new(
+        streams.iter().map(ToString::to_string),
+        output.silent_after,
+        Instant::now(),
+    );
+    let mut changes = status_changes(&states);
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let mut total: u64 = 0;
-    let started = Instant::now();
+    let mut screen = Screen::new(
+        io::BufWriter::new(stdout.lock()),
+        io::stderr(),
+        output.status_line,
+        stderr_columns(),
+    );
+    let mut style = output.style;
     // When each stream's current outage began.
     let mut outages: Vec<Option<Instant>> = vec![None; streams.len()];
-    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    let mut ticks = tokio::time::interval(STATUS_EVERY);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let code = loop {
         tokio::select! {
             _ = &mut ctrl_c => break ExitCode::SUCCESS,
-            _ = ticks.tick(), if output.status_line => draw_status(&states, total, started),
+            Some((index, status)) = changes.next() => {
+                board.set_status(index, status, Instant::now());
+                screen.show_status(board.render(Instant::now()));
+            }
+            // Countdowns and the rate move on by themselves; the terminal may be resized.
+            _ = ticks.tick() => {
+                let now = Instant::now();
+                if style.width.is_some() {
+                    style.width = Some(screen::columns(&io::stdout()));
+                }
+                screen.set_width(stderr_columns());
+                screen.show_status(board.render(now));
+            }
             item = merged.next() => match item {
                 None => break ExitCode::from(EXIT_ERROR),
                 Some((index, Ok(Item::Event(event)))) => {
-                    if let Err(error) = write_event(&mut out, output, &streams[index], &event, several).and_then(|_| out.flush()) {
-                        return exit_code_for_write_error(&error);
+                    let now = Instant::now();
+                    count_event(&mut board, index, &event, now);
+                    let written = screen.write_event(
+                        |out| write_event(out, output.format, &style, &streams[index], &event, several),
+                        || board.render(now),
+                    );
+                    if let Err(error) = written {
+                        screen.finish();
+                        // The event that failed was counted, not shown.
+                        let events = board.total().saturating_sub(1);
+                        return Finished { code: exit_code_for_write_error(&error), events };
                     }
-                    total += 1;
-                    if output.limit.is_some_and(|limit| total >= limit) {
+                    if output.limit.is_some_and(|limit| board.total() >= limit) {
                         break ExitCode::SUCCESS;
                     }
                 }
+                Some((index, Ok(Item::Heartbeat))) => board.handle_heartbeat(index, Instant::now()),
                 Some((index, Ok(item))) => {
                     if let Some(line) = notice(&streams[index], &mut outages[index], item) {
-                        clear_status(output.status_line);
-                        eprintln!("mastostream: {line}");
+                        screen.message(&format!("mastostream: {line}"));
                     }
                 }
                 Some((index, Err(error))) => {
-                    clear_status(output.status_line);
-                    eprintln!("mastostream: {}: {error}", streams[index]);
+                    screen.message(&format!("mastostream: {}: {error}", streams[index]));
                     break exit_code_for(&error);
                 }
             },
         }
     };
-    clear_status(output.status_line);
-    let _ = out.flush();
-    code
+    screen.finish();
+    Finished {
+        code,
+        events: board.total(),
+    }
 }
 
 /// The line a person sees for a change on a stream: one when it breaks
@@ -228,26 +301,109 @@ fn notice(stream: &Channel, outage: &mut Option<Instant>, item: Item) -> Option<
     }
 }
 
-fn clear_status(enabled: bool) {
-    if enabled {
-        eprint!("\r\x1b[2K");
+/// Columns to fit stderr's lines to: off a terminal (a log file) none, so
+/// that each message stays one line.
+fn stderr_columns() -> usize {
+    if io::stderr().is_terminal() {
+        screen::columns(&io::stderr())
+    } else {
+        usize::MAX
     }
 }
 
-fn draw_status(states: &[watch::Receiver<ConnectionState>], total: u64, started: Instant) {
-    let state = states
-        .iter()
-        .map(|s| match &*s.borrow() {
-            ConnectionState::Open => "connected".to_owned(),
-            ConnectionState::Connecting => "connecting".to_owned(),
-            ConnectionState::Reconnecting { delay, .. } => {
-                format!("reconnecting in {:.0} s", delay.as_secs_f64().ceil())
-            }
-            ConnectionState::Closed(_) => "closed".to_owned(),
-            _ => "…".to_owned(),
+/// Each stream's status, whenever its connection state changes (its state
+/// at the start first), so that the status line tells a change at once.
+fn status_changes(
+    states: &[watch::Receiver<ConnectionState>],
+) -> futures_util::stream::SelectAll<BoxStream<'static, (usize, StreamStatus)>> {
+    select_all(states.iter().enumerate().map(|(index, state)| {
+        let mut state = state.clone();
+        state.mark_changed();
+        futures_util::stream::unfold(state, move |mut state| async move {
+            state.changed().await.ok()?;
+            // Read when it changes: a reconnect's countdown starts then.
+            let status = stream_status(&state.borrow_and_update(), Instant::now());
+            Some(((index, status), state))
         })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let rate = total as f64 / started.elapsed().as_secs_f64().max(0.001);
-    eprint!("\r\x1b[2K{state} · {rate:.1} events/s · {total} total");
+        .boxed()
+    }))
+}
+
+/// Counts an event, and what catch-up says through it.
+fn count_event(board: &mut Board, index: usize, event: &Event, now: Instant) {
+    board.handle_event(index, event.is_caught_up(), now);
+    if let EventKind::Gap(gap) = event.kind() {
+        board.handle_gap(index, gap.complete, now);
+    }
+}
+
+/// The library's connection state in the status line's terms. This is the
+/// one place that reads it: when the library's lifecycle reports change, this
+/// (and [`status_changes`], which calls it on each change) is what changes.
+fn stream_status(state: &ConnectionState, now: Instant) -> StreamStatus {
+    match state {
+        ConnectionState::Open => StreamStatus::Open,
+        ConnectionState::Reconnecting { delay, reason, .. } => StreamStatus::Reconnecting {
+            until: now.checked_add(*delay).unwrap_or(now),
+            reason: match reason {
+                Error::Http {
+                    status, message, ..
+                } => status::http_reason(*status, message.as_deref()),
+                Error::Stalled { silent_for } => {
+                    format!("no heartbeat for {}", status::rounded_duration(*silent_for))
+                }
+                Error::Network { message, .. } => screen::fit(message, 60),
+                other => screen::fit(&other.to_string(), 60),
+            },
+        },
+        ConnectionState::Closed(_) => StreamStatus::Closed,
+        // Connecting, and whatever states the library adds later.
+        _ => StreamStatus::Connecting,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_states_in_the_status_line_terms() {
+        let now = Instant::now();
+        let reconnecting = |reason| ConnectionState::Reconnecting {
+            attempt: 1,
+            delay: Duration::from_secs(3),
+            reason,
+        };
+        assert_eq!(
+            stream_status(
+                &reconnecting(Error::Http {
+                    status: 503,
+                    message: Some("Service Unavailable".into()),
+                    retry_after: Some(3),
+                }),
+                now
+            ),
+            StreamStatus::Reconnecting {
+                until: now + Duration::from_secs(3),
+                reason: "HTTP 503 Service Unavailable".into()
+            }
+        );
+        let StreamStatus::Reconnecting { reason, .. } = stream_status(
+            &reconnecting(Error::Stalled {
+                silent_for: Duration::from_millis(45_001),
+            }),
+            now,
+        ) else {
+            panic!("not reconnecting");
+        };
+        assert_eq!(reason, "no heartbeat for 45 s");
+        assert_eq!(
+            stream_status(&ConnectionState::Open, now),
+            StreamStatus::Open
+        );
+        assert_eq!(
+            stream_status(&ConnectionState::Closed(None), now),
+            StreamStatus::Closed
+        );
+    }
 }

@@ -1,6 +1,8 @@
 //! `mastostream stream`, `health` and `demo`, run as the real binary against
 //! the test server.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -370,15 +372,7 @@ fn several_streams_share_one_websocket_with_the_same_lines() {
 #[test]
 fn catch_up_prints_missed_events_then_the_gap() {
     let server = TestServer::builder().start_blocking().unwrap();
-    let mut status: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../fixtures/entities/status.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    status["id"] = serde_json::Value::Null;
+    let status = common::status_without_id();
     let mut child = mastostream(&[
         "stream",
         "--server",

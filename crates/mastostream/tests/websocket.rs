@@ -440,3 +440,32 @@ async fn a_consumer_alone_on_its_websocket_loses_nothing_past_the_bound() {
         );
     }
 }
+
+/// The server's WebSocket pings are the heartbeat of that transport: a
+/// consumer that asked for heartbeats sees one per ping, and one that did
+/// not sees only events.
+#[tokio::test]
+async fn server_pings_are_heartbeats_for_those_who_ask() {
+    let server = TestServer::builder()
+        .ping_interval(Duration::from_millis(50))
+        .start()
+        .await
+        .unwrap();
+    let client = ws_client(&server).build().unwrap();
+    let mut with = client.stream(Channel::Public).with_heartbeats(true);
+    let mut without = client.stream(Channel::Hashtag("rust".into()));
+    server_streams(&server, &[vec!["public"], vec!["hashtag", "rust"]]).await;
+    let mut heartbeats = 0;
+    while heartbeats < 2 {
+        match tokio::time::timeout(2 * SECOND, with.next()).await {
+            Ok(Some(Ok(Item::Heartbeat))) => heartbeats += 1,
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no heartbeat: {other:?}"),
+        }
+    }
+    server.publish(Publish::new("delete", "7").to(Channel::Hashtag("rust".into())));
+    match next_significant(&mut without, 2 * SECOND).await {
+        Ok(Item::Event(event)) => assert_eq!(event.name(), "delete"),
+        other => panic!("expected the delete alone, got {other:?}"),
+    }
+}

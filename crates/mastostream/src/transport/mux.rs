@@ -430,11 +430,13 @@ impl MuxTask {
                         }
                         Some(Ok(Message::Ping(_))) => {
                             self.receiving.store(true, Ordering::Relaxed);
+                            self.heartbeat_all();
                             // tungstenite queued the pong; make sure it leaves now.
                             if let Err(error) = socket.flush().await {
                                 return End::Failed(Error::network(error));
                             }
                         }
+                        Some(Ok(Message::Pong(_))) => self.heartbeat_all(),
                         Some(Ok(Message::Close(frame))) => {
                             let code = frame.map(|f| u16::from(f.code));
                             return End::Failed(Error::Network {
@@ -466,6 +468,15 @@ impl MuxTask {
                     }
                 }
             }
+        }
+    }
+
+    /// A ping or pong shows the connection is alive: the WebSocket's
+    /// heartbeat, handed to every subscription (shown only to those that
+    /// asked for heartbeats; never waits, as every notice).
+    fn heartbeat_all(&self) {
+        for subscriber in self.subscribers.values() {
+            subscriber.tx.push(Signal::Item(Item::Heartbeat));
         }
     }
 
