@@ -10,13 +10,16 @@ use tokio::sync::OnceCell;
 use crate::Error;
 use crate::event_stream::EventStream;
 use crate::listener::{StreamListener, deliver_guarded};
+#[cfg(feature = "websocket")]
 use crate::multiplex::Multiplex;
 use crate::token::Token;
+#[cfg(feature = "catch-up")]
 use crate::transport::catch_up::CatchUpConfig;
 use crate::transport::context::{Context, StreamSettings, Transport, WsAuth, parse_base_url};
 use crate::transport::handle::TaskHandle;
+#[cfg(feature = "websocket")]
 use crate::transport::mux::MuxHandle;
-use crate::transport::{self, http};
+use crate::transport::{self, CatchUpSetting, http};
 use mastostream_proto::liveness::{DEFAULT_GREETING_TIMEOUT, DEFAULT_STALL_TIMEOUT};
 use mastostream_proto::sse::DEFAULT_MAX_EVENT_SIZE;
 use mastostream_proto::{Channel, ReconnectPolicy};
@@ -55,7 +58,7 @@ pub struct ClientBuilder {
     ws_auth: WsAuth,
     queue_limit: usize,
     transport: Transport,
-    catch_up: Option<CatchUpConfig>,
+    catch_up: CatchUpSetting,
     settings: StreamSettings,
 }
 
@@ -109,12 +112,14 @@ impl ClientBuilder {
     /// (see [`CatchUpConfig`](crate::CatchUpConfig)); off by default. Caught-up
     /// events say [`is_caught_up`](crate::Event::is_caught_up); a
     /// [`Gap`](mastostream_proto::Gap) event follows each outage.
+    #[cfg(feature = "catch-up")]
     pub fn catch_up(mut self, on: bool) -> Self {
         self.catch_up = on.then(Default::default);
         self
     }
 
     /// Catch-up with these settings.
+    #[cfg(feature = "catch-up")]
     pub fn catch_up_with(mut self, config: CatchUpConfig) -> Self {
         self.catch_up = Some(config);
         self
@@ -182,8 +187,14 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client. Fails only on an unusable URL or TLS setup.
+    /// Builds the client. Fails only on an unusable URL or TLS setup (or
+    /// the WebSocket asked of a build without the `websocket` feature).
     pub fn build(self) -> Result<Client, Error> {
+        if cfg!(not(feature = "websocket")) && self.transport == Transport::WebSocket {
+            return Err(Error::Config(
+                "Transport::WebSocket needs the `websocket` feature of mastostream".into(),
+            ));
+        }
         let server = parse_base_url(&self.server)?;
         let streaming_override = self
             .streaming_url
@@ -211,6 +222,7 @@ impl ClientBuilder {
                 queue_limit: self.queue_limit,
                 transport: self.transport,
                 catch_up: self.catch_up,
+                #[cfg(feature = "websocket")]
                 shared_mux: Default::default(),
                 server,
                 token: self.token,
@@ -306,11 +318,8 @@ impl Client {
 
     /// Opens a stream with catch-up set for it alone (`None`: off), whatever
     /// the client's default.
-    pub fn stream_with_catch_up(
-        &self,
-        channel: Channel,
-        catch_up: Option<CatchUpConfig>,
-    ) -> EventStream {
+    #[cfg(feature = "catch-up")]
+    pub fn stream_with_catch_up(&self, channel: Channel, catch_up: CatchUpSetting) -> EventStream {
         EventStream::new(transport::open(&self.inner, channel, catch_up))
     }
 
@@ -319,6 +328,7 @@ impl Client {
     }
 
     /// [`open`](Self::open) on `runtime`, from any thread.
+    #[cfg(feature = "blocking")]
     pub(crate) fn open_on(&self, runtime: &tokio::runtime::Handle, channel: Channel) -> TaskHandle {
         // Tasks spawned below (connection, multiplexer, catch-up stage) go to `runtime`.
         let _guard = runtime.enter();
@@ -328,6 +338,7 @@ impl Client {
     /// A new multiplexed WebSocket: one connection, subscriptions added and
     /// removed at run time. It connects when created, on the current runtime
     /// (made outside one, its subscriptions end at once with an error).
+    #[cfg(feature = "websocket")]
     pub fn multiplex(&self) -> Multiplex {
         Multiplex::new(MuxHandle::start(self.inner.clone()))
     }

@@ -28,6 +28,12 @@
 //! background handles with `close()` / `is_alive()` / `is_receiving()`).
 //! [`Client::multiplex`] puts many subscriptions on one WebSocket.
 //!
+//! Cargo features, all on by default: `websocket` (the multiplexed
+//! WebSocket and `Transport::Auto`'s switch to it), `blocking` (the
+//! [`blocking`] front-end) and `catch-up` (REST catch-up after outages).
+//! Without them the library streams over SSE alone. It asks tokio for its
+//! runtime, timers, sockets and sync primitives, never for `signal`.
+//!
 //! Below it all is the sans-IO core, the `mastostream-proto` crate, fed
 //! bytes and time; [`proto`] re-exports its decoders for decoding captured
 //! bytes yourself:
@@ -44,11 +50,13 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "blocking")]
 pub mod blocking;
 mod client;
 mod event_stream;
 mod item;
 pub mod listener;
+#[cfg(feature = "websocket")]
 mod multiplex;
 mod state;
 mod token;
@@ -69,7 +77,9 @@ pub use listener::{CallbackListener, StreamListener, dispatch, dispatch_item};
 pub use mastostream_proto::{
     Channel, ChannelError, Error, Event, EventKind, Gap, Payload, ReconnectPolicy, entities,
 };
+#[cfg(feature = "websocket")]
 pub use multiplex::Multiplex;
 pub use state::ConnectionState;
+#[cfg(feature = "catch-up")]
 pub use transport::catch_up::CatchUpConfig;
 pub use transport::context::{Transport, WsAuth};

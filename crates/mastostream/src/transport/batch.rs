@@ -35,6 +35,7 @@ impl Batch {
     }
 
     /// A batch of one event.
+    #[cfg(feature = "websocket")]
     pub fn one(name: String, data: Option<String>) -> Batch {
         let mut batch = Batch::new();
         batch.push(RawItem::Event { name, data });

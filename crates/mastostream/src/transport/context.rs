@@ -53,13 +53,19 @@ pub enum Transport {
 #[derive(Debug)]
 pub(crate) struct Context {
     pub http: reqwest::Client,
+    // The WebSocket's own connection reads these; SSE and REST go
+    // through `http`, built with them.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
     pub user_agent: String,
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
     pub connect_timeout: Duration,
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
     pub ws_auth: WsAuth,
     /// Bytes of events a consumer's queue holds before its overflow rule applies.
     pub queue_limit: usize,
     pub transport: Transport,
-    pub catch_up: Option<crate::transport::catch_up::CatchUpConfig>,
+    pub catch_up: crate::transport::CatchUpSetting,
+    #[cfg(feature = "websocket")]
     pub shared_mux: crate::transport::mux::SharedSlot,
     pub server: Url,
     pub token: Option<Token>,

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
-use tokio::sync::{mpsc, watch};
+#[cfg(feature = "websocket")]
+use tokio::sync::mpsc;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::Error;
@@ -28,6 +30,7 @@ pub(crate) struct TaskHandle {
     /// The stream's own task, aborted on drop (none for a WebSocket subscription).
     pub task: Option<JoinHandle<()>>,
     /// Keeps a shared WebSocket alive while this subscription is.
+    #[cfg(feature = "websocket")]
     pub keep_alive: Option<Arc<crate::transport::mux::MuxShared>>,
     /// With reconnect off, a malformed event ends the stream (as
     /// Mastodon.py's streams end), and this is the one place that says so.
@@ -55,6 +58,7 @@ impl TaskHandle {
             receiving,
             closer,
             task: None,
+            #[cfg(feature = "websocket")]
             keep_alive: None,
             malformed_ends,
             heartbeats: false,
@@ -133,6 +137,7 @@ pub(crate) enum Closer {
     /// A connection task (or a catch-up stage) watches this switch.
     Task(Arc<watch::Sender<bool>>),
     /// A WebSocket subscription is ended by its multiplexer.
+    #[cfg(feature = "websocket")]
     Subscription(mpsc::UnboundedSender<crate::transport::mux::Command>, u64),
 }
 
@@ -143,6 +148,7 @@ impl Closer {
             Closer::Task(cancel) => {
                 cancel.send_replace(true);
             }
+            #[cfg(feature = "websocket")]
             Closer::Subscription(commands, id) => {
                 let _ = commands.send(crate::transport::mux::Command::Unsubscribe { id: *id });
             }

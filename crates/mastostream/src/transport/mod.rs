@@ -3,16 +3,28 @@
 //! here imports the front-ends above (client, listener, blocking, streams).
 
 pub(crate) mod batch;
+#[cfg(feature = "catch-up")]
 pub(crate) mod catch_up;
 pub(crate) mod context;
 pub(crate) mod handle;
 pub(crate) mod http;
+#[cfg(feature = "websocket")]
 pub(crate) mod mux;
 pub(crate) mod queue;
+#[cfg(feature = "websocket")]
 pub(crate) mod refusal;
 pub(crate) mod sse;
 pub(crate) mod task;
+#[cfg(feature = "websocket")]
 pub(crate) mod ws;
+
+/// A stream's catch-up setting: none, or how to catch up (with the
+/// `catch-up` feature; without it there is nothing to set).
+#[cfg(feature = "catch-up")]
+pub(crate) type CatchUpSetting = Option<catch_up::CatchUpConfig>;
+/// A stream's catch-up setting: without the `catch-up` feature, always `None`.
+#[cfg(not(feature = "catch-up"))]
+pub(crate) type CatchUpSetting = Option<std::convert::Infallible>;
 
 /// Sleeps until a liveness deadline, or forever when there is none.
 pub(crate) async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>) {
@@ -28,7 +40,7 @@ pub(crate) async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>)
 pub(crate) fn open(
     context: &std::sync::Arc<context::Context>,
     channel: mastostream_proto::Channel,
-    catch_up: Option<catch_up::CatchUpConfig>,
+    catch_up: CatchUpSetting,
 ) -> handle::TaskHandle {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return handle::failed(
@@ -44,10 +56,17 @@ pub(crate) fn open(
         context::Transport::Sse | context::Transport::Auto => {
             task::spawn_on(&runtime, context.clone(), channel)
         }
+        #[cfg(feature = "websocket")]
         context::Transport::WebSocket => mux::shared(context).subscribe_handle(channel, false),
+        // The builder refuses the WebSocket without the feature.
+        #[cfg(not(feature = "websocket"))]
+        context::Transport::WebSocket => task::spawn_on(&runtime, context.clone(), channel),
     };
     match catch_up {
+        #[cfg(feature = "catch-up")]
         Some(config) => catch_up::wrap(context.clone(), handle, config),
+        #[cfg(not(feature = "catch-up"))]
+        Some(never) => match never {},
         None => handle,
     }
 }

@@ -22,7 +22,6 @@
 //! [`NOTICES_KEPT`] stay. The end of the stream is always kept.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::SystemTime;
@@ -156,6 +155,7 @@ impl SignalTx {
 
     /// Queues an event that is ready (fetched back by catch-up); past the
     /// bound, `overflow` decides.
+    #[cfg(feature = "catch-up")]
     pub fn push_event(&self, item: Item, bytes: usize, overflow: Overflow) -> Pushed {
         self.push_counted(Signal::Item(item), bytes + OVERHEAD, 1, overflow)
     }
@@ -226,6 +226,7 @@ impl SignalTx {
     }
 
     /// Whether the consumer is gone.
+    #[cfg(feature = "catch-up")]
     pub fn is_closed(&self) -> bool {
         self.0.lock().receiver_gone
     }
@@ -312,6 +313,7 @@ impl SignalRx {
     }
 
     /// Waits for the next signal.
+    #[cfg(any(feature = "websocket", test))]
     pub fn recv(&mut self) -> impl Future<Output = Option<Signal>> + '_ {
         std::future::poll_fn(move |cx| self.poll_signal(cx))
     }

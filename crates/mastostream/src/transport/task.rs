@@ -17,8 +17,10 @@ use crate::state::ConnectionState;
 use crate::transport::batch::{Batch, RawItem};
 use crate::transport::context::{Context, Transport};
 use crate::transport::handle::{Closer, TaskHandle};
+#[cfg(feature = "websocket")]
+use crate::transport::mux;
 use crate::transport::queue::{Overflow, Pushed, Signal, SignalTx, queue};
-use crate::transport::{http, mux, sse};
+use crate::transport::{http, sse};
 use mastostream_proto::{
     Action, Channel, Liveness, LivenessEvent, ReconnectPolicy, Reconnector, SseDecoder, SseItem,
     sse_error,
@@ -111,10 +113,14 @@ impl Task {
             self.receiving.store(false, Ordering::Relaxed);
             let error = match stop {
                 Stop::Cancelled => return self.finish(None),
+                #[cfg(feature = "websocket")]
                 Stop::FallBack(error) => {
                     tracing::info!(%error, stream = %self.channel, "SSE unusable here; switching to the WebSocket");
                     return self.forward_websocket().await;
                 }
+                // Without the WebSocket there is nothing to fall back to.
+                #[cfg(not(feature = "websocket"))]
+                Stop::FallBack(error) => error,
                 Stop::Failed(error) => error,
             };
             match reconnector.on_disconnect(Instant::now().into_std(), &error) {
@@ -143,6 +149,7 @@ impl Task {
 
     /// Carries the stream on over the shared WebSocket, passing its signals
     /// and state through, until it ends or this stream is closed.
+    #[cfg(feature = "websocket")]
     async fn forward_websocket(&mut self) {
         let mut subscription =
             mux::shared(&self.context).subscribe_handle(self.channel.clone(), false);
