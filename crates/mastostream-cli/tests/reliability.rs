@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mastostream_proto::Channel;
 use mastostream_testkit::{BlockingTestServer, Fault, Publish, TestServer};
@@ -26,19 +26,12 @@ fn mastostream(args: &[&str]) -> Command {
 
 /// Waits until the server holds each of `wanted` (WebSocket array form).
 fn wait_for(server: &BlockingTestServer, wanted: &[&[&str]]) {
-    let deadline = Instant::now() + 10 * SECOND;
-    loop {
-        let listed: Vec<Vec<String>> = server
-            .connections()
-            .into_iter()
-            .flat_map(|c| c.streams)
-            .collect();
-        if wanted.iter().all(|w| listed.iter().any(|l| l == w)) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never subscribed: {listed:?}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let held = server.wait_until(10 * SECOND, |open| {
+        wanted
+            .iter()
+            .all(|w| open.iter().any(|c| c.streams.iter().any(|s| s == w)))
+    });
+    assert!(held, "never subscribed: {:?}", server.connections());
 }
 
 /// Mastodon refuses someone else's list after a database lookup, after the
@@ -111,15 +104,10 @@ fn a_reconnect_is_one_line_going_and_one_coming_back() {
     let before = server.connections().iter().map(|c| c.id).max().unwrap();
     server.fault(Fault::Disconnect).unwrap();
     // Back on a new connection.
-    let deadline = Instant::now() + 10 * SECOND;
-    while !server
-        .connections()
-        .iter()
-        .any(|c| c.id > before && !c.streams.is_empty())
-    {
-        assert!(Instant::now() < deadline, "no reconnect");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let back = server.wait_until(10 * SECOND, |open| {
+        open.iter().any(|c| c.id > before && !c.streams.is_empty())
+    });
+    assert!(back, "no reconnect");
     server.publish(Publish::new("delete", "2").to(Channel::Public));
     line.clear();
     stdout.read_line(&mut line).unwrap();

@@ -40,22 +40,12 @@ fn run_with(
     let child = command.spawn().unwrap();
     // Wait for these very subscriptions (on SSE connections or one WebSocket):
     // a connection of an earlier command may linger until the server writes to it.
-    let deadline = std::time::Instant::now() + 10 * SECOND;
-    loop {
-        let listed: Vec<Vec<String>> = server
-            .connections()
-            .into_iter()
-            .flat_map(|c| c.streams)
-            .collect();
-        if wanted.iter().all(|w| listed.iter().any(|l| l == w)) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the CLI never connected: {listed:?}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let held = server.wait_until(10 * SECOND, |open| {
+        wanted
+            .iter()
+            .all(|w| open.iter().any(|c| c.streams.iter().any(|s| s == w)))
+    });
+    assert!(held, "the CLI never connected: {:?}", server.connections());
     during();
     child.wait_with_output().unwrap()
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use mastostream_proto::Channel;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::faults::FaultState;
 use crate::ids::IdGenerator;
@@ -65,6 +65,9 @@ pub struct Hub {
     store: Mutex<Store>,
     ids: IdGenerator,
     aliases: Mutex<Aliases>,
+    /// Bumped whenever a connection opens, closes, subscribes or
+    /// unsubscribes: what tests wait on instead of sleeping.
+    changes: watch::Sender<u64>,
     /// The faults connections watch.
     pub faults: FaultState,
 }
@@ -84,6 +87,7 @@ pub struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         lock(&self.hub.connections).remove(&self.id);
+        self.hub.changed();
     }
 }
 
@@ -96,6 +100,7 @@ impl Hub {
             store: Mutex::new(Store::with_capacity(capacity)),
             ids: IdGenerator::default(),
             aliases: Mutex::new(Aliases::with_capacity(capacity)),
+            changes: watch::Sender::new(0),
             faults: FaultState::default(),
         }
     }
@@ -120,7 +125,17 @@ impl Hub {
             hub: self.clone(),
             id,
         };
+        self.changed();
         (registration, rx)
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Wakes whenever the connections or their subscriptions change.
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Adds a subscription; a duplicate (same channel) is ignored, as Mastodon does.
@@ -129,7 +144,10 @@ impl Hub {
             && !c.subscriptions.iter().any(|s| s.matches(&stream))
         {
             c.subscriptions.push(stream);
+        } else {
+            return;
         }
+        self.changed();
     }
 
     /// Removes a subscription; says whether there was one.
@@ -140,7 +158,12 @@ impl Hub {
         };
         let before = c.subscriptions.len();
         c.subscriptions.retain(|s| !s.matches(stream));
-        before != c.subscriptions.len()
+        let removed = before != c.subscriptions.len();
+        drop(connections);
+        if removed {
+            self.changed();
+        }
+        removed
     }
 
     /// The open streaming connections.

@@ -216,18 +216,42 @@ impl TestServer {
         self.state.hub.connections()
     }
 
+    /// Waits until `ready` holds for the open connections, checked again
+    /// each time a connection opens, closes, subscribes or unsubscribes (a
+    /// signal from the server, not polling); false on timeout.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        mut ready: impl FnMut(&[ConnectionInfo]) -> bool,
+    ) -> bool {
+        let mut changes = self.state.hub.watch_changes();
+        let settled = async {
+            loop {
+                changes.borrow_and_update();
+                if ready(&self.state.hub.connections()) {
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    // The hub lives as long as the server; nothing will change.
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, settled).await.is_ok()
+    }
+
     /// Waits until at least `count` streaming connections are open; false on timeout.
     pub async fn wait_for_connections(&self, count: usize, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if self.state.hub.connections().len() >= count {
-                return true;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        self.wait_until(timeout, |open| open.len() >= count).await
+    }
+
+    /// Waits until the open connections hold at least `count` subscriptions
+    /// in all (an SSE connection holds one); false on timeout.
+    pub async fn wait_for_subscriptions(&self, count: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, |open| {
+            open.iter().map(|c| c.streams.len()).sum::<usize>() >= count
+        })
+        .await
     }
 
     /// Stops accepting, drops every open stream and waits for the server to end.
@@ -296,11 +320,28 @@ impl BlockingTestServer {
 
     /// See [`TestServer::wait_for_connections`].
     pub fn wait_for_connections(&self, count: usize, timeout: Duration) -> bool {
-        let runtime = self
-            .runtime
+        self.block_on(self.server().wait_for_connections(count, timeout))
+    }
+
+    /// See [`TestServer::wait_until`].
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        ready: impl FnMut(&[ConnectionInfo]) -> bool,
+    ) -> bool {
+        self.block_on(self.server().wait_until(timeout, ready))
+    }
+
+    /// See [`TestServer::wait_for_subscriptions`].
+    pub fn wait_for_subscriptions(&self, count: usize, timeout: Duration) -> bool {
+        self.block_on(self.server().wait_for_subscriptions(count, timeout))
+    }
+
+    fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {
+        self.runtime
             .as_ref()
-            .expect("runtime is present until drop");
-        runtime.block_on(self.server().wait_for_connections(count, timeout))
+            .expect("runtime is present until drop")
+            .block_on(future)
     }
 }
 

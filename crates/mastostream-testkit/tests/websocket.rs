@@ -50,15 +50,12 @@ async fn next_json(ws: &mut Ws, wait: Duration) -> Option<Value> {
 
 /// Waits until the server has registered `count` subscriptions on its one connection.
 async fn wait_subscriptions(server: &TestServer, count: usize) {
-    let deadline = tokio::time::Instant::now() + SECOND;
-    while server.connections().first().map_or(0, |c| c.streams.len()) != count {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{:?}",
-            server.connections()
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    let settled = server
+        .wait_until(SECOND, |open| {
+            open.first().map_or(0, |c| c.streams.len()) == count
+        })
+        .await;
+    assert!(settled, "{:?}", server.connections());
 }
 
 #[tokio::test]

@@ -129,28 +129,20 @@ fn publish(server: &TestServer, channel: &Channel, next_id: &mut u64) -> u64 {
 /// connection newer than `after` (a connection id): a signal from the
 /// server, not a sleep.
 async fn wait_for_subscriptions(server: &TestServer, channels: &[Channel], after: u64, seed: u64) {
-    let deadline = Instant::now() + 15 * SECOND;
-    loop {
-        let held: Vec<Vec<String>> = server
-            .connections()
-            .into_iter()
-            .filter(|c| c.id > after)
-            .flat_map(|c| c.streams)
-            .collect();
-        let missing: Vec<&Channel> = channels
-            .iter()
-            .filter(|channel| !held.iter().any(|h| *h == channel.ws_stream_array()))
-            .collect();
-        if missing.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "seed {seed}: the server never held {missing:?}: {:?}",
-            server.connections()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let held = server
+        .wait_until(15 * SECOND, |open| {
+            channels.iter().all(|channel| {
+                open.iter()
+                    .filter(|c| c.id > after)
+                    .any(|c| c.streams.iter().any(|s| *s == channel.ws_stream_array()))
+            })
+        })
+        .await;
+    assert!(
+        held,
+        "seed {seed}: the server never held {channels:?}: {:?}",
+        server.connections()
+    );
 }
 
 /// The newest connection id the server has now.

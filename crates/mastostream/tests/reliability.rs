@@ -25,21 +25,11 @@ fn publish_deletes(server: &TestServer, channel: &Channel, ids: std::ops::Range<
 /// Waits until the server holds `count` subscriptions in all (a signal from
 /// the server, not a sleep).
 async fn wait_for_subscriptions(server: &TestServer, count: usize) {
-    let deadline = Instant::now() + 10 * SECOND;
-    while server
-        .connections()
-        .iter()
-        .map(|c| c.streams.len())
-        .sum::<usize>()
-        < count
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the server never held {count} subscriptions: {:?}",
-            server.connections()
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    assert!(
+        server.wait_for_subscriptions(count, 10 * SECOND).await,
+        "the server never held {count} subscriptions: {:?}",
+        server.connections()
+    );
 }
 
 /// The next item within `wait`, or a panic saying what was awaited.

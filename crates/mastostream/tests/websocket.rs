@@ -1,6 +1,6 @@
 //! The multiplexed WebSocket transport against the test server.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use mastostream::{Client, ConnectionState, Error, EventStream, Item, ReconnectPolicy, Transport};
@@ -56,26 +56,24 @@ async fn next_event(events: &mut EventStream, wait: Duration) -> mastostream::Ev
 
 /// Waits until the server shows one WebSocket subscribed to exactly `streams`.
 async fn server_streams(server: &TestServer, streams: &[Vec<&str>]) {
-    let deadline = Instant::now() + 2 * SECOND;
-    loop {
-        let connections = server.connections();
-        let mut listed: Vec<Vec<String>> =
-            connections.iter().flat_map(|c| c.streams.clone()).collect();
-        listed.sort();
-        let mut wanted: Vec<Vec<String>> = streams
-            .iter()
-            .map(|s| s.iter().map(|p| p.to_string()).collect())
-            .collect();
-        wanted.sort();
-        if connections.len() <= 1 && listed == wanted {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server has {connections:?}, wanted {wanted:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let mut wanted: Vec<Vec<String>> = streams
+        .iter()
+        .map(|s| s.iter().map(|p| p.to_string()).collect())
+        .collect();
+    wanted.sort();
+    let settled = server
+        .wait_until(2 * SECOND, |connections| {
+            let mut listed: Vec<Vec<String>> =
+                connections.iter().flat_map(|c| c.streams.clone()).collect();
+            listed.sort();
+            connections.len() <= 1 && listed == wanted
+        })
+        .await;
+    assert!(
+        settled,
+        "server has {:?}, wanted {wanted:?}",
+        server.connections()
+    );
 }
 
 #[tokio::test]
@@ -302,17 +300,16 @@ async fn same_events_over_sse_and_websocket() {
 
 /// Waits until both the SSE and the WebSocket connection are subscribed to `user`.
 async fn server_streams_two(server: &TestServer) {
-    let deadline = Instant::now() + 2 * SECOND;
-    while server
-        .connections()
-        .iter()
-        .filter(|c| c.streams == [vec!["user".to_owned()]])
-        .count()
-        < 2
-    {
-        assert!(Instant::now() < deadline, "{:?}", server.connections());
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let settled = server
+        .wait_until(2 * SECOND, |connections| {
+            connections
+                .iter()
+                .filter(|c| c.streams == [vec!["user".to_owned()]])
+                .count()
+                >= 2
+        })
+        .await;
+    assert!(settled, "{:?}", server.connections());
 }
 
 #[tokio::test]
