@@ -2,37 +2,15 @@
 //! person reads on stderr, and the exit codes (issue #13).
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+mod common;
+
+use common::{mastostream, wait_for_streams};
 use mastostream_proto::Channel;
-use mastostream_testkit::{BlockingTestServer, Fault, Publish, TestServer};
+use mastostream_testkit::{Fault, Publish, TestServer};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mastostream");
 const SECOND: Duration = Duration::from_secs(1);
-
-fn mastostream(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .env_remove("MASTODON_SERVER")
-        .env_remove("MASTODON_TOKEN")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
-/// Waits until the server holds each of `wanted` (WebSocket array form).
-fn wait_for(server: &BlockingTestServer, wanted: &[&[&str]]) {
-    let held = server.wait_until(10 * SECOND, |open| {
-        wanted
-            .iter()
-            .all(|w| open.iter().any(|c| c.streams.iter().any(|s| s == w)))
-    });
-    assert!(held, "never subscribed: {:?}", server.connections());
-}
 
 /// Mastodon refuses someone else's list after a database lookup, after the
 /// other subscribes were taken. The refusal was pinned on `hashtag=rust`
@@ -88,7 +66,7 @@ fn a_reconnect_is_one_line_going_and_one_coming_back() {
     ])
     .spawn()
     .unwrap();
-    wait_for(&server, &[&["public"]]);
+    wait_for_streams(&server, &[&["public"]]);
     server.publish(Publish::new("delete", "1").to(Channel::Public));
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
@@ -161,7 +139,7 @@ fn verbose_shows_the_librarys_log_and_rust_log_filters_it() {
             command.env("RUST_LOG", filter);
         }
         let child = command.spawn().unwrap();
-        wait_for(&server, &[&["public"]]);
+        wait_for_streams(&server, &[&["public"]]);
         server.publish(Publish::new("delete", "1").to(Channel::Public));
         let output = child.wait_with_output().unwrap();
         assert!(output.status.success());

@@ -4,27 +4,15 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::mastostream;
 use mastostream_proto::Channel;
 use mastostream_testkit::{BlockingTestServer, Fault, Publish, TestServer};
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mastostream");
 const SECOND: Duration = Duration::from_secs(1);
-
-fn mastostream(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .env_remove("MASTODON_SERVER")
-        .env_remove("MASTODON_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -38,14 +26,9 @@ fn run_with(
     during: impl FnOnce(),
 ) -> Output {
     let child = command.spawn().unwrap();
-    // Wait for these very subscriptions (on SSE connections or one WebSocket):
-    // a connection of an earlier command may linger until the server writes to it.
-    let held = server.wait_until(10 * SECOND, |open| {
-        wanted
-            .iter()
-            .all(|w| open.iter().any(|c| c.streams.iter().any(|s| s == w)))
-    });
-    assert!(held, "the CLI never connected: {:?}", server.connections());
+    // Wait for these very subscriptions: a connection of an earlier
+    // command may linger until the server writes to it.
+    common::wait_for_streams(server, wanted);
     during();
     child.wait_with_output().unwrap()
 }
