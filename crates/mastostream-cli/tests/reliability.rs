@@ -90,7 +90,7 @@ fn a_reconnect_is_one_line_going_and_one_coming_back() {
     line.clear();
     stdout.read_line(&mut line).unwrap();
     assert!(line.contains("\"2\""), "{line}");
-    let output = child.wait_with_output().unwrap();
+    let output = common::finish(child);
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
@@ -141,7 +141,7 @@ fn verbose_shows_the_librarys_log_and_rust_log_filters_it() {
         let child = command.spawn().unwrap();
         wait_for_streams(&server, &[&["public"]]);
         server.publish(Publish::new("delete", "1").to(Channel::Public));
-        let output = child.wait_with_output().unwrap();
+        let output = common::finish(child);
         assert!(output.status.success());
         String::from_utf8_lossy(&output.stderr).into_owned()
     };

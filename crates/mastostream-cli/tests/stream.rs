@@ -30,7 +30,7 @@ fn run_with(
     // command may linger until the server writes to it.
     common::wait_for_streams(server, wanted);
     during();
-    child.wait_with_output().unwrap()
+    common::finish(child)
 }
 
 #[test]
@@ -324,7 +324,7 @@ fn several_streams_share_one_websocket_with_the_same_lines() {
         server.publish(Publish::new("delete", "1").to(Channel::User));
         std::thread::sleep(Duration::from_millis(50));
         server.publish(Publish::new("delete", "2").to(Channel::HashtagLocal("rust".into())));
-        let output = child.wait_with_output().unwrap();
+        let output = common::finish(child);
         assert_eq!(
             output.status.code(),
             Some(0),

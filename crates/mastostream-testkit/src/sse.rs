@@ -93,12 +93,24 @@ fn open(state: AppState, stream: Channel) -> Response {
     let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, io::Error>>(BODY_QUEUE);
     let cursor = state.paced_replay.clone().map(Cursor::new);
     let subscription = [stream.clone()];
+    // Watch for disconnects before the connection is visible: a test that
+    // waits for the subscription and then disconnects must not be missed.
+    let disconnect = state.hub.faults.watch_disconnect();
     let (registration, events) = state.hub.register(Transport::Sse, vec![stream]);
     let hub = state.hub.clone();
     let heartbeat = state.settings.heartbeat;
     tokio::spawn(async move {
         let _registration = registration;
-        let _ = run(&hub, heartbeat, events, cursor, &subscription, &body_tx).await;
+        let _ = run(
+            &hub,
+            disconnect,
+            heartbeat,
+            events,
+            cursor,
+            &subscription,
+            &body_tx,
+        )
+        .await;
     });
     let body = tokio_stream_from(body_rx);
     Response::builder()
@@ -131,15 +143,14 @@ async fn send(body: &mpsc::Sender<Result<Bytes, io::Error>>, bytes: Bytes) -> Re
 /// The connection's task: greeting, heartbeats, events, faults.
 async fn run(
     hub: &Arc<crate::hub::Hub>,
+    mut disconnect: tokio::sync::watch::Receiver<u64>,
     heartbeat: std::time::Duration,
     mut events: mpsc::UnboundedReceiver<Outgoing>,
     mut cursor: Option<Cursor>,
     subscription: &[Channel],
     body: &mpsc::Sender<Result<Bytes, io::Error>>,
 ) -> Result<(), Closed> {
-    let mut disconnect = hub.faults.watch_disconnect();
     let mut stall = hub.faults.watch_stall();
-    disconnect.mark_unchanged();
     let mut ticks = interval_at(Instant::now() + heartbeat, heartbeat);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut greeted = false;

@@ -172,6 +172,8 @@ async fn connection(
     mut cursor: Option<Cursor>,
 ) {
     let (mut sink, mut incoming) = socket.split();
+    // Watch for disconnects before the connection is visible (see sse.rs).
+    let mut disconnect = hub.faults.watch_disconnect();
     let (registration, mut events) = hub.register(Transport::Websocket, Vec::new());
     let id = registration.id;
     // The connection's subscriptions, mirrored here for the paced replay.
@@ -184,8 +186,6 @@ async fn connection(
         Some(Err(error)) if sink.send(text(error_frame(&error))).await.is_err() => return,
         Some(Err(_)) | None => {}
     }
-    let mut disconnect = hub.faults.watch_disconnect();
-    disconnect.mark_unchanged();
     let mut stall = hub.faults.watch_stall();
     let mut pings = interval_at(Instant::now() + ping_interval, ping_interval);
     pings.set_missed_tick_behavior(MissedTickBehavior::Delay);

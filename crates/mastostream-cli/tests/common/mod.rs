@@ -45,3 +45,31 @@ pub fn status_without_id() -> serde_json::Value {
     status["id"] = serde_json::Value::Null;
     status
 }
+
+/// How long a command under test may run before it counts as hung.
+pub const HANG_LIMIT: Duration = Duration::from_secs(60);
+
+/// Waits for `child` and its output; if it has not ended within
+/// [`HANG_LIMIT`], kills it and fails the test, so that a hang is a red test
+/// with the command's output rather than a suite that never ends.
+pub fn finish(child: std::process::Child) -> std::process::Output {
+    let pid = child.id().to_string();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let hung = finished.recv_timeout(HANG_LIMIT).is_err();
+        if hung {
+            let _ = Command::new("kill").args(["-9", &pid]).status();
+        }
+        hung
+    });
+    let output = child.wait_with_output().unwrap();
+    let _ = done.send(());
+    let hung = watchdog.join().unwrap();
+    assert!(
+        !hung,
+        "the command did not end within {HANG_LIMIT:?}; stdout: {} stderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
