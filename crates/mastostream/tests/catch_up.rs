@@ -345,6 +345,74 @@ async fn rate_limited_catch_up_waits_and_goes_on() {
     );
 }
 
+/// Issue #13, defect 2 on the REST side: a rate-limited catch-up page with
+/// any `Retry-After` or `X-RateLimit-Reset` (huge, negative, garbage, past
+/// or far-future dates) waits at most the configured maximum, then the page
+/// is fetched and the gap is reported complete; nothing panics or hangs.
+#[tokio::test]
+async fn hostile_rate_limit_headers_on_catch_up_are_clamped() {
+    let max_wait = Duration::from_millis(300);
+    let matrix: [(&str, &str); 12] = [
+        ("retry-after", "9223372036854775807"),
+        ("retry-after", "99999999999999999999999999999"),
+        ("retry-after", "-1"),
+        ("retry-after", "abc"),
+        ("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT"),
+        ("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ("retry-after", "\u{7f}garbage"),
+        ("x-ratelimit-reset", "9999-12-31T23:59:59.000000Z"),
+        ("x-ratelimit-reset", "1970-01-01T00:00:00Z"),
+        ("x-ratelimit-reset", "tomorrow"),
+        ("x-ratelimit-reset", "-5"),
+        ("x-ratelimit-remaining", "-1"),
+    ];
+    for (name, value) in matrix {
+        let config = CatchUpConfig::default().max_rate_limit_wait(max_wait);
+        let Setup {
+            server,
+            client: _client,
+            mut events,
+            mut state,
+        } = open(Channel::Public, Transport::Sse, config).await;
+        server.publish(Publish::new("update", status("alice", "x")));
+        next_event(&mut events).await;
+        server
+            .fault(Fault::RejectRest {
+                status: 429,
+                count: 1,
+                retry_after: None,
+                headers: vec![(name.into(), value.into())],
+            })
+            .unwrap();
+        cut(&server, &mut state).await;
+        let outage_started = std::time::Instant::now();
+        for _ in 0..3 {
+            server.publish(Publish::new("update", status("alice", "x")));
+        }
+        let mut caught = 0;
+        let complete = loop {
+            let item = tokio::time::timeout(4 * SECOND, events.next())
+                .await
+                .unwrap_or_else(|_| panic!("{name}: {value:?}: no gap within 4 s"))
+                .unwrap_or_else(|| panic!("{name}: {value:?}: the stream ended"));
+            match item {
+                Ok(Item::Event(event)) => match event.kind() {
+                    EventKind::Gap(gap) => break gap.complete,
+                    _ => caught += 1,
+                },
+                Ok(_) => {}
+                Err(error) => panic!("{name}: {value:?}: the stream ended with {error}"),
+            }
+        };
+        assert!(complete, "{name}: {value:?}: the gap is incomplete");
+        assert_eq!(caught, 3, "{name}: {value:?}");
+        // The outage (four refused connects 40 ms apart) plus at most the
+        // clamped wait, with room for a loaded machine.
+        let took = outage_started.elapsed();
+        assert!(took < max_wait + 2 * SECOND, "{name}: {value:?}: {took:?}");
+    }
+}
+
 #[tokio::test]
 async fn catch_up_can_be_chosen_per_stream() {
     let server = TestServer::builder().start().await.unwrap();

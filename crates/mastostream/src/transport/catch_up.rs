@@ -69,6 +69,12 @@ pub struct CatchUpConfig {
     /// above); a wait here only makes that second fetch likelier to be
     /// empty. Live events of the wait are held.
     pub settle: Duration,
+    /// The longest a rate-limited (`429`) page waits before it is asked
+    /// again (a minute by default). The server's `Retry-After` or
+    /// `X-RateLimit-Reset` says how long, clamped to this; without either,
+    /// one second. After three refusals in a row the gap is reported
+    /// incomplete.
+    pub max_rate_limit_wait: Duration,
 }
 
 impl Default for CatchUpConfig {
@@ -79,6 +85,7 @@ impl Default for CatchUpConfig {
             min_rate_limit_remaining: 10,
             dedup_capacity: 10_000,
             settle: Duration::ZERO,
+            max_rate_limit_wait: Duration::from_secs(60),
         }
     }
 }
@@ -111,6 +118,12 @@ impl CatchUpConfig {
     /// Sets [`settle`](Self::settle).
     pub fn settle(mut self, wait: Duration) -> Self {
         self.settle = wait;
+        self
+    }
+
+    /// Sets [`max_rate_limit_wait`](Self::max_rate_limit_wait).
+    pub fn max_rate_limit_wait(mut self, wait: Duration) -> Self {
+        self.max_rate_limit_wait = wait;
         self
     }
 }
@@ -500,7 +513,10 @@ impl Stage {
                     ..
                 }) if retries_429 < 3 => {
                     retries_429 += 1;
-                    let wait = Duration::from_secs(retry_after.unwrap_or(1).min(60));
+                    // `retry_after` is already clamped to an hour by the
+                    // protocol crate; the setting bounds it further.
+                    let wait = Duration::from_secs(retry_after.unwrap_or(1))
+                        .min(self.config.max_rate_limit_wait);
                     tracing::debug!(?wait, "rate limited during catch-up");
                     tokio::time::sleep(wait).await;
                     continue;
