@@ -9,7 +9,8 @@
 //! - [`SseDecoder`] frames a Server-Sent Events body incrementally;
 //!   [`EventDecoder`] adds [`Event::parse`] for a Mastodon SSE stream.
 //! - [`decode_ws_envelope`] / [`decode_ws_frame`] read the multiplexed
-//!   WebSocket's frames.
+//!   WebSocket's frames; [`read_label`] says which stream an event is for,
+//!   in Mastodon's labels and those of the other servers.
 //! - [`Channel`] names every Mastodon stream in each of its wire forms, with
 //!   [`Channel::Other`] for a server's own.
 //! - [`Reconnector`] and [`Liveness`] decide, from errors and instants given to
@@ -36,6 +37,7 @@ mod decoder;
 pub mod entities;
 mod error;
 mod event;
+mod label;
 pub mod liveness;
 pub mod reconnect;
 pub mod server_wait;
@@ -49,6 +51,7 @@ pub use channel::{
 pub use decoder::{EventDecoder, StreamItem, sse_error};
 pub use error::{Error, human_duration, reason_phrase};
 pub use event::{Event, EventKind, Gap, KNOWN_EVENTS, Payload};
+pub use label::{Label, read_label};
 pub use liveness::{Liveness, LivenessEvent};
 pub use reconnect::{Action, ReconnectPolicy, Reconnector};
 pub use sse::{SseDecoder, SseError, SseItem, SseMessage};

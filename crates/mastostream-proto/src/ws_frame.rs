@@ -19,7 +19,8 @@ use crate::Error;
 pub enum WsMessage {
     /// An event, with the `stream` array it came for (`["hashtag", "rust"]`).
     Event {
-        /// The stream array as the server sent it (list ids as strings).
+        /// The stream array as the server sent it (list ids as strings),
+        /// empty when it sent none; [`read_label`](crate::read_label) reads it.
         stream: Vec<String>,
         /// The event.
         event: Event,
@@ -126,7 +127,8 @@ struct Frame {
 pub enum WsEnvelope {
     /// An event for a stream.
     Event {
-        /// The stream array as the server sent it (list ids as strings).
+        /// The stream array as the server sent it (list ids as strings),
+        /// empty when it sent none; [`read_label`](crate::read_label) reads it.
         stream: Vec<String>,
         /// The event name.
         name: String,
@@ -171,7 +173,9 @@ pub fn decode_ws_envelope(text: &str) -> Result<WsEnvelope, Error> {
         });
         return Ok(WsEnvelope::Error { error, status });
     }
-    let (Some(name), Some(stream)) = (frame.event, frame.stream) else {
+    // Pleroma and Akkoma send some events (`delete`, `pleroma:respond`)
+    // with no `stream` (see `crate::label`): an empty array then.
+    let (Some(name), stream) = (frame.event, frame.stream.unwrap_or_default()) else {
         return Err(Error::malformed(
             "websocket frame",
             "neither an event nor an error",
@@ -278,6 +282,15 @@ mod tests {
             WsMessage::Error {
                 error: "Error unsubscribing from channel".into(),
                 status: None
+            }
+        );
+        // Pleroma's and Akkoma's deletes carry no stream.
+        assert_eq!(
+            decode_ws_envelope(r#"{"event":"delete","payload":"9zXq2"}"#).unwrap(),
+            WsEnvelope::Event {
+                stream: Vec::new(),
+                name: "delete".into(),
+                data: Some("9zXq2".into())
             }
         );
         for bad in [

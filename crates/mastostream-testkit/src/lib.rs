@@ -45,6 +45,7 @@
 mod auth;
 mod control;
 mod faults;
+mod flavour;
 mod http;
 mod hub;
 mod ids;
@@ -60,6 +61,7 @@ mod store;
 mod ws;
 
 pub use faults::Fault;
+pub use flavour::{AKKOMA_ACCOUNT_ID, Flavour};
 pub use hub::{ConnectionInfo, Transport};
 pub use publish::Publish;
 pub use server::{BlockingTestServer, TestServer, TestServerBuilder};

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::auth::TokenPolicy;
 use crate::control;
 use crate::faults::Fault;
+use crate::flavour::Flavour;
 use crate::hub::{ConnectionInfo, Hub};
 use crate::publish::Publish;
 use crate::replay::{self, PreparedReplay};
@@ -31,6 +32,7 @@ pub struct TestServerBuilder {
     streaming_url: Option<String>,
     replay: Option<(Vec<Publish>, f64)>,
     capacity: usize,
+    flavour: Flavour,
 }
 
 impl Default for TestServerBuilder {
@@ -43,6 +45,7 @@ impl Default for TestServerBuilder {
             streaming_url: None,
             replay: None,
             capacity: DEFAULT_CAPACITY,
+            flavour: Flavour::Mastodon,
         }
     }
 }
@@ -70,6 +73,13 @@ impl TestServerBuilder {
     /// accepted (by default any non-empty token is).
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.tokens.insert(token.into());
+        self
+    }
+
+    /// Which server the WebSocket behaves as (default Mastodon): how it
+    /// labels events and answers commands; see [`Flavour`].
+    pub fn flavour(mut self, flavour: Flavour) -> Self {
+        self.flavour = flavour;
         self
     }
 
@@ -120,6 +130,7 @@ impl TestServerBuilder {
                 ping_interval: self.ping_interval,
                 tokens,
                 streaming_url: self.streaming_url,
+                flavour: self.flavour,
             }),
             paced_replay: paced,
         };

@@ -21,6 +21,8 @@ pub struct Settings {
     pub tokens: TokenPolicy,
     /// The streaming URL the instance endpoints advertise, when not this server.
     pub streaming_url: Option<String>,
+    /// Which server the WebSocket behaves as.
+    pub flavour: crate::flavour::Flavour,
 }
 
 /// What every handler shares.

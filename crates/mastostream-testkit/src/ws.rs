@@ -16,6 +16,7 @@ use serde::Deserialize;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
 use crate::auth::TokenSource;
+use crate::flavour::Flavour;
 use crate::http;
 use crate::hub::{Hub, Outgoing, Transport};
 use crate::replay::Cursor;
@@ -78,10 +79,11 @@ pub fn upgrade(
     }
     let hub = state.hub.clone();
     let ping_interval = state.settings.ping_interval;
+    let flavour = state.settings.flavour;
     let cursor = state.paced_replay.clone().map(Cursor::new);
     upgrade
         .read_buffer_size(16 * 1024)
-        .on_upgrade(move |socket| connection(socket, hub, ping_interval, initial, cursor))
+        .on_upgrade(move |socket| connection(socket, hub, flavour, ping_interval, initial, cursor))
 }
 
 /// What Rails answers at `/api/v1/streaming`: 301 to the same URL on the
@@ -167,6 +169,7 @@ fn text(frame: String) -> Message {
 async fn connection(
     socket: WebSocket,
     hub: Arc<Hub>,
+    flavour: Flavour,
     ping_interval: std::time::Duration,
     initial: Option<Result<Channel, ChannelError>>,
     mut cursor: Option<Cursor>,
@@ -223,7 +226,7 @@ async fn connection(
             }
             message = incoming.next() => match message {
                 Some(Ok(Message::Text(frame))) => {
-                    match handle_command(&hub, id, frame.as_str(), &mut subscriptions) {
+                    match handle_command(&hub, flavour, id, frame.as_str(), &mut subscriptions) {
                         Some(Reply::Now(reply)) if sink.send(text(reply.clone())).await.is_err() => return,
                         Some(Reply::Now(_)) => {}
                         Some(Reply::Later(reply)) => {
@@ -260,7 +263,7 @@ async fn connection(
             }
             out = events.recv() => match out {
                 Some(Outgoing::Event { encoded, stream }) => {
-                    if sink.send(text(encoded.ws_frame(&stream))).await.is_err() {
+                    if sink.send(text(flavour.frame(&encoded, &stream))).await.is_err() {
                         return;
                     }
                 }
@@ -271,7 +274,7 @@ async fn connection(
             _ = std::future::ready(()), if cursor.is_some() && !subscriptions.is_empty() => {
                 let next = cursor.as_mut().and_then(|c| c.next_for(&subscriptions));
                 if let Some((encoded, stream)) = next
-                    && sink.send(text(encoded.ws_frame(stream))).await.is_err()
+                    && sink.send(text(flavour.frame(&encoded, stream))).await.is_err()
                 {
                     return;
                 }
@@ -298,12 +301,41 @@ enum Reply {
 /// Applies a subscribe or unsubscribe frame; returns an error frame to send, if any.
 fn handle_command(
     hub: &Hub,
+    flavour: Flavour,
     connection: u64,
     frame: &str,
     mirror: &mut Vec<Channel>,
 ) -> Option<Reply> {
+    if let Some(answer) = flavour.answer_text(frame) {
+        return Some(Reply::Now(answer.to_owned()));
+    }
     // Mastodon ignores frames it cannot parse.
     let command: Command = serde_json::from_str(frame).ok()?;
+    if command.kind == "subscribe" && flavour.ignores_subscribe(&command.stream) {
+        return None;
+    }
+    let reply = handle_mastodon_command(hub, connection, &command, flavour, mirror);
+    if flavour == Flavour::Mastodon {
+        return reply;
+    }
+    // The others answer in their own words (see flavour.rs): Pleroma
+    // acknowledges, Akkoma says nothing.
+    let refusal = match &reply {
+        Some(_) if command.stream().is_err() => Some("bad_topic"),
+        Some(_) => Some("unauthorized"),
+        None => None,
+    };
+    flavour.answer(&command.kind, refusal).map(Reply::Now)
+}
+
+/// A command as Mastodon takes it; the error frame it answers, if any.
+fn handle_mastodon_command(
+    hub: &Hub,
+    connection: u64,
+    command: &Command,
+    flavour: Flavour,
+    mirror: &mut Vec<Channel>,
+) -> Option<Reply> {
     match command.kind.as_str() {
         "subscribe" => match command.stream() {
             Ok(_) if let Some((status, error)) = hub.faults.take_reject_subscribe() => Some(
@@ -321,6 +353,7 @@ fn handle_command(
             }
             Err(error) => Some(Reply::Now(error_frame(&error))),
         },
+        "unsubscribe" if !flavour.handles_unsubscribe() => None,
         "unsubscribe" => match command.stream() {
             Ok(stream) => {
                 mirror.retain(|s| !s.matches(&stream));

@@ -95,8 +95,10 @@ impl ClientBuilder {
     /// loses events and is told so ([`Item::Lagged`](crate::Item::Lagged);
     /// with catch-up on they are fetched back), while the others, the pings
     /// and reconnects go on. A stream alone on its connection holds nobody
-    /// up, so nothing of it is lost: its connection stops reading until the
-    /// consumer catches up, and TCP pushes back on the server.
+    /// up: its connection stops reading until the consumer catches up, and
+    /// TCP pushes back on the server; over the WebSocket for at most a
+    /// quarter of the stall timeout (10 s at most), so that the server's
+    /// pings are answered, and past that it loses events and is told.
     pub fn queue_limit(mut self, bytes: usize) -> Self {
         self.queue_limit = bytes;
         self

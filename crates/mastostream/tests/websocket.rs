@@ -438,6 +438,51 @@ async fn a_consumer_alone_on_its_websocket_loses_nothing_past_the_bound() {
     }
 }
 
+/// A consumer alone on its WebSocket that stops reading for longer than the
+/// hold limit (a quarter of the stall timeout, here 500 ms) no longer keeps
+/// the connection from being read: the server's pings are answered, so the
+/// server (which cuts a client that misses a ping, as Mastodon does) keeps
+/// the connection, and what did not fit is counted. Before, the connection
+/// was not read at all while the consumer was away, and the server cut it
+/// at its second ping.
+#[tokio::test]
+async fn a_consumer_alone_that_stops_for_long_keeps_answering_pings() {
+    let server = TestServer::builder()
+        .ping_interval(SECOND)
+        .start()
+        .await
+        .unwrap();
+    let client = ws_client(&server)
+        .queue_limit(8 * 1024)
+        .stall_timeout(Some(2 * SECOND))
+        .build()
+        .unwrap();
+    let mut slow = client.stream(Channel::Hashtag("slow".into()));
+    server_streams(&server, &[vec!["hashtag", "slow"]]).await;
+    let connection = server.connections()[0].id;
+    for i in 0..500 {
+        server.publish(Publish::new("delete", i.to_string()).to(Channel::Hashtag("slow".into())));
+    }
+    // The consumer is away for three of the server's pings.
+    tokio::time::sleep(3 * SECOND).await;
+    let open: Vec<u64> = server.connections().iter().map(|c| c.id).collect();
+    assert_eq!(open, [connection], "the server cut the connection");
+    let (mut delivered, mut lost) = (0, 0);
+    while delivered + lost < 500 {
+        match next_significant(&mut slow, 2 * SECOND).await {
+            Ok(Item::Event(_)) => delivered += 1,
+            Ok(Item::Lagged { lost: n, .. }) => lost += n,
+            Ok(Item::Heartbeat) => {}
+            other => panic!("after {delivered} events and {lost} lost: {other:?}"),
+        }
+    }
+    assert!(
+        lost > 0,
+        "nothing was dropped: the consumer held the connection"
+    );
+    assert_eq!(delivered + lost, 500);
+}
+
 /// The server's WebSocket pings are the heartbeat of that transport: a
 /// consumer that asked for heartbeats sees one per ping, and one that did
 /// not sees only events.

@@ -10,7 +10,8 @@
 //! a consumer that is behind loses events, told so by an
 //! [`Item::Lagged`](crate::Item::Lagged), while the others, the pings and
 //! the reconnects go on. A subscription alone on its connection holds
-//! nobody up; for it the task stops reading instead, and TCP pushes back.
+//! nobody up; for it the task stops reading instead, and TCP pushes back,
+//! for at most [`hold_limit`], so that the server's pings are answered.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,8 +34,8 @@ use crate::transport::refusal::{Pending, attribute};
 use crate::transport::task::jitter_seed;
 use crate::transport::ws::{self, Socket};
 use mastostream_proto::{
-    Action, Channel, Liveness, LivenessEvent, ReconnectPolicy, Reconnector, WsEnvelope,
-    decode_ws_envelope, normalize_hashtag,
+    Action, Channel, Label, Liveness, LivenessEvent, ReconnectPolicy, Reconnector, WsEnvelope,
+    decode_ws_envelope, normalize_hashtag, read_label,
 };
 
 /// How long after a subscribe frame an error frame may still be about it.
@@ -90,6 +91,7 @@ impl MuxHandle {
             state: state_tx,
             receiving: receiving.clone(),
             held: None,
+            lone_drops: false,
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(task.run())),
@@ -166,6 +168,9 @@ pub(crate) fn shared(context: &Arc<Context>) -> MuxHandle {
     handle
 }
 
+/// The event name of Pleroma's answers to subscribe and unsubscribe.
+const PLEROMA_RESPOND: &str = "pleroma:respond";
+
 /// Where a context keeps its shared multiplexer.
 pub(crate) type SharedSlot = std::sync::Mutex<Weak<MuxShared>>;
 
@@ -211,9 +216,26 @@ struct MuxTask {
     pending: VecDeque<Pending>,
     state: watch::Sender<ConnectionState>,
     receiving: Arc<AtomicBool>,
-    /// A subscription alone on the connection whose queue is full: the
-    /// socket is not read until it has room.
-    held: Option<u64>,
+    /// A subscription alone on the connection whose queue is full, and
+    /// since when: the socket is not read until it has room, for at most
+    /// [`hold_limit`].
+    held: Option<(u64, Instant)>,
+    /// A subscription alone on the connection that was held past the limit
+    /// loses (and is told of) what does not fit, like one that shares its
+    /// connection, until its queue has room again.
+    lone_drops: bool,
+}
+
+/// How long a consumer alone on its WebSocket may keep the connection from
+/// being read (TCP then pushes back on the server, and nothing is lost):
+/// a quarter of the stall timeout, at most 10 s. Past it the connection is
+/// read again, so that the server's pings are answered (Mastodon drops a
+/// client that has not answered its previous ping when it sends the next,
+/// 30 s apart: mastodon/mastodon, streaming/index.js), and what does not
+/// fit is dropped and counted (`Item::Lagged`).
+fn hold_limit(stall_timeout: Option<Duration>) -> Duration {
+    const MAX_HOLD: Duration = Duration::from_secs(10);
+    stall_timeout.map_or(MAX_HOLD, |t| (t / 4).min(MAX_HOLD))
 }
 
 /// Why a connection ended.
@@ -237,6 +259,7 @@ impl MuxTask {
             };
             self.receiving.store(false, Ordering::Relaxed);
             self.held = None;
+            self.lone_drops = false;
             match reconnector.on_disconnect(Instant::now().into_std(), &error) {
                 Action::Reconnect { delay, attempt } => {
                     tracing::debug!(%error, attempt, ?delay, "WebSocket broke; reconnecting");
@@ -336,7 +359,7 @@ impl MuxTask {
                 let Some(subscriber) = self.subscribers.remove(&id) else {
                     return;
                 };
-                if self.held == Some(id) {
+                if self.held.is_some_and(|(held, _)| held == id) {
                     self.held = None;
                 }
                 subscriber.state.send_replace(ConnectionState::Closed(None));
@@ -404,9 +427,17 @@ impl MuxTask {
             let deadline = liveness.poll_timeout().map(Instant::from_std);
             let held = self
                 .held
-                .and_then(|id| self.subscribers.get(&id))
-                .map(|s| s.tx.clone());
+                .and_then(|(id, since)| Some((self.subscribers.get(&id)?.tx.clone(), since)));
             let reading = held.is_none();
+            // A lone consumer past the hold limit: back to holding once it
+            // has read its queue down to half.
+            let dropping = self
+                .lone_drops
+                .then(|| self.subscribers.values().next().map(|s| s.tx.clone()))
+                .flatten();
+            let hold_ends = held
+                .as_ref()
+                .map(|(_, since)| *since + hold_limit(self.context.settings.stall_timeout));
             tokio::select! {
                 biased;
                 command = self.commands.recv() => match command {
@@ -416,9 +447,18 @@ impl MuxTask {
                     }
                     Some(command) => self.apply(command, Some(&mut socket)).await,
                 },
-                _ = async { held.as_ref().expect("guarded").room().await }, if !reading => {
+                _ = async { held.as_ref().expect("guarded").0.room().await }, if !reading => {
                     self.held = None;
                     // Not reading was our doing, not the server's silence.
+                    liveness.handle_bytes(Instant::now().into_std());
+                }
+                _ = async { dropping.as_ref().expect("guarded").room().await }, if dropping.is_some() => {
+                    self.lone_drops = false;
+                }
+                _ = super::sleep_until_or_never(hold_ends), if !reading => {
+                    tracing::debug!("a consumer alone on its WebSocket is behind past the hold limit; its events are dropped and counted until it catches up");
+                    self.held = None;
+                    self.lone_drops = true;
                     liveness.handle_bytes(Instant::now().into_std());
                 }
                 message = socket.next(), if reading => {
@@ -482,25 +522,20 @@ impl MuxTask {
 
     /// Hands a frame to the subscriptions it belongs to, without waiting.
     fn route(&mut self, text: &str) {
-        let overflow = if self.subscribers.len() > 1 {
+        let overflow = if self.subscribers.len() > 1 || self.lone_drops {
             Overflow::Drop
         } else {
             Overflow::Hold
         };
         match decode_ws_envelope(text) {
+            Ok(WsEnvelope::Event { name, data, .. }) if name == PLEROMA_RESPOND => {
+                self.respond(data.as_deref());
+            }
             Ok(WsEnvelope::Event { stream, name, data }) => {
-                let Ok(channel) = Channel::from_ws_stream_array(&stream) else {
-                    tracing::debug!(?stream, "event for a stream this client does not know");
+                let members = self.members_for(&stream);
+                if members.is_empty() {
                     return;
-                };
-                let key = channel_key(&channel);
-                self.pending.retain(|p| p.key != key);
-                let members: Vec<u64> = self
-                    .subscribers
-                    .iter()
-                    .filter(|(_, s)| s.key == key)
-                    .map(|(id, _)| *id)
-                    .collect();
+                }
                 let (mut name, mut data) = (Some(name), Some(data));
                 for (i, id) in members.iter().enumerate() {
                     // The last member takes the event itself; the others a copy.
@@ -513,7 +548,9 @@ impl MuxTask {
                         continue;
                     };
                     match subscriber.tx.push_events(batch, overflow) {
-                        Pushed::Full if overflow == Overflow::Hold => self.held = Some(*id),
+                        Pushed::Full if overflow == Overflow::Hold => {
+                            self.held = Some((*id, Instant::now()));
+                        }
                         Pushed::Dropped => {
                             tracing::debug!(
                                 subscription = id,
@@ -537,6 +574,76 @@ impl MuxTask {
         }
     }
 
+    /// The subscriptions an event labelled `stream` goes to (see
+    /// [`read_label`] for the labels servers use). A label that is a stream
+    /// goes to its subscribers (and shows the subscribe was taken); an
+    /// unlabelled event (Pleroma's deletes) to every subscription; a label
+    /// no subscription has goes nowhere, unless the connection carries a
+    /// single subscription, whose it then must be, a server's own label.
+    fn members_for(&mut self, stream: &[String]) -> Vec<u64> {
+        let label = read_label(stream);
+        let key = match &label {
+            Label::Unlabelled => return self.subscribers.keys().copied().collect(),
+            Label::Stream(channel) => channel_key(channel),
+            // Unknown, or a label kind of a later version: as sent.
+            _ => stream.join("\0"),
+        };
+        self.pending.retain(|p| p.key != key);
+        let members: Vec<u64> = self
+            .subscribers
+            .iter()
+            .filter(|(_, s)| s.key == key)
+            .map(|(id, _)| *id)
+            .collect();
+        if !members.is_empty() {
+            return members;
+        }
+        let mut keys = self.subscribers.values().map(|s| s.key.as_str());
+        let one_stream = keys.next().is_some_and(|first| keys.all(|k| k == first));
+        if one_stream && matches!(label, Label::Unknown(_)) {
+            tracing::debug!(
+                ?stream,
+                "a label of the server's own, on a connection with one stream"
+            );
+            return self.subscribers.keys().copied().collect();
+        }
+        tracing::debug!(?stream, "event for a stream no subscription has");
+        Vec::new()
+    }
+
+    /// Pleroma's answer to a subscribe or unsubscribe (kphrx/pleroma,
+    /// lib/pleroma/web/mastodon_api/websocket_handler.ex): a payload with
+    /// `"type"` and `"result":"success"|"ignored"|"error"`. Pleroma answers
+    /// each command as it reads it, so the answer to a subscribe is about the
+    /// oldest subscribe still pending: taken, it is no longer pending;
+    /// refused, that subscription ends with the error.
+    fn respond(&mut self, payload: Option<&str>) {
+        let Some(answer) = payload.and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+        else {
+            tracing::debug!(?payload, "an unreadable pleroma:respond");
+            return;
+        };
+        let field = |name: &str| answer.get(name).and_then(|v| v.as_str());
+        if field("type") != Some("subscribe") {
+            return;
+        }
+        let Some(pending) = self.pending.pop_front() else {
+            return;
+        };
+        if field("result") == Some("error") {
+            let message = field("error").unwrap_or("refused").to_owned();
+            let error = Error::Http {
+                status: match message.as_str() {
+                    "unauthorized" => 401,
+                    other => crate::transport::refusal::status_for(other),
+                },
+                message: Some(message),
+                retry_after: None,
+            };
+            self.refuse(pending, error);
+        }
+    }
+
     /// An error frame names no stream, and Mastodon acknowledges no
     /// successful subscribe; see [`attribute`] for how the subscription it
     /// is about is found. The one found is ended with the error; with none,
@@ -557,6 +664,11 @@ impl MuxTask {
             message: Some(message),
             retry_after: None,
         };
+        self.refuse(pending, error);
+    }
+
+    /// Ends every subscription of the refused subscribe `pending` with `error`.
+    fn refuse(&mut self, pending: Pending, error: Error) {
         tracing::debug!(%error, stream = %pending.channel, "subscription refused");
         let refused: Vec<u64> = self
             .subscribers

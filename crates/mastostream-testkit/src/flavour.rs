@@ -1,0 +1,169 @@
+//! Servers other than Mastodon that speak its streaming WebSocket, as far as
+//! a client can tell them apart: how they label events and answer commands.
+//!
+//! Each behaviour names the source it follows. Mastodon's own is the
+//! default everywhere else in this crate (mastodon/mastodon,
+//! streaming/index.js).
+
+use mastostream_proto::Channel;
+
+use crate::publish::Encoded;
+
+/// Which server the WebSocket behaves as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Flavour {
+    /// Mastodon: events labelled with the subscribe array
+    /// (`["hashtag","rust"]`), error frames, no acknowledgements.
+    #[default]
+    Mastodon,
+    /// Pleroma 2.7 (kphrx/pleroma, a mirror at 2.7.0;
+    /// lib/pleroma/web/views/streamer_view.ex and
+    /// lib/pleroma/web/mastodon_api/websocket_handler.ex): Mastodon's labels,
+    /// but `delete` has no `stream` field, and every subscribe and
+    /// unsubscribe is answered with a `pleroma:respond` event whose payload
+    /// is `{"type":…,"result":"success"|"error","error":"bad_topic"}`.
+    Pleroma,
+    /// Akkoma (BDX-town/Akkoma, a mirror; same files): each event labelled
+    /// with the internal topic as one element (`["hashtag:rust"]`,
+    /// `["list:42"]`, home updates `["user:<account id>"]`, notifications
+    /// `["user"]`, direct `["direct:<account id>"]`), `delete` with no
+    /// `stream`, no acknowledgements, an unknown topic only logged,
+    /// unsubscribe not handled at all, and a text `ping` answered `pong`.
+    Akkoma,
+}
+
+/// The account id Akkoma puts in home and direct labels (a flake id).
+pub const AKKOMA_ACCOUNT_ID: &str = "AbCdEf9zXq2";
+
+impl Flavour {
+    /// The `stream` field of an event named `event` going to a subscriber
+    /// of `stream`, or `None` for a frame with no `stream` field.
+    pub fn label(self, event: &str, stream: &Channel) -> Option<Vec<String>> {
+        let mastodon = || {
+            stream
+                .ws_stream_array()
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        };
+        match self {
+            Flavour::Mastodon => Some(mastodon()),
+            Flavour::Pleroma if event == "delete" => None,
+            Flavour::Pleroma => Some(mastodon()),
+            Flavour::Akkoma if event == "delete" => None,
+            Flavour::Akkoma => Some(vec![match stream {
+                Channel::Hashtag(tag) => format!("hashtag:{tag}"),
+                Channel::List(id) => format!("list:{id}"),
+                Channel::User if event == "notification" => "user".to_owned(),
+                Channel::User => format!("user:{AKKOMA_ACCOUNT_ID}"),
+                Channel::Direct => format!("direct:{AKKOMA_ACCOUNT_ID}"),
+                other => other.name().to_owned(),
+            }]),
+        }
+    }
+
+    /// The whole text frame of `encoded` for a subscriber of `stream`.
+    pub fn frame(self, encoded: &Encoded, stream: &Channel) -> String {
+        if self == Flavour::Mastodon {
+            return encoded.ws_frame(stream);
+        }
+        let tail = std::str::from_utf8(&encoded.ws_tail).unwrap_or_default();
+        match self.label(&encoded.event, stream) {
+            Some(label) => format!(
+                "{{\"stream\":{}{tail}",
+                serde_json::to_string(&label).unwrap_or_default()
+            ),
+            // The tail starts with the comma before "event".
+            None => format!("{{{}", tail.strip_prefix(',').unwrap_or(tail)),
+        }
+    }
+
+    /// What answers a subscribe (`kind` "subscribe") or unsubscribe that
+    /// was taken (`refusal` None) or refused for the reason given, in this
+    /// server's words; `None` when it answers nothing. For Mastodon the
+    /// caller sends its error frame.
+    pub fn answer(self, kind: &str, refusal: Option<&str>) -> Option<String> {
+        match self {
+            Flavour::Pleroma => {
+                let mut payload = serde_json::json!({"type": kind, "result": "success"});
+                if let Some(reason) = refusal {
+                    payload["result"] = "error".into();
+                    payload["error"] = reason.into();
+                }
+                Some(
+                    serde_json::json!({"event": "pleroma:respond", "payload": payload.to_string()})
+                        .to_string(),
+                )
+            }
+            Flavour::Mastodon | Flavour::Akkoma => None,
+        }
+    }
+
+    /// Whether an in-band subscribe to the stream named `name` is ignored:
+    /// Akkoma's handler passes no parameters with it, so a hashtag or list
+    /// subscribe names no tag or list and is dropped (with a log line);
+    /// those streams need a connection of their own (`?stream=hashtag&tag=`).
+    pub fn ignores_subscribe(self, name: &str) -> bool {
+        self == Flavour::Akkoma && matches!(name, "hashtag" | "hashtag:local" | "list")
+    }
+
+    /// Whether unsubscribe frames are acted on (Akkoma ignores them).
+    pub fn handles_unsubscribe(self) -> bool {
+        self != Flavour::Akkoma
+    }
+
+    /// The answer to a text frame that is not JSON, if any (Akkoma: `ping`
+    /// gets `pong`).
+    pub fn answer_text(self, frame: &str) -> Option<&'static str> {
+        (self == Flavour::Akkoma && frame.trim().eq_ignore_ascii_case("ping")).then_some("pong")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_as_each_server_writes_them() {
+        let encoded = Encoded::new("update", Some("{}"));
+        let rust = Channel::Hashtag("rust".into());
+        assert_eq!(
+            Flavour::Mastodon.frame(&encoded, &rust),
+            r#"{"stream":["hashtag","rust"],"event":"update","payload":"{}"}"#
+        );
+        assert_eq!(
+            Flavour::Akkoma.frame(&encoded, &rust),
+            r#"{"stream":["hashtag:rust"],"event":"update","payload":"{}"}"#
+        );
+        assert_eq!(
+            Flavour::Akkoma.frame(&encoded, &Channel::User),
+            format!(
+                r#"{{"stream":["user:{AKKOMA_ACCOUNT_ID}"],"event":"update","payload":"{{}}"}}"#
+            )
+        );
+        let delete = Encoded::new("delete", Some("7"));
+        for flavour in [Flavour::Pleroma, Flavour::Akkoma] {
+            assert_eq!(
+                flavour.frame(&delete, &rust),
+                r#"{"event":"delete","payload":"7"}"#
+            );
+        }
+    }
+
+    #[test]
+    fn pleroma_answers_every_command() {
+        let ok = Flavour::Pleroma.answer("subscribe", None).unwrap();
+        let frame: serde_json::Value = serde_json::from_str(&ok).unwrap();
+        assert_eq!(frame["event"], "pleroma:respond");
+        let payload: serde_json::Value =
+            serde_json::from_str(frame["payload"].as_str().unwrap()).unwrap();
+        assert_eq!(payload["result"], "success");
+        let refused = Flavour::Pleroma
+            .answer("subscribe", Some("bad_topic"))
+            .unwrap();
+        assert!(refused.contains(r#"\"error\":\"bad_topic\""#), "{refused}");
+        assert_eq!(Flavour::Mastodon.answer("subscribe", None), None);
+        assert_eq!(Flavour::Akkoma.answer("subscribe", Some("x")), None);
+    }
+}

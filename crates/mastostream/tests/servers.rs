@@ -1,0 +1,152 @@
+//! The multiplexed WebSocket against the test server's emulations of other
+//! servers (see `mastostream-testkit`'s flavour.rs for the sources each
+//! follows): their labels and answers reach the right subscription, and
+//! nothing of theirs is lost or shown as an event.
+
+use std::time::Duration;
+
+use mastostream::{Client, Error, EventStream, Item, ReconnectPolicy, Transport};
+use mastostream_proto::Channel;
+use mastostream_testkit::{Flavour, Publish, TestServer};
+
+mod common;
+use common::next_significant;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+async fn server(flavour: Flavour) -> TestServer {
+    TestServer::builder()
+        .flavour(flavour)
+        .start()
+        .await
+        .unwrap()
+}
+
+fn client(server: &TestServer) -> Client {
+    Client::builder(server.url())
+        .token("token")
+        .transport(Transport::WebSocket)
+        .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(20)))
+        .build()
+        .unwrap()
+}
+
+/// The next event's name and payload text; panics on an end or a skip.
+async fn next_event(events: &mut EventStream) -> (String, String) {
+    loop {
+        match next_significant(events, 2 * SECOND).await {
+            Ok(Item::Event(event)) => {
+                let payload = event.payload().as_str().unwrap_or_default().to_owned();
+                return (event.name().to_owned(), payload);
+            }
+            Ok(Item::Heartbeat) => {}
+            other => panic!("{}: expected an event, got {other:?}", events.channel()),
+        }
+    }
+}
+
+/// Waits until the server holds `count` subscriptions on one WebSocket.
+async fn subscribed(server: &TestServer, count: usize) {
+    let held = server
+        .wait_until(2 * SECOND, |open| {
+            open.len() == 1 && open[0].streams.len() == count
+        })
+        .await;
+    assert!(held, "{:?}", server.connections());
+}
+
+/// Asserts nothing more arrives on `events` for a moment (a heartbeat aside).
+async fn nothing_more(events: &mut EventStream) {
+    use futures_util::StreamExt;
+    let more = tokio::time::timeout(Duration::from_millis(150), async {
+        loop {
+            match events.next().await {
+                Some(Ok(Item::Heartbeat)) => {}
+                other => return other,
+            }
+        }
+    })
+    .await;
+    assert!(more.is_err(), "{}: got {more:?}", events.channel());
+}
+
+/// Akkoma labels with its internal topics: `["user:<id>"]` for the home
+/// timeline, `["user"]` for its notifications, `["public:local"]`, and
+/// deletes with no label. Before labels were read as every server writes
+/// them, each of these events was dropped as "a stream this client does
+/// not know" (the delete as a malformed frame).
+#[tokio::test]
+async fn akkoma_topic_labels_reach_their_subscriptions() {
+    let server = server(Flavour::Akkoma).await;
+    let client = client(&server);
+    let mut home = client.stream(Channel::User);
+    let mut local = client.stream(Channel::PublicLocal);
+    let mut direct = client.stream(Channel::Direct);
+    subscribed(&server, 3).await;
+
+    server.publish(Publish::new("delete", "home").to(Channel::User));
+    server.publish(Publish::new("notifications_merged", "n").to(Channel::User));
+    server.publish(Publish::new("announcement.delete", "c").to(Channel::Direct));
+    server.publish(Publish::new("announcement.delete", "l").to(Channel::PublicLocal));
+    // Akkoma's own event names pass through as unknown events, routed alike.
+    server.publish(Publish::new("pleroma:follow_relationships_update", "f").to(Channel::User));
+
+    // The unlabelled delete goes to every subscription of the connection.
+    for events in [&mut home, &mut local, &mut direct] {
+        assert_eq!(next_event(events).await, ("delete".into(), "home".into()));
+    }
+    assert_eq!(
+        next_event(&mut home).await,
+        ("notifications_merged".into(), "n".into())
+    );
+    assert_eq!(
+        next_event(&mut home).await,
+        ("pleroma:follow_relationships_update".into(), "f".into())
+    );
+    assert_eq!(
+        next_event(&mut direct).await,
+        ("announcement.delete".into(), "c".into())
+    );
+    assert_eq!(
+        next_event(&mut local).await,
+        ("announcement.delete".into(), "l".into())
+    );
+    for events in [&mut home, &mut local, &mut direct] {
+        nothing_more(events).await;
+    }
+}
+
+/// Pleroma labels as Mastodon does but acknowledges every command with a
+/// `pleroma:respond` event that names no stream: those are answers, not
+/// events, and a refusal (`bad_topic`) ends only the subscription it can be
+/// about, the others going on.
+#[tokio::test]
+async fn pleroma_answers_are_not_events_and_a_refusal_ends_only_its_stream() {
+    let server = server(Flavour::Pleroma).await;
+    let client = client(&server);
+    let mut rust = client.stream(Channel::Hashtag("rust".into()));
+    let mut list = client.stream(Channel::List("42".into()));
+    subscribed(&server, 2).await;
+    let mut bogus = client.stream(Channel::other("public:bogus", [("x", "y")]));
+    match next_significant(&mut bogus, 2 * SECOND).await {
+        Err(Error::Http {
+            message: Some(message),
+            ..
+        }) => assert_eq!(message, "bad_topic"),
+        other => panic!("the refused stream: {other:?}"),
+    }
+
+    server.publish(Publish::new("delete", "1").to(Channel::Hashtag("Rust".into())));
+    server.publish(Publish::new("announcement.delete", "2").to(Channel::List("42".into())));
+    // The first thing each subscription sees is its own event: no answer
+    // frame came through as an event.
+    assert_eq!(next_event(&mut rust).await, ("delete".into(), "1".into()));
+    // The unlabelled delete went to the list's subscription too.
+    assert_eq!(next_event(&mut list).await, ("delete".into(), "1".into()));
+    assert_eq!(
+        next_event(&mut list).await,
+        ("announcement.delete".into(), "2".into())
+    );
+    nothing_more(&mut rust).await;
+    nothing_more(&mut list).await;
+}
