@@ -31,6 +31,24 @@ pub enum Flavour {
     /// `stream`, no acknowledgements, an unknown topic only logged,
     /// unsubscribe not handled at all, and a text `ping` answered `pong`.
     Akkoma,
+    /// Iceshrimp.NET (kaido2ki/Iceshrimp.NET, a mirror;
+    /// Iceshrimp.Backend/Controllers/Mastodon/Streaming/WebSocketConnection.cs
+    /// and Channels/*.cs): Mastodon's labels, no acknowledgements, an
+    /// unknown stream silently ignored, and a refusal by closing the
+    /// connection: 1007 for a list the user does not own, 1008 for a token
+    /// without the stream's scope; a text `ping` answered `pong`.
+    Iceshrimp,
+}
+
+/// How a server refuses a subscribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Mastodon's error frame (or Pleroma's answer).
+    Frame,
+    /// Closing the connection with this code (Iceshrimp.NET).
+    Close(u16),
+    /// Nothing at all (Akkoma logs it).
+    Silence,
 }
 
 /// The account id Akkoma puts in home and direct labels (a flake id).
@@ -51,6 +69,7 @@ impl Flavour {
             Flavour::Mastodon => Some(mastodon()),
             Flavour::Pleroma if event == "delete" => None,
             Flavour::Pleroma => Some(mastodon()),
+            Flavour::Iceshrimp => Some(mastodon()),
             Flavour::Akkoma if event == "delete" => None,
             Flavour::Akkoma => Some(vec![match stream {
                 Channel::Hashtag(tag) => format!("hashtag:{tag}"),
@@ -96,7 +115,19 @@ impl Flavour {
                         .to_string(),
                 )
             }
-            Flavour::Mastodon | Flavour::Akkoma => None,
+            Flavour::Mastodon | Flavour::Akkoma | Flavour::Iceshrimp => None,
+        }
+    }
+
+    /// How a subscribe refused for `reason` is answered: a foreign list
+    /// (`"list"`), a missing scope (`"scope"`) or an unknown stream
+    /// (`"unknown"`).
+    pub fn refusal(self, reason: &str) -> Refusal {
+        match (self, reason) {
+            (Flavour::Iceshrimp, "list") => Refusal::Close(1007),
+            (Flavour::Iceshrimp, "scope") => Refusal::Close(1008),
+            (Flavour::Iceshrimp | Flavour::Akkoma, _) => Refusal::Silence,
+            _ => Refusal::Frame,
         }
     }
 
@@ -116,7 +147,8 @@ impl Flavour {
     /// The answer to a text frame that is not JSON, if any (Akkoma: `ping`
     /// gets `pong`).
     pub fn answer_text(self, frame: &str) -> Option<&'static str> {
-        (self == Flavour::Akkoma && frame.trim().eq_ignore_ascii_case("ping")).then_some("pong")
+        let answers = matches!(self, Flavour::Akkoma | Flavour::Iceshrimp);
+        (answers && frame.trim().eq_ignore_ascii_case("ping")).then_some("pong")
     }
 }
 

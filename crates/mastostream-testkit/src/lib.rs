@@ -61,7 +61,7 @@ mod store;
 mod ws;
 
 pub use faults::Fault;
-pub use flavour::{AKKOMA_ACCOUNT_ID, Flavour};
+pub use flavour::{AKKOMA_ACCOUNT_ID, Flavour, Refusal};
 pub use hub::{ConnectionInfo, Transport};
 pub use publish::Publish;
 pub use server::{BlockingTestServer, TestServer, TestServerBuilder};

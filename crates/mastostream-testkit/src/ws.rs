@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
 use crate::auth::TokenSource;
-use crate::flavour::Flavour;
+use crate::flavour::{Flavour, Refusal};
 use crate::http;
 use crate::hub::{Hub, Outgoing, Transport};
 use crate::replay::Cursor;
@@ -232,6 +232,11 @@ async fn connection(
                         Some(Reply::Later(reply)) => {
                             deferred.push_back((Instant::now() + LIST_LOOKUP, reply));
                         }
+                        Some(Reply::Close(code)) => {
+                            let close = CloseFrame { code, reason: Utf8Bytes::from_static("") };
+                            let _ = sink.send(Message::Close(Some(close))).await;
+                            return;
+                        }
                         None => {}
                     }
                 }
@@ -296,6 +301,8 @@ enum Reply {
     Now(String),
     /// An error frame, after a lookup.
     Later(String),
+    /// Closing the connection with this code.
+    Close(u16),
 }
 
 /// Applies a subscribe or unsubscribe frame; returns an error frame to send, if any.
@@ -319,13 +326,25 @@ fn handle_command(
         return reply;
     }
     // The others answer in their own words (see flavour.rs): Pleroma
-    // acknowledges, Akkoma says nothing.
-    let refusal = match &reply {
-        Some(_) if command.stream().is_err() => Some("bad_topic"),
-        Some(_) => Some("unauthorized"),
-        None => None,
+    // acknowledges, Akkoma says nothing, Iceshrimp.NET closes.
+    let reason = match (&reply, command.stream()) {
+        (None, _) => None,
+        (Some(_), Err(_)) => Some("unknown"),
+        (Some(_), Ok(Channel::List(_))) => Some("list"),
+        (Some(_), Ok(_)) => Some("scope"),
     };
-    flavour.answer(&command.kind, refusal).map(Reply::Now)
+    match reason.map(|r| flavour.refusal(r)) {
+        Some(Refusal::Close(code)) => Some(Reply::Close(code)),
+        Some(Refusal::Silence) => None,
+        Some(Refusal::Frame) | None => {
+            let words = match reason {
+                Some("unknown") => Some("bad_topic"),
+                Some(_) => Some("unauthorized"),
+                None => None,
+            };
+            flavour.answer(&command.kind, words).map(Reply::Now)
+        }
+    }
 }
 
 /// A command as Mastodon takes it; the error frame it answers, if any.

@@ -150,3 +150,45 @@ async fn pleroma_answers_are_not_events_and_a_refusal_ends_only_its_stream() {
     nothing_more(&mut rust).await;
     nothing_more(&mut list).await;
 }
+
+/// Iceshrimp.NET refuses a subscribe by closing the connection (1007 for a
+/// list the user does not own). The one pending subscribe that close can be
+/// about ends with an error that says so, and the others come back without
+/// it, instead of re-sending it and being closed again, over and over.
+#[tokio::test]
+async fn iceshrimp_closing_on_a_foreign_list_ends_only_the_list() {
+    let server = server(Flavour::Iceshrimp).await;
+    server
+        .fault(mastostream_testkit::Fault::RefuseList { list: "42".into() })
+        .unwrap();
+    let client = client(&server);
+    let mut public = client.stream(Channel::Public);
+    let mut list = client.stream(Channel::List("42".into()));
+    match next_significant(&mut list, 2 * SECOND).await {
+        Err(Error::Http {
+            status: 400,
+            message: Some(message),
+            ..
+        }) => assert!(message.contains("code 1007"), "{message}"),
+        other => panic!("the foreign list: {other:?}"),
+    }
+    // Back on a new connection, with the public stream alone.
+    let settled = server
+        .wait_until(2 * SECOND, |open| {
+            open.len() == 1 && open[0].streams == [vec!["public".to_owned()]]
+        })
+        .await;
+    assert!(settled, "{:?}", server.connections());
+    server.publish(Publish::new("delete", "7").to(Channel::Public));
+    loop {
+        match next_significant(&mut public, 2 * SECOND).await {
+            Ok(Item::Event(event)) => {
+                assert_eq!(event.payload().as_str(), Some("7"));
+                break;
+            }
+            // The close was a break for the public stream: it reconnected.
+            Ok(Item::Reconnecting { .. } | Item::Heartbeat) => {}
+            other => panic!("the public stream: {other:?}"),
+        }
+    }
+}

@@ -30,7 +30,7 @@ use crate::transport::batch::Batch;
 use crate::transport::context::Context;
 use crate::transport::handle::{Closer, TaskHandle};
 use crate::transport::queue::{Overflow, Pushed, Signal, SignalTx, queue};
-use crate::transport::refusal::{Pending, attribute};
+use crate::transport::refusal::{Pending, attribute, attribute_close};
 use crate::transport::task::jitter_seed;
 use crate::transport::ws::{self, Socket};
 use mastostream_proto::{
@@ -478,7 +478,10 @@ impl MuxTask {
                         }
                         Some(Ok(Message::Pong(_))) => self.heartbeat_all(),
                         Some(Ok(Message::Close(frame))) => {
-                            let code = frame.map(|f| u16::from(f.code));
+                            let code = frame.as_ref().map(|f| u16::from(f.code));
+                            if let Some(frame) = &frame {
+                                self.refuse_by_close(u16::from(frame.code), frame.reason.as_str());
+                            }
                             return End::Failed(Error::Network {
                                 message: format!("the server closed the WebSocket (code {})", code.map_or("none".into(), |c| c.to_string())),
                                 source: None,
@@ -661,6 +664,33 @@ impl MuxTask {
         };
         let error = Error::Http {
             status: status.unwrap_or_else(|| crate::transport::refusal::status_for(&message)),
+            message: Some(message),
+            retry_after: None,
+        };
+        self.refuse(pending, error);
+    }
+
+    /// A server that refuses a subscribe by closing the connection (see
+    /// [`attribute_close`]): the one pending subscribe the close can be
+    /// about ends with an error that says so, and the others reconnect
+    /// without it, instead of re-sending it, being closed again, forever.
+    fn refuse_by_close(&mut self, code: u16, reason: &str) {
+        let now = Instant::now();
+        self.pending
+            .retain(|p| now.duration_since(p.sent) < PENDING_WINDOW);
+        let Some(index) = attribute_close(&self.pending, code) else {
+            return;
+        };
+        let Some(pending) = self.pending.remove(index) else {
+            return;
+        };
+        let message = if reason.is_empty() {
+            format!("the server closed the WebSocket (code {code}) on this subscribe")
+        } else {
+            format!("the server closed the WebSocket (code {code}: {reason}) on this subscribe")
+        };
+        let error = Error::Http {
+            status: if code == 1008 { 401 } else { 400 },
             message: Some(message),
             retry_after: None,
         };

@@ -115,6 +115,33 @@ pub(crate) fn attribute(pending: &VecDeque<Pending>, text: &str) -> Option<usize
     Some(newest)
 }
 
+/// The index in `pending` of the subscribe a close with `code` refuses, for
+/// servers that refuse a subscribe by closing the connection instead of
+/// with an error frame. Iceshrimp.NET closes with 1007 (invalid payload)
+/// for a list the user does not own or a list or hashtag subscribe without
+/// its id, and with 1008 (policy violation) for a token without the
+/// stream's scope (iceshrimp/Iceshrimp.NET, a mirror:
+/// Iceshrimp.Backend/Controllers/Mastodon/Streaming/WebSocketConnection.cs).
+/// Only when exactly one pending subscribe can be the cause is it named;
+/// otherwise `None`, and the close is a break like any other.
+pub(crate) fn attribute_close(pending: &VecDeque<Pending>, code: u16) -> Option<usize> {
+    let can_be_cause = |channel: &Channel| match code {
+        1007 => matches!(
+            channel,
+            Channel::List(_) | Channel::Hashtag(_) | Channel::HashtagLocal(_)
+        ),
+        1008 => can_cause(Cause::Scope, channel),
+        _ => false,
+    };
+    let mut candidates = pending
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| can_be_cause(&p.channel))
+        .map(|(i, _)| i);
+    let only = candidates.next()?;
+    candidates.next().is_none().then_some(only)
+}
+
 /// The status an error frame without one stands for (servers before 4.2
 /// sent none): 401 for the refusals Mastodon makes with an
 /// `AuthenticationError`, 400 for the rest.
@@ -129,6 +156,27 @@ pub(crate) fn status_for(text: &str) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_close_names_the_one_subscribe_it_can_be_about() {
+        let list = Channel::List("42".into());
+        let mixed = pending(&[
+            Channel::Public,
+            list.clone(),
+            Channel::Hashtag("rust".into()),
+        ]);
+        // 1007: a list or hashtag; two are pending, so neither is named.
+        assert_eq!(attribute_close(&mixed, 1007), None);
+        let one_list = pending(&[Channel::Public, list.clone(), Channel::PublicLocal]);
+        assert_eq!(attribute_close(&one_list, 1007), Some(1));
+        // 1008: a stream that needs a scope; only the list here.
+        assert_eq!(attribute_close(&mixed, 1008), Some(1));
+        let user_and_list = pending(&[Channel::User, list]);
+        assert_eq!(attribute_close(&user_and_list, 1008), None);
+        // Other codes are breaks, not refusals.
+        assert_eq!(attribute_close(&one_list, 1006), None);
+        assert_eq!(attribute_close(&one_list, 1000), None);
+    }
 
     fn pending(channels: &[Channel]) -> VecDeque<Pending> {
         let now = Instant::now();
