@@ -36,7 +36,9 @@ pub enum Flavour {
     /// and Channels/*.cs): Mastodon's labels, no acknowledgements, an
     /// unknown stream silently ignored, and a refusal by closing the
     /// connection: 1007 for a list the user does not own, 1008 for a token
-    /// without the stream's scope; a text `ping` answered `pong`.
+    /// without the stream's scope; a text `ping` answered `pong`; and a
+    /// delete on a list stream sent as `status.update` with the id as its
+    /// payload (Channels/ListChannel.cs, `OnNoteDeleted`).
     Iceshrimp,
 }
 
@@ -88,6 +90,14 @@ impl Flavour {
             return encoded.ws_frame(stream);
         }
         let tail = std::str::from_utf8(&encoded.ws_tail).unwrap_or_default();
+        let renamed;
+        let tail = match (self, stream) {
+            (Flavour::Iceshrimp, Channel::List(_)) if encoded.event == "delete" => {
+                renamed = tail.replacen(r#","event":"delete""#, r#","event":"status.update""#, 1);
+                renamed.as_str()
+            }
+            _ => tail,
+        };
         match self.label(&encoded.event, stream) {
             Some(label) => format!(
                 "{{\"stream\":{}{tail}",
@@ -175,6 +185,10 @@ mod tests {
             )
         );
         let delete = Encoded::new("delete", Some("7"));
+        assert_eq!(
+            Flavour::Iceshrimp.frame(&delete, &Channel::List("42".into())),
+            r#"{"stream":["list","42"],"event":"status.update","payload":"7"}"#
+        );
         for flavour in [Flavour::Pleroma, Flavour::Akkoma] {
             assert_eq!(
                 flavour.frame(&delete, &rust),

@@ -192,3 +192,20 @@ async fn iceshrimp_closing_on_a_foreign_list_ends_only_the_list() {
         }
     }
 }
+
+/// Iceshrimp.NET sends a delete on a list stream as `status.update` with
+/// the id as payload; it arrives as the delete it is, not as a skipped
+/// malformed update (before, it was `Item::Skipped`: "payload is not a
+/// JSON object").
+#[tokio::test]
+async fn iceshrimp_list_deletes_arrive_as_deletes() {
+    let server = server(Flavour::Iceshrimp).await;
+    let client = client(&server);
+    let mut list = client.stream(Channel::List("42".into()));
+    subscribed(&server, 1).await;
+    server.publish(Publish::new("delete", "9zXq2AbCdEf").to(Channel::List("42".into())));
+    assert_eq!(
+        next_event(&mut list).await,
+        ("delete".into(), "9zXq2AbCdEf".into())
+    );
+}

@@ -168,6 +168,23 @@ pub(crate) fn shared(context: &Arc<Context>) -> MuxHandle {
     handle
 }
 
+/// Iceshrimp.NET sends a delete on a list stream as a `status.update` whose
+/// payload is the deleted note's id, not a status (iceshrimp/Iceshrimp.NET,
+/// a mirror: Iceshrimp.Backend/Controllers/Mastodon/Streaming/Channels/ListChannel.cs,
+/// `OnNoteDeleted`): read as what it is, a `delete`, rather than skipped as
+/// a malformed update.
+fn iceshrimp_list_delete(stream: &[String], name: String, data: Option<&str>) -> String {
+    let on_a_list = stream.first().is_some_and(|s| s == "list");
+    let an_id = data.is_some_and(|d| {
+        !d.is_empty() && d.len() <= 64 && d.bytes().all(|b| b.is_ascii_alphanumeric())
+    });
+    if name == "status.update" && on_a_list && an_id {
+        "delete".to_owned()
+    } else {
+        name
+    }
+}
+
 /// The event name of Pleroma's answers to subscribe and unsubscribe.
 const PLEROMA_RESPOND: &str = "pleroma:respond";
 
@@ -535,6 +552,7 @@ impl MuxTask {
                 self.respond(data.as_deref());
             }
             Ok(WsEnvelope::Event { stream, name, data }) => {
+                let name = iceshrimp_list_delete(&stream, name, data.as_deref());
                 let members = self.members_for(&stream);
                 if members.is_empty() {
                     return;
