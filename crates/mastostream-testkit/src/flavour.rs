@@ -40,6 +40,15 @@ pub enum Flavour {
     /// delete on a list stream sent as `status.update` with the id as its
     /// payload (Channels/ListChannel.cs, `OnNoteDeleted`).
     Iceshrimp,
+    /// GoToSocial (superseriousbusiness/gotosocial,
+    /// internal/api/client/streaming/stream.go and internal/stream/stream.go):
+    /// every event labelled, as one element, with the connection's *first*
+    /// stream (`["list:01H…"]`, `["public:local"]`), whatever stream it
+    /// came through; in-band subscribes only to public, public:local, user,
+    /// direct and list (others, such as hashtag and user:notification,
+    /// ignored with a log line); no acknowledgements, no error frames; no
+    /// SSE at all.
+    GoToSocial,
 }
 
 /// How a server refuses a subscribe.
@@ -60,6 +69,17 @@ impl Flavour {
     /// The `stream` field of an event named `event` going to a subscriber
     /// of `stream`, or `None` for a frame with no `stream` field.
     pub fn label(self, event: &str, stream: &Channel) -> Option<Vec<String>> {
+        self.label_on(event, stream, None)
+    }
+
+    /// [`label`](Self::label) on a connection whose first stream is
+    /// `first` (GoToSocial labels with it).
+    pub fn label_on(
+        self,
+        event: &str,
+        stream: &Channel,
+        first: Option<&Channel>,
+    ) -> Option<Vec<String>> {
         let mastodon = || {
             stream
                 .ws_stream_array()
@@ -72,6 +92,7 @@ impl Flavour {
             Flavour::Pleroma if event == "delete" => None,
             Flavour::Pleroma => Some(mastodon()),
             Flavour::Iceshrimp => Some(mastodon()),
+            Flavour::GoToSocial => Some(vec![topic(first.unwrap_or(stream))]),
             Flavour::Akkoma if event == "delete" => None,
             Flavour::Akkoma => Some(vec![match stream {
                 Channel::Hashtag(tag) => format!("hashtag:{tag}"),
@@ -84,8 +105,9 @@ impl Flavour {
         }
     }
 
-    /// The whole text frame of `encoded` for a subscriber of `stream`.
-    pub fn frame(self, encoded: &Encoded, stream: &Channel) -> String {
+    /// The whole text frame of `encoded` for a subscriber of `stream`, on a
+    /// connection whose first stream is `first`.
+    pub fn frame(self, encoded: &Encoded, stream: &Channel, first: Option<&Channel>) -> String {
         if self == Flavour::Mastodon {
             return encoded.ws_frame(stream);
         }
@@ -98,7 +120,7 @@ impl Flavour {
             }
             _ => tail,
         };
-        match self.label(&encoded.event, stream) {
+        match self.label_on(&encoded.event, stream, first) {
             Some(label) => format!(
                 "{{\"stream\":{}{tail}",
                 serde_json::to_string(&label).unwrap_or_default()
@@ -125,7 +147,7 @@ impl Flavour {
                         .to_string(),
                 )
             }
-            Flavour::Mastodon | Flavour::Akkoma | Flavour::Iceshrimp => None,
+            Flavour::Mastodon | Flavour::Akkoma | Flavour::Iceshrimp | Flavour::GoToSocial => None,
         }
     }
 
@@ -136,7 +158,7 @@ impl Flavour {
         match (self, reason) {
             (Flavour::Iceshrimp, "list") => Refusal::Close(1007),
             (Flavour::Iceshrimp, "scope") => Refusal::Close(1008),
-            (Flavour::Iceshrimp | Flavour::Akkoma, _) => Refusal::Silence,
+            (Flavour::Iceshrimp | Flavour::Akkoma | Flavour::GoToSocial, _) => Refusal::Silence,
             _ => Refusal::Frame,
         }
     }
@@ -146,7 +168,20 @@ impl Flavour {
     /// subscribe names no tag or list and is dropped (with a log line);
     /// those streams need a connection of their own (`?stream=hashtag&tag=`).
     pub fn ignores_subscribe(self, name: &str) -> bool {
-        self == Flavour::Akkoma && matches!(name, "hashtag" | "hashtag:local" | "list")
+        match self {
+            Flavour::Akkoma => matches!(name, "hashtag" | "hashtag:local" | "list"),
+            // Only these are in GoToSocial's AllStatusTimelines.
+            Flavour::GoToSocial => {
+                !matches!(name, "public" | "public:local" | "user" | "direct" | "list")
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the server serves SSE (`/api/v1/streaming/public` and the
+    /// rest): only Mastodon (and glitch-soc) do; the others answer 404.
+    pub fn serves_sse(self) -> bool {
+        self == Flavour::Mastodon
     }
 
     /// Whether unsubscribe frames are acted on (Akkoma ignores them).
@@ -162,6 +197,16 @@ impl Flavour {
     }
 }
 
+/// A stream as a one-element topic label: `hashtag:rust`, `list:42`, or
+/// its name.
+fn topic(stream: &Channel) -> String {
+    match stream {
+        Channel::Hashtag(tag) => format!("hashtag:{tag}"),
+        Channel::List(id) => format!("list:{id}"),
+        other => other.name().to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,27 +216,32 @@ mod tests {
         let encoded = Encoded::new("update", Some("{}"));
         let rust = Channel::Hashtag("rust".into());
         assert_eq!(
-            Flavour::Mastodon.frame(&encoded, &rust),
+            Flavour::Mastodon.frame(&encoded, &rust, None),
             r#"{"stream":["hashtag","rust"],"event":"update","payload":"{}"}"#
         );
         assert_eq!(
-            Flavour::Akkoma.frame(&encoded, &rust),
+            Flavour::Akkoma.frame(&encoded, &rust, None),
             r#"{"stream":["hashtag:rust"],"event":"update","payload":"{}"}"#
         );
         assert_eq!(
-            Flavour::Akkoma.frame(&encoded, &Channel::User),
+            Flavour::Akkoma.frame(&encoded, &Channel::User, None),
             format!(
                 r#"{{"stream":["user:{AKKOMA_ACCOUNT_ID}"],"event":"update","payload":"{{}}"}}"#
             )
         );
+        // GoToSocial labels with the connection's first stream.
+        assert_eq!(
+            Flavour::GoToSocial.frame(&encoded, &Channel::User, Some(&Channel::List("01H".into()))),
+            r#"{"stream":["list:01H"],"event":"update","payload":"{}"}"#
+        );
         let delete = Encoded::new("delete", Some("7"));
         assert_eq!(
-            Flavour::Iceshrimp.frame(&delete, &Channel::List("42".into())),
+            Flavour::Iceshrimp.frame(&delete, &Channel::List("42".into()), None),
             r#"{"stream":["list","42"],"event":"status.update","payload":"7"}"#
         );
         for flavour in [Flavour::Pleroma, Flavour::Akkoma] {
             assert_eq!(
-                flavour.frame(&delete, &rust),
+                flavour.frame(&delete, &rust, None),
                 r#"{"event":"delete","payload":"7"}"#
             );
         }

@@ -38,6 +38,10 @@ pub async fn entry(
     if let Ok(upgrade) = upgrade {
         return crate::ws::upgrade(state, query, headers, upgrade);
     }
+    // The servers that serve no SSE have no such route (see flavour.rs).
+    if !state.settings.flavour.serves_sse() {
+        return http::json_error(StatusCode::NOT_FOUND, "Not Found");
+    }
     if let Some(response) = rejection(&state) {
         return response;
     }

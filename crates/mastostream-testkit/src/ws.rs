@@ -268,7 +268,7 @@ async fn connection(
             }
             out = events.recv() => match out {
                 Some(Outgoing::Event { encoded, stream }) => {
-                    if sink.send(text(flavour.frame(&encoded, &stream))).await.is_err() {
+                    if sink.send(text(flavour.frame(&encoded, &stream, subscriptions.first()))).await.is_err() {
                         return;
                     }
                 }
@@ -279,7 +279,7 @@ async fn connection(
             _ = std::future::ready(()), if cursor.is_some() && !subscriptions.is_empty() => {
                 let next = cursor.as_mut().and_then(|c| c.next_for(&subscriptions));
                 if let Some((encoded, stream)) = next
-                    && sink.send(text(flavour.frame(&encoded, stream))).await.is_err()
+                    && sink.send(text(flavour.frame(&encoded, stream, subscriptions.first()))).await.is_err()
                 {
                     return;
                 }

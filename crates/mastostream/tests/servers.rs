@@ -209,3 +209,68 @@ async fn iceshrimp_list_deletes_arrive_as_deletes() {
         ("delete".into(), "9zXq2AbCdEf".into())
     );
 }
+
+/// GoToSocial serves no SSE, labels every WebSocket event with the
+/// connection's first stream, and ignores in-band subscribes to
+/// `user:notification` and hashtags. With the default transport each
+/// stream falls back to a WebSocket of its own, named in its URL, so each
+/// gets its own events. On one shared WebSocket (before), the list's and
+/// the local timeline's events were labelled `["user:notification"]` and
+/// delivered to the notification stream, and with the list first, the
+/// notification stream got nothing at all.
+#[tokio::test]
+async fn gotosocial_streams_each_get_their_own_events() {
+    let server = server(Flavour::GoToSocial).await;
+    let client = Client::builder(server.url())
+        .token("token")
+        .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(20)))
+        .build()
+        .unwrap();
+    let list = Channel::List("01HZZ".into());
+    let mut notifications = client.stream(Channel::UserNotification);
+    let mut on_list = client.stream(list.clone());
+    let mut local = client.stream(Channel::PublicLocal);
+    let held = server
+        .wait_until(5 * SECOND, |open| {
+            open.len() == 3 && open.iter().all(|c| c.streams.len() == 1)
+        })
+        .await;
+    assert!(held, "{:?}", server.connections());
+    server.publish(Publish::new("notifications_merged", "n").to(Channel::UserNotification));
+    server.publish(Publish::new("delete", "l").to(list));
+    server.publish(Publish::new("announcement.delete", "p").to(Channel::PublicLocal));
+    assert_eq!(
+        next_event(&mut notifications).await,
+        ("notifications_merged".into(), "n".into())
+    );
+    assert_eq!(
+        next_event(&mut on_list).await,
+        ("delete".into(), "l".into())
+    );
+    assert_eq!(
+        next_event(&mut local).await,
+        ("announcement.delete".into(), "p".into())
+    );
+    for events in [&mut notifications, &mut on_list, &mut local] {
+        nothing_more(events).await;
+    }
+}
+
+/// Akkoma's in-band subscribe takes no tag, so a hashtag stream must be
+/// named in the URL; with the default transport it is.
+#[tokio::test]
+async fn akkoma_hashtag_streams_by_the_url() {
+    let server = server(Flavour::Akkoma).await;
+    let client = Client::builder(server.url())
+        .token("token")
+        .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(20)))
+        .build()
+        .unwrap();
+    let mut rust = client.stream(Channel::Hashtag("rust".into()));
+    subscribed(&server, 1).await;
+    server.publish(Publish::new("announcement.delete", "1").to(Channel::Hashtag("Rust".into())));
+    assert_eq!(
+        next_event(&mut rust).await,
+        ("announcement.delete".into(), "1".into())
+    );
+}

@@ -41,11 +41,16 @@ pub enum WsAuth {
 pub enum Transport {
     /// Server-Sent Events: one HTTP connection per stream.
     Sse,
-    /// One WebSocket per client, all streams multiplexed on it.
+    /// One WebSocket per client, all streams multiplexed on it. Mastodon,
+    /// glitch-soc, Pleroma and Iceshrimp.NET multiplex; GoToSocial cannot
+    /// (it labels every event with the connection's first stream) and
+    /// Akkoma takes no hashtag or list in-band: use `Auto` for them.
     WebSocket,
-    /// SSE, switching a stream to the WebSocket when SSE answers 400 or 404,
-    /// is not an event stream, or opens without a greeting (servers such as
-    /// GoToSocial serve no SSE). The default.
+    /// SSE, switching a stream to a WebSocket of its own (the stream named
+    /// in its URL) when SSE answers 400 or 404, is not an event stream, or
+    /// opens without a greeting: GoToSocial, Pleroma, Akkoma and
+    /// Iceshrimp.NET serve no SSE, and every one of them takes a stream
+    /// from the URL. The default.
     #[default]
     Auto,
 }

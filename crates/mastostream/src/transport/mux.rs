@@ -77,6 +77,14 @@ pub(crate) struct MuxHandle {
 impl MuxHandle {
     /// Starts a multiplexer's task on the current runtime; it connects at once.
     pub fn start(context: Arc<Context>) -> MuxHandle {
+        Self::start_with(context, None)
+    }
+
+    /// Starts a connection of `channel`'s own, named in the URL
+    /// (`?stream=list&list=42`) rather than by a subscribe frame. Servers
+    /// that serve no SSE get one per stream this way (see
+    /// [`subscribe_own`](Self::subscribe_own)).
+    pub fn start_with(context: Arc<Context>, initial: Option<Channel>) -> MuxHandle {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(ConnectionState::Connecting);
         let receiving = Arc::new(AtomicBool::new(false));
@@ -92,6 +100,8 @@ impl MuxHandle {
             receiving: receiving.clone(),
             held: None,
             lone_drops: false,
+            initial: initial.as_ref().map(channel_key),
+            initial_channel: initial,
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(task.run())),
@@ -140,6 +150,21 @@ impl MuxHandle {
         handle.heartbeats = heartbeats;
         handle.keep_alive = Some(self.shared.clone());
         handle
+    }
+
+    /// A WebSocket of `channel`'s own, the stream named in its URL.
+    ///
+    /// Servers that serve no SSE (GoToSocial, Pleroma, Akkoma, Iceshrimp.NET)
+    /// are reached this way when the transport is `Auto`: one connection
+    /// per stream, as SSE would be. Not all of them can multiplex:
+    /// GoToSocial labels every event with the connection's first stream and
+    /// ignores in-band subscribes to `user:notification` and hashtags, and
+    /// Akkoma's in-band subscribe takes no tag or list
+    /// (superseriousbusiness/gotosocial, internal/api/client/streaming/stream.go;
+    /// AkkomaGang/akkoma, lib/pleroma/web/mastodon_api/websocket_handler.ex),
+    /// while all of them take the stream from the URL.
+    pub fn subscribe_own(context: Arc<Context>, channel: Channel, heartbeats: bool) -> TaskHandle {
+        MuxHandle::start_with(context, Some(channel.clone())).subscribe_handle(channel, heartbeats)
     }
 
     /// The connection's state.
@@ -237,6 +262,10 @@ struct MuxTask {
     /// since when: the socket is not read until it has room, for at most
     /// [`hold_limit`].
     held: Option<(u64, Instant)>,
+    /// The key of the stream named in the connection's URL, if any: it is
+    /// never subscribed to with a frame.
+    initial: Option<String>,
+    initial_channel: Option<Channel>,
     /// A subscription alone on the connection that was held past the limit
     /// loses (and is told of) what does not fit, like one that shares its
     /// connection, until its queue has room again.
@@ -359,6 +388,7 @@ impl MuxTask {
                 });
                 membership.members += 1;
                 if membership.members == 1
+                    && self.initial.as_ref() != Some(&key)
                     && let Some(socket) = socket
                 {
                     let frame = membership.channel.ws_command(true);
@@ -398,9 +428,10 @@ impl MuxTask {
 
     async fn connect_and_serve(&mut self, reconnector: &mut Reconnector) -> End {
         let context = self.context.clone();
+        let initial_channel = self.initial_channel.clone();
         let connect = async move {
             let base = context.streaming_base().await?;
-            ws::connect(&context, &base).await
+            ws::connect(&context, &base, initial_channel.as_ref()).await
         };
         tokio::pin!(connect);
         let mut socket = loop {
@@ -422,6 +453,10 @@ impl MuxTask {
         channels.sort_by_key(|(_, m)| m.order);
         let now = Instant::now();
         for (key, membership) in channels {
+            if self.initial.as_ref() == Some(key) {
+                // Named in the URL.
+                continue;
+            }
             self.pending
                 .push_back(Pending::new(key.clone(), membership.channel.clone(), now));
             if let Err(error) = socket

@@ -151,8 +151,10 @@ impl Task {
     /// and state through, until it ends or this stream is closed.
     #[cfg(feature = "websocket")]
     async fn forward_websocket(&mut self) {
+        // A connection of its own, as SSE had: not every server that serves
+        // no SSE can multiplex (see `MuxHandle::subscribe_own`).
         let mut subscription =
-            mux::shared(&self.context).subscribe_handle(self.channel.clone(), false);
+            mux::MuxHandle::subscribe_own(self.context.clone(), self.channel.clone(), false);
         loop {
             let signal = tokio::select! {
                 signal = subscription.signals.recv() => signal,

@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::{self, http::HeaderValue};
 
 use crate::Error;
 use crate::transport::context::{Context, WsAuth};
+use mastostream_proto::Channel;
 
 /// The byte stream under a WebSocket: plain TCP or TLS.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -53,7 +54,11 @@ fn ws_config(max_message: usize) -> WebSocketConfig {
 
 /// Connects and upgrades; a refused upgrade is an [`Error::Http`] with
 /// Mastodon's `X-Error-Message`.
-pub(crate) async fn connect(inner: &Context, base: &reqwest::Url) -> Result<Socket, Error> {
+pub(crate) async fn connect(
+    inner: &Context,
+    base: &reqwest::Url,
+    initial: Option<&Channel>,
+) -> Result<Socket, Error> {
     let secure = base.scheme() == "https";
     // An IPv6 literal comes bracketed (`[::1]`); neither the resolver nor
     // rustls' server name wants the brackets.
@@ -70,6 +75,26 @@ pub(crate) async fn connect(inner: &Context, base: &reqwest::Url) -> Result<Sock
     let _ = url.set_scheme(if secure { "wss" } else { "ws" });
     url.set_path("/api/v1/streaming");
     url.set_query(None);
+    if let Some(channel) = initial {
+        // The stream named in the URL, as every server takes it: `stream`,
+        // then `tag` or `list` (or a server's own stream's parameters).
+        let mut query = url.query_pairs_mut();
+        query.append_pair("stream", channel.name());
+        match channel {
+            Channel::Hashtag(tag) | Channel::HashtagLocal(tag) => {
+                query.append_pair("tag", tag);
+            }
+            Channel::List(id) => {
+                query.append_pair("list", id);
+            }
+            Channel::Other { params, .. } => {
+                for (key, value) in params {
+                    query.append_pair(key, value);
+                }
+            }
+            _ => {}
+        }
+    }
     tracing::debug!(url = %url, "opening WebSocket");
     if let (Some(token), WsAuth::Query) = (&inner.token, inner.ws_auth) {
         url.query_pairs_mut()
