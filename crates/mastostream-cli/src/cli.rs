@@ -158,4 +158,24 @@ pub struct ServeArgs {
     /// Replay rate in events per second; 0 streams to each client as fast as it reads.
     #[arg(long, default_value_t = 10.0, value_name = "N")]
     pub rate: f64,
+    /// Which server to behave as: its WebSocket's labels, answers and
+    /// refusals, and whether it serves SSE.
+    #[arg(long, value_enum, default_value_t = Flavor::Mastodon)]
+    pub flavor: Flavor,
+}
+
+/// The servers `serve` can behave as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Flavor {
+    /// Mastodon 4.6 (the default).
+    Mastodon,
+    /// Pleroma 2.7: no SSE, unlabelled deletes, `pleroma:respond` answers.
+    Pleroma,
+    /// Akkoma: no SSE, one-element topic labels, no unsubscribe.
+    Akkoma,
+    /// GoToSocial: no SSE, every event labelled with the connection's first stream.
+    #[value(name = "gotosocial")]
+    GoToSocial,
+    /// Iceshrimp.NET: no SSE, refusals by closing the WebSocket.
+    Iceshrimp,
 }

@@ -4,9 +4,9 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mastostream_testkit::{TestServer, replay};
+use mastostream_testkit::{Flavour, TestServer, replay};
 
-use crate::cli::ServeArgs;
+use crate::cli::{Flavor, ServeArgs};
 
 /// A duration from a command-line number of seconds.
 pub fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
@@ -20,7 +20,14 @@ fn build(args: &ServeArgs) -> Result<mastostream_testkit::TestServerBuilder, Str
     let mut builder = TestServer::builder()
         .addr(args.addr)
         .heartbeat(seconds(args.heartbeat_secs, "heartbeat-secs")?)
-        .ping_interval(seconds(args.ping_secs, "ping-secs")?);
+        .ping_interval(seconds(args.ping_secs, "ping-secs")?)
+        .flavour(match args.flavor {
+            Flavor::Mastodon => Flavour::Mastodon,
+            Flavor::Pleroma => Flavour::Pleroma,
+            Flavor::Akkoma => Flavour::Akkoma,
+            Flavor::GoToSocial => Flavour::GoToSocial,
+            Flavor::Iceshrimp => Flavour::Iceshrimp,
+        });
     for token in &args.tokens {
         builder = builder.token(token);
     }

@@ -113,6 +113,7 @@ fn bad_arguments_exit_2() {
         &["serve", "--heartbeat-secs", "0"][..],
         &["serve", "--replay", "/nonexistent/file"],
         &["serve", "--addr", "nope"],
+        &["serve", "--flavor", "friendica"],
     ] {
         let out = Command::new(BIN).args(args).output().unwrap();
         assert_eq!(
@@ -121,5 +122,23 @@ fn bad_arguments_exit_2() {
             "{args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+/// `--flavor` makes it behave as another server: GoToSocial serves no SSE
+/// (404), Mastodon does.
+#[test]
+fn flavor_gotosocial_serves_no_sse() {
+    for (flavor, status) in [("gotosocial", "HTTP/1.1 404"), ("mastodon", "HTTP/1.1 200")] {
+        let (child, addr) = serve(&["--flavor", flavor, "--heartbeat-secs", "0.05"]);
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream
+            .write_all(format!("GET /api/v1/streaming/public HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer t\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut first = [0u8; 512];
+        let n = stream.read(&mut first).unwrap();
+        let answer = String::from_utf8_lossy(&first[..n]).into_owned();
+        assert!(answer.starts_with(status), "{flavor}: {answer}");
+        assert!(stop(child).success());
     }
 }

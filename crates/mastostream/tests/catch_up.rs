@@ -294,24 +294,22 @@ async fn a_delete_during_an_outage_is_reported_as_a_gap() {
     );
 }
 
-#[tokio::test]
-async fn rate_limited_catch_up_waits_and_goes_on() {
+/// An outage during which three statuses are published and the first
+/// catch-up page is refused with `refusal`: how many were caught up,
+/// whether the gap was complete, and how long from the outage to the gap.
+async fn outage_with_refused_page(
+    config: CatchUpConfig,
+    refusal: Fault,
+) -> (usize, bool, Duration) {
     let Setup {
         server,
         client: _client,
         mut events,
         mut state,
-    } = open(Channel::Public, Transport::Sse, CatchUpConfig::default()).await;
+    } = open(Channel::Public, Transport::Sse, config).await;
     server.publish(Publish::new("update", status("alice", "x")));
     next_event(&mut events).await;
-    server
-        .fault(Fault::RejectRest {
-            status: 429,
-            count: 1,
-            retry_after: Some(1),
-            headers: Vec::new(),
-        })
-        .unwrap();
+    server.fault(refusal).unwrap();
     cut(&server, &mut state).await;
     let outage_started = std::time::Instant::now();
     for _ in 0..3 {
@@ -323,26 +321,36 @@ async fn rate_limited_catch_up_waits_and_goes_on() {
         // (`Item::Reconnecting`); skip them. An `Err` would be the end.
         let item = tokio::time::timeout(4 * SECOND, events.next())
             .await
-            .unwrap()
-            .unwrap();
+            .expect("no gap within 4 s")
+            .expect("the stream ended");
         let event = match item {
             Ok(Item::Event(event)) => event,
             Ok(_) => continue,
             Err(error) => panic!("the stream ended with {error}"),
         };
         match event.kind() {
-            EventKind::Gap(gap) => {
-                assert!(gap.complete);
-                break;
-            }
+            EventKind::Gap(gap) => return (caught, gap.complete, outage_started.elapsed()),
             _ => caught += 1,
         }
     }
+}
+
+fn refused_page(retry_after: Option<u64>, headers: Vec<(String, String)>) -> Fault {
+    Fault::RejectRest {
+        status: 429,
+        count: 1,
+        retry_after,
+        headers,
+    }
+}
+
+#[tokio::test]
+async fn rate_limited_catch_up_waits_and_goes_on() {
+    let (caught, complete, took) =
+        outage_with_refused_page(CatchUpConfig::default(), refused_page(Some(1), Vec::new())).await;
+    assert!(complete);
     assert_eq!(caught, 3);
-    assert!(
-        outage_started.elapsed() >= SECOND,
-        "Retry-After was not honoured"
-    );
+    assert!(took >= SECOND, "Retry-After was not honoured");
 }
 
 /// Issue #13, defect 2 on the REST side: a rate-limited catch-up page with
@@ -368,47 +376,13 @@ async fn hostile_rate_limit_headers_on_catch_up_are_clamped() {
     ];
     for (name, value) in matrix {
         let config = CatchUpConfig::default().max_rate_limit_wait(max_wait);
-        let Setup {
-            server,
-            client: _client,
-            mut events,
-            mut state,
-        } = open(Channel::Public, Transport::Sse, config).await;
-        server.publish(Publish::new("update", status("alice", "x")));
-        next_event(&mut events).await;
-        server
-            .fault(Fault::RejectRest {
-                status: 429,
-                count: 1,
-                retry_after: None,
-                headers: vec![(name.into(), value.into())],
-            })
-            .unwrap();
-        cut(&server, &mut state).await;
-        let outage_started = std::time::Instant::now();
-        for _ in 0..3 {
-            server.publish(Publish::new("update", status("alice", "x")));
-        }
-        let mut caught = 0;
-        let complete = loop {
-            let item = tokio::time::timeout(4 * SECOND, events.next())
-                .await
-                .unwrap_or_else(|_| panic!("{name}: {value:?}: no gap within 4 s"))
-                .unwrap_or_else(|| panic!("{name}: {value:?}: the stream ended"));
-            match item {
-                Ok(Item::Event(event)) => match event.kind() {
-                    EventKind::Gap(gap) => break gap.complete,
-                    _ => caught += 1,
-                },
-                Ok(_) => {}
-                Err(error) => panic!("{name}: {value:?}: the stream ended with {error}"),
-            }
-        };
+        let header = vec![(name.to_owned(), value.to_owned())];
+        let (caught, complete, took) =
+            outage_with_refused_page(config, refused_page(None, header)).await;
         assert!(complete, "{name}: {value:?}: the gap is incomplete");
         assert_eq!(caught, 3, "{name}: {value:?}");
         // The outage (four refused connects 40 ms apart) plus at most the
         // clamped wait, with room for a loaded machine.
-        let took = outage_started.elapsed();
         assert!(took < max_wait + 2 * SECOND, "{name}: {value:?}: {took:?}");
     }
 }
