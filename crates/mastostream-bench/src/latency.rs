@@ -94,8 +94,10 @@ pub fn measure(args: &LatencyArgs, wire: Wire) -> Result<Latencies, String> {
             .map_err(|_| "the stream closed".to_owned())?;
         Ok::<(), String>(())
     })?;
-    if !server.wait_for_connections(1, Duration::from_secs(5)) {
-        return Err("the server saw no connection".into());
+    // The subscription, not only the connection: over the WebSocket the
+    // subscribe frame may still be on its way when the connection shows.
+    if !server.wait_for_subscriptions(1, Duration::from_secs(5)) {
+        return Err("the server took no subscription".into());
     }
 
     let start = Instant::now();

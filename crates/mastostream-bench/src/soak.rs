@@ -178,10 +178,9 @@ pub fn run(args: &SoakArgs) -> Result<String, String> {
         let client = client(&server.url(), *transport)?;
         runtime.spawn(consume(client, seen.clone()));
     }
-    if !server.wait_for_connections(consumers.len(), Duration::from_secs(5)) {
-        return Err("the consumers did not connect".into());
+    if !server.wait_for_subscriptions(consumers.len(), Duration::from_secs(5)) {
+        return Err("the consumers did not subscribe".into());
     }
-    std::thread::sleep(Duration::from_millis(200));
 
     let mut template = crate::latency::template()?;
     template["id"] = serde_json::Value::Null;

@@ -274,3 +274,25 @@ async fn akkoma_hashtag_streams_by_the_url() {
         ("announcement.delete".into(), "1".into())
     );
 }
+
+/// Akkoma does not handle unsubscribe: after one, its events keep coming
+/// on the shared connection, and the client drops them instead of handing
+/// them to the subscription that is left.
+#[tokio::test]
+async fn akkoma_events_of_a_stream_given_up_are_dropped() {
+    let server = server(Flavour::Akkoma).await;
+    let client = client(&server);
+    let mut public = client.stream(Channel::Public);
+    let local = client.stream(Channel::PublicLocal);
+    subscribed(&server, 2).await;
+    drop(local);
+    // The client sent its unsubscribe; Akkoma ignored it, so the server
+    // still holds both. Its events for the stream given up are dropped.
+    server.publish(Publish::new("announcement.delete", "gone").to(Channel::PublicLocal));
+    server.publish(Publish::new("announcement.delete", "kept").to(Channel::Public));
+    assert_eq!(
+        next_event(&mut public).await,
+        ("announcement.delete".into(), "kept".into())
+    );
+    nothing_more(&mut public).await;
+}
