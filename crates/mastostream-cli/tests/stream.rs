@@ -365,18 +365,25 @@ fn catch_up_prints_missed_events_then_the_gap() {
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
-    server
-        .fault(Fault::Reject {
-            status: 503,
-            count: 1,
-            retry_after: None,
-            headers: Vec::new(),
-        })
-        .unwrap();
+    // The outage: every reconnect is refused until both statuses are
+    // published, so both are missed (a fixed pause let the client come
+    // back between the two, 1 run in 3 on a loaded machine).
+    let refuse = |count| {
+        server
+            .fault(Fault::Reject {
+                status: 503,
+                count,
+                retry_after: None,
+                headers: Vec::new(),
+            })
+            .unwrap()
+    };
+    refuse(1_000);
     server.fault(Fault::Disconnect).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(server.wait_until(10 * SECOND, |open| open.is_empty()));
     server.publish(Publish::new("update", status.clone()));
     server.publish(Publish::new("update", status));
+    refuse(0);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     assert!(child.wait().unwrap().success());
