@@ -705,14 +705,8 @@ impl MuxTask {
     /// is about is found. The one found is ended with the error; with none,
     /// the error is logged and every subscription goes on.
     fn route_error(&mut self, message: String, status: Option<u16>) {
-        let now = Instant::now();
-        self.pending
-            .retain(|p| now.duration_since(p.sent) < PENDING_WINDOW);
-        let Some(index) = attribute(&self.pending, &message) else {
+        let Some(pending) = self.take_pending(|pending| attribute(pending, &message)) else {
             tracing::warn!(error = %message, ?status, "an error frame no pending subscription can be the cause of");
-            return;
-        };
-        let Some(pending) = self.pending.remove(index) else {
             return;
         };
         let error = Error::Http {
@@ -728,13 +722,7 @@ impl MuxTask {
     /// about ends with an error that says so, and the others reconnect
     /// without it, instead of re-sending it, being closed again, forever.
     fn refuse_by_close(&mut self, code: u16, reason: &str) {
-        let now = Instant::now();
-        self.pending
-            .retain(|p| now.duration_since(p.sent) < PENDING_WINDOW);
-        let Some(index) = attribute_close(&self.pending, code) else {
-            return;
-        };
-        let Some(pending) = self.pending.remove(index) else {
+        let Some(pending) = self.take_pending(|pending| attribute_close(pending, code)) else {
             return;
         };
         let message = if reason.is_empty() {
@@ -748,6 +736,19 @@ impl MuxTask {
             retry_after: None,
         };
         self.refuse(pending, error);
+    }
+
+    /// Forgets subscribes older than [`PENDING_WINDOW`], then takes the
+    /// one `pick` names out of those still pending.
+    fn take_pending(
+        &mut self,
+        pick: impl FnOnce(&VecDeque<Pending>) -> Option<usize>,
+    ) -> Option<Pending> {
+        let now = Instant::now();
+        self.pending
+            .retain(|p| now.duration_since(p.sent) < PENDING_WINDOW);
+        let index = pick(&self.pending)?;
+        self.pending.remove(index)
     }
 
     /// Ends every subscription of the refused subscribe `pending` with `error`.
