@@ -44,6 +44,16 @@ pub enum Error {
         #[source]
         source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     },
+    /// The server's TLS certificate was refused (unknown issuer, expired,
+    /// not for this host name, ...). Not retried: a reconnect gets the same
+    /// certificate.
+    #[error("the TLS certificate of {host} was refused: {reason}")]
+    Certificate {
+        /// The host whose certificate it was.
+        host: String,
+        /// What was wrong with it.
+        reason: String,
+    },
     /// Nothing at all (not even a heartbeat) arrived for too long: the
     /// connection is taken for dead.
     #[error("no data or heartbeat for {}: the connection is dead", human_duration(*silent_for))]

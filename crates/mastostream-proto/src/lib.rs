@@ -15,6 +15,8 @@
 //!   [`Channel::Other`] for a server's own.
 //! - [`Reconnector`] and [`Liveness`] decide, from errors and instants given to
 //!   them, when to reconnect and when a silent stream is dead.
+//! - [`ProxyRules`] decides, as curl does from its environment variables,
+//!   which proxy (if any) a connection to a host goes through.
 //! - [`entities`] holds the typed, forward-compatible Mastodon entities;
 //!   [`Error`] is the one error type.
 //!
@@ -39,6 +41,7 @@ mod error;
 mod event;
 mod label;
 pub mod liveness;
+mod proxy;
 pub mod reconnect;
 pub mod server_wait;
 pub mod sse;
@@ -53,6 +56,7 @@ pub use error::{Error, human_duration, reason_phrase};
 pub use event::{Event, EventKind, Gap, KNOWN_EVENTS, Payload};
 pub use label::{Label, read_label};
 pub use liveness::{Liveness, LivenessEvent};
+pub use proxy::{ProxyRules, redact_proxy_url};
 pub use reconnect::{Action, ReconnectPolicy, Reconnector};
 pub use sse::{SseDecoder, SseError, SseItem, SseMessage};
 pub use timestamp::parse_timestamp;

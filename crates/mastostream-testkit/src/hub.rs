@@ -66,8 +66,12 @@ pub struct Hub {
     ids: IdGenerator,
     aliases: Mutex<Aliases>,
     /// Bumped whenever a connection opens, closes, subscribes or
-    /// unsubscribes: what tests wait on instead of sleeping.
+    /// unsubscribes, and when a timeline page is served: what tests wait on
+    /// instead of sleeping.
     changes: watch::Sender<u64>,
+    /// REST timeline requests answered, with a page or a refusal fault
+    /// (bumps `changes` too).
+    pages_served: AtomicU64,
     /// The faults connections watch.
     pub faults: FaultState,
 }
@@ -101,6 +105,7 @@ impl Hub {
             ids: IdGenerator::default(),
             aliases: Mutex::new(Aliases::with_capacity(capacity)),
             changes: watch::Sender::new(0),
+            pages_served: AtomicU64::new(0),
             faults: FaultState::default(),
         }
     }
@@ -127,6 +132,18 @@ impl Hub {
         };
         self.changed();
         (registration, rx)
+    }
+
+    /// Counts a REST timeline page answered (what a client's catch-up
+    /// fetches), for tests that wait on it.
+    pub fn page_served(&self) {
+        self.pages_served.fetch_add(1, Ordering::Relaxed);
+        self.changed();
+    }
+
+    /// How many REST timeline pages were answered with a page.
+    pub fn pages_served(&self) -> u64 {
+        self.pages_served.load(Ordering::Relaxed)
     }
 
     fn changed(&self) {

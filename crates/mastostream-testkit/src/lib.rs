@@ -58,6 +58,7 @@ mod sse;
 mod stamp;
 mod state;
 mod store;
+mod tls;
 mod ws;
 
 pub use faults::Fault;
@@ -66,3 +67,4 @@ pub use hub::{ConnectionInfo, Transport};
 pub use publish::Publish;
 pub use server::{BlockingTestServer, TestServer, TestServerBuilder};
 pub use stamp::Stamp;
+pub use tls::{LOOPBACK_NAMES, TlsIdentity};

@@ -46,11 +46,10 @@ fn host(headers: &HeaderMap) -> &str {
 
 /// The streaming URL to advertise: the configured one, or this server's own.
 fn streaming_url(state: &AppState, headers: &HeaderMap) -> String {
-    state
-        .settings
-        .streaming_url
-        .clone()
-        .unwrap_or_else(|| format!("ws://{}", host(headers)))
+    state.settings.streaming_url.clone().unwrap_or_else(|| {
+        let scheme = if state.settings.secure { "wss" } else { "ws" };
+        format!("{scheme}://{}", host(headers))
+    })
 }
 
 async fn instance_v1(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -134,6 +133,7 @@ fn require_user(state: &AppState, headers: &HeaderMap, query: &http::Query) -> O
 /// parameters kept. No `Link` for an empty page.
 fn page_response(
     page: Page,
+    scheme: &str,
     headers: &HeaderMap,
     path: &str,
     query: &http::Query,
@@ -155,7 +155,7 @@ fn page_response(
             .filter(|(k, _)| carried.contains(&k.as_str()))
             .collect();
         kept.sort();
-        let base = format!("http://{}{}", host(headers), path);
+        let base = format!("{scheme}://{}{}", host(headers), path);
         let url = |key: &str, id: u64| {
             let mut url = format!("{base}?");
             for (k, v) in &kept {
@@ -199,6 +199,8 @@ fn serve(
     page: impl FnOnce(&crate::store::Store, PageParams) -> Page,
 ) -> Response {
     if let Some(response) = rest_rejection(state) {
+        // A refused fetch is answered too: tests wait on either.
+        state.hub.page_served();
         return response;
     }
     if listing.needs_user
@@ -207,7 +209,14 @@ fn serve(
         return response;
     }
     let page = page(&state.hub.store(), page_params(query, listing.limits));
-    page_response(page, headers, &listing.path, query, listing.carried)
+    let scheme = if state.settings.secure {
+        "https"
+    } else {
+        "http"
+    };
+    let response = page_response(page, scheme, headers, &listing.path, query, listing.carried);
+    state.hub.page_served();
+    response
 }
 
 async fn home(

@@ -25,7 +25,22 @@ pub fn router(state: AppState) -> Router {
                 .route("/api/testkit/connections", get(control::connections)),
         )
         .fallback(not_found)
+        .layer(axum::middleware::map_request(host_from_authority))
         .with_state(state)
+}
+
+/// HTTP/2 carries the host in the `:authority` pseudo-header, not `Host`:
+/// give the handlers a `Host` either way.
+async fn host_from_authority(mut request: axum::extract::Request) -> axum::extract::Request {
+    if !request.headers().contains_key(header::HOST)
+        && let Some(value) = request
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        request.headers_mut().insert(header::HOST, value);
+    }
+    request
 }
 
 async fn health() -> Response {

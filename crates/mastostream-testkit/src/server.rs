@@ -21,6 +21,7 @@ use crate::replay::{self, PreparedReplay};
 use crate::router;
 use crate::state::{AppState, Settings};
 use crate::store::DEFAULT_CAPACITY;
+use crate::tls::{TlsIdentity, TlsListener};
 
 /// Settings for a [`TestServer`]; see [`TestServer::builder`].
 #[derive(Debug, Clone)]
@@ -33,6 +34,7 @@ pub struct TestServerBuilder {
     replay: Option<(Vec<Publish>, f64)>,
     capacity: usize,
     flavour: Flavour,
+    tls: Option<TlsIdentity>,
 }
 
 impl Default for TestServerBuilder {
@@ -46,6 +48,7 @@ impl Default for TestServerBuilder {
             replay: None,
             capacity: DEFAULT_CAPACITY,
             flavour: Flavour::Mastodon,
+            tls: None,
         }
     }
 }
@@ -106,8 +109,22 @@ impl TestServerBuilder {
         self
     }
 
+    /// Serves HTTPS (and `wss://`) with `identity`: ALPN offers h2 and
+    /// HTTP/1.1, so SSE and REST may run over HTTP/2.
+    /// [`TlsIdentity::self_signed`] makes one whose CA
+    /// ([`TestServer::ca_pem`]) a client then trusts.
+    pub fn tls(mut self, identity: TlsIdentity) -> Self {
+        self.tls = Some(identity);
+        self
+    }
+
     /// Binds and starts serving on the current tokio runtime.
     pub async fn start(self) -> io::Result<TestServer> {
+        let tls_config = self
+            .tls
+            .as_ref()
+            .map(TlsIdentity::server_config)
+            .transpose()?;
         let listener = TcpListener::bind(self.addr).await?;
         let addr = listener.local_addr()?;
         let hub = Arc::new(Hub::new(self.capacity));
@@ -131,6 +148,7 @@ impl TestServerBuilder {
                 tokens,
                 streaming_url: self.streaming_url,
                 flavour: self.flavour,
+                secure: tls_config.is_some(),
             }),
             paced_replay: paced,
         };
@@ -146,16 +164,29 @@ impl TestServerBuilder {
                 // Open streams never end by themselves: cut them so the server can stop.
                 stop_hub.faults.disconnect_all();
             };
-            // Like Node's HTTP server (Mastodon's), no Nagle delay: an event
-            // goes out in two writes, and the second must not wait for an ACK.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await;
+            match tls_config {
+                Some(config) => {
+                    let Ok(listener) = TlsListener::new(listener, config) else {
+                        return;
+                    };
+                    let _ = axum::serve(listener, router)
+                        .with_graceful_shutdown(shutdown)
+                        .await;
+                }
+                None => {
+                    // Like Node's HTTP server (Mastodon's), no Nagle delay: an event
+                    // goes out in two writes, and the second must not wait for an ACK.
+                    let listener = listener.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
+                    let _ = axum::serve(listener, router)
+                        .with_graceful_shutdown(shutdown)
+                        .await;
+                }
+            }
         });
         Ok(TestServer {
+            tls: self.tls,
             addr,
             state,
             stop: Some(stop_tx),
@@ -182,6 +213,7 @@ impl TestServerBuilder {
 ///
 /// Dropping it stops it; [`shutdown`](Self::shutdown) also waits for that.
 pub struct TestServer {
+    tls: Option<TlsIdentity>,
     addr: SocketAddr,
     state: AppState,
     stop: Option<oneshot::Sender<()>>,
@@ -207,9 +239,16 @@ impl TestServer {
         self.addr
     }
 
-    /// `http://ADDR`, the base URL for clients.
+    /// `http://ADDR` (`https://ADDR` with TLS), the base URL for clients.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The CA to trust for this server's certificate, PEM, when it serves
+    /// TLS with a certificate it made ([`TlsIdentity::self_signed`]).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().and_then(|tls| tls.ca_pem.as_deref())
     }
 
     /// Delivers an event (see [`Publish`]); returns how many subscriptions got it.
@@ -235,11 +274,30 @@ impl TestServer {
         timeout: Duration,
         mut ready: impl FnMut(&[ConnectionInfo]) -> bool,
     ) -> bool {
+        self.wait_for_hub(timeout, || ready(&self.state.hub.connections()))
+            .await
+    }
+
+    /// Waits until the server has answered at least `count` REST timeline
+    /// requests in all (with a page, or a refusal fault) (a client's catch-up fetching its starting point, say);
+    /// false on timeout.
+    pub async fn wait_for_pages(&self, count: u64, timeout: Duration) -> bool {
+        self.wait_for_hub(timeout, || self.state.hub.pages_served() >= count)
+            .await
+    }
+
+    /// How many REST timeline pages the server has answered.
+    pub fn pages_served(&self) -> u64 {
+        self.state.hub.pages_served()
+    }
+
+    /// Waits until `ready` holds, checked again at each signal from the hub.
+    async fn wait_for_hub(&self, timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
         let mut changes = self.state.hub.watch_changes();
         let settled = async {
             loop {
                 changes.borrow_and_update();
-                if ready(&self.state.hub.connections()) {
+                if ready() {
                     return;
                 }
                 if changes.changed().await.is_err() {
@@ -309,9 +367,14 @@ impl BlockingTestServer {
         self.server().addr()
     }
 
-    /// `http://ADDR`.
+    /// See [`TestServer::url`].
     pub fn url(&self) -> String {
         self.server().url()
+    }
+
+    /// See [`TestServer::ca_pem`].
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.server().ca_pem()
     }
 
     /// See [`TestServer::publish`].
@@ -346,6 +409,11 @@ impl BlockingTestServer {
     /// See [`TestServer::wait_for_subscriptions`].
     pub fn wait_for_subscriptions(&self, count: usize, timeout: Duration) -> bool {
         self.block_on(self.server().wait_for_subscriptions(count, timeout))
+    }
+
+    /// See [`TestServer::wait_for_pages`].
+    pub fn wait_for_pages(&self, count: u64, timeout: Duration) -> bool {
+        self.block_on(self.server().wait_for_pages(count, timeout))
     }
 
     fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {

@@ -23,6 +23,8 @@ pub struct Settings {
     pub streaming_url: Option<String>,
     /// Which server the WebSocket behaves as.
     pub flavour: crate::flavour::Flavour,
+    /// Whether it serves TLS (its URLs are `https://` and `wss://`).
+    pub secure: bool,
 }
 
 /// What every handler shares.

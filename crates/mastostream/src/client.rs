@@ -19,10 +19,12 @@ use crate::transport::context::{Context, StreamSettings, Transport, WsAuth, pars
 use crate::transport::handle::TaskHandle;
 #[cfg(feature = "websocket")]
 use crate::transport::mux::MuxHandle;
+use crate::transport::proxy;
+use crate::transport::tls::{TlsConfigs, TlsOptions};
 use crate::transport::{self, CatchUpSetting, http};
 use mastostream_proto::liveness::{DEFAULT_GREETING_TIMEOUT, DEFAULT_STALL_TIMEOUT};
 use mastostream_proto::sse::DEFAULT_MAX_EVENT_SIZE;
-use mastostream_proto::{Channel, ReconnectPolicy};
+use mastostream_proto::{Channel, ProxyRules, ReconnectPolicy};
 
 /// How many bytes of events a consumer's queue holds by default.
 pub const DEFAULT_QUEUE_LIMIT: usize = 512 * 1024;
@@ -60,6 +62,19 @@ pub struct ClientBuilder {
     transport: Transport,
     catch_up: CatchUpSetting,
     settings: StreamSettings,
+    tls: TlsOptions,
+    proxy: ProxyChoice,
+}
+
+/// Where the proxy settings come from.
+#[derive(Debug, Clone)]
+enum ProxyChoice {
+    /// `HTTPS_PROXY`, `http_proxy`, `ALL_PROXY`, `NO_PROXY`, as curl reads them.
+    Environment,
+    /// One proxy for everything (but `NO_PROXY`'s hosts).
+    Single(String),
+    /// None at all, whatever the environment says.
+    Direct,
 }
 
 impl ClientBuilder {
@@ -183,6 +198,51 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts the root certificates of a PEM bundle as well (curl's
+    /// `--cacert`, but added to the platform's roots rather than replacing
+    /// them): a private CA, or a test server's. Checked by
+    /// [`build`](Self::build). One TLS setting serves SSE, the WebSocket and
+    /// REST alike.
+    pub fn add_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.extra_pem.push(pem.into());
+        self
+    }
+
+    /// Whether the platform's trust store is used (the default: the system's
+    /// certificates, or `SSL_CERT_FILE` / `SSL_CERT_DIR` when set). With
+    /// `false`, or on a platform without one, the Mozilla roots bundled
+    /// with the library are used.
+    pub fn platform_roots(mut self, use_them: bool) -> Self {
+        self.tls.bundled_roots_only = !use_them;
+        self
+    }
+
+    /// Replaces the TLS configuration altogether (client certificates, a
+    /// custom verifier, pinned roots). Its ALPN list is set per connection:
+    /// `h2` and `http/1.1` for HTTP, `http/1.1` for the WebSocket. Use the
+    /// [`rustls`](crate::rustls) this crate re-exports.
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls.custom = Some(config);
+        self
+    }
+
+    /// Sends every connection (SSE, REST and the WebSocket, which tunnels
+    /// with `CONNECT`) through the HTTP proxy at `url` (`http://host:port`,
+    /// with `user:password@` for a proxy that wants credentials), except
+    /// to the hosts `NO_PROXY` lists. By default the proxy comes from the
+    /// environment, as curl reads it: `https_proxy` / `HTTPS_PROXY`,
+    /// `http_proxy`, `all_proxy` / `ALL_PROXY`, `no_proxy` / `NO_PROXY`.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = ProxyChoice::Single(url.into());
+        self
+    }
+
+    /// Connects directly, ignoring any proxy the environment names.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyChoice::Direct;
+        self
+    }
+
     /// The largest event accepted, in bytes (default 1 MiB).
     pub fn max_event_size(mut self, bytes: usize) -> Self {
         self.settings.max_event_size = bytes;
@@ -203,7 +263,25 @@ impl ClientBuilder {
             .as_deref()
             .map(parse_base_url)
             .transpose()?;
-        let http = reqwest::Client::builder()
+        let tls = TlsConfigs::build(&self.tls)?;
+        let env = |name: &str| std::env::var(name).ok();
+        let proxies = match &self.proxy {
+            ProxyChoice::Environment => ProxyRules::from_env(env),
+            ProxyChoice::Single(url) => {
+                let no_proxy = env("no_proxy").or_else(|| env("NO_PROXY"));
+                ProxyRules::single(url.clone(), no_proxy.as_deref())
+            }
+            ProxyChoice::Direct => ProxyRules::direct(),
+        };
+        proxy::check_rules(&proxies)?;
+        // reqwest's own reading of the environment is off: both transports
+        // follow the same rules.
+        let mut http = reqwest::Client::builder().no_proxy();
+        if !proxies.is_direct() {
+            http = http.proxy(proxy::for_reqwest(proxies.clone()));
+        }
+        let http = http
+            .use_preconfigured_tls((*tls.http).clone())
             .user_agent(self.user_agent.clone())
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
@@ -233,6 +311,8 @@ impl ClientBuilder {
                 streaming_base: OnceCell::new(),
                 request_timeout: self.request_timeout,
                 settings: self.settings,
+                tls,
+                proxies,
             }),
         })
     }
@@ -260,6 +340,8 @@ impl Client {
                 greeting_timeout: DEFAULT_GREETING_TIMEOUT,
                 max_event_size: DEFAULT_MAX_EVENT_SIZE,
             },
+            tls: TlsOptions::default(),
+            proxy: ProxyChoice::Environment,
         }
     }
 

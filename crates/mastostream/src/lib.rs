@@ -79,6 +79,8 @@ pub use mastostream_proto::{
 };
 #[cfg(feature = "websocket")]
 pub use multiplex::Multiplex;
+/// The rustls this crate is built with, for [`ClientBuilder::tls_config`].
+pub use rustls;
 pub use state::ConnectionState;
 #[cfg(feature = "catch-up")]
 pub use transport::catch_up::CatchUpConfig;

@@ -114,15 +114,17 @@ struct Setup {
 async fn open(stream: Channel, transport: Transport, config: CatchUpConfig) -> Setup {
     let server = TestServer::builder().start().await.unwrap();
     let client = client(&server, transport, config).await;
+    let timelines = if stream == Channel::User { 2 } else { 1 };
     let events = client.stream(stream);
     let mut state = events.watch_state();
     tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
         .await
         .unwrap()
         .unwrap();
-    assert!(server.wait_for_connections(1, SECOND).await);
-    // The server has the connection; give it a moment to take the subscription.
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // The server holds the subscription, and the catch-up has fetched where
+    // each timeline the stream covers stood (one page each).
+    assert!(server.wait_for_subscriptions(1, SECOND).await);
+    assert!(server.wait_for_pages(timelines, SECOND).await);
     Setup {
         server,
         client,
@@ -168,8 +170,7 @@ async fn outage(
             }
         }
     }
-    assert!(server.wait_for_connections(1, SECOND).await);
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert!(server.wait_for_subscriptions(1, SECOND).await);
     for _ in 0..2 {
         publish(&server);
         let event = next_event(&mut events).await;
@@ -398,8 +399,8 @@ async fn catch_up_can_be_chosen_per_stream() {
     let mut with =
         client.stream_with_catch_up(Channel::PublicLocal, Some(CatchUpConfig::default()));
     let mut without = client.stream(Channel::PublicLocal);
-    assert!(server.wait_for_connections(2, SECOND).await);
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert!(server.wait_for_subscriptions(2, SECOND).await);
+    assert!(server.wait_for_pages(1, SECOND).await);
     server.publish(Publish::new("update", status("alice", "x")));
     next_event(&mut with).await;
     next_event(&mut without).await;
@@ -412,7 +413,8 @@ async fn catch_up_can_be_chosen_per_stream() {
         })
         .unwrap();
     server.fault(Fault::Disconnect).unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Both are out, and stay out while the reconnects are refused.
+    assert!(server.wait_until(SECOND, |open| open.is_empty()).await);
     server.publish(Publish::new("update", status("alice", "x")));
     let caught = next_event(&mut with).await;
     assert!(caught.is_caught_up());
@@ -421,8 +423,7 @@ async fn catch_up_can_be_chosen_per_stream() {
         EventKind::Gap(_)
     ));
     // Without catch-up the missed status is gone: the next event is a live one.
-    assert!(server.wait_for_connections(2, 2 * SECOND).await);
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert!(server.wait_for_subscriptions(2, 2 * SECOND).await);
     server.publish(Publish::new("update", status("alice", "y")));
     let live = next_event(&mut without).await;
     assert!(!live.is_caught_up());
@@ -512,7 +513,8 @@ async fn a_failed_bridge_reports_the_gap_incomplete() {
     for _ in 0..3 {
         server.publish(Publish::new("update", status("alice", "x")));
     }
-    tokio::time::sleep(2 * SECOND).await;
+    // The stall over, the server takes the subscription; then a live event.
+    assert!(server.wait_for_subscriptions(1, 5 * SECOND).await);
     server.publish(Publish::new("update", status("alice", "y")));
     let second = next_event(&mut events).await;
     let EventKind::Gap(second) = second.kind() else {
@@ -579,8 +581,7 @@ async fn a_stream_with_no_starting_point_reports_its_gap_incomplete() {
         .await
         .unwrap()
         .unwrap();
-    assert!(server.wait_for_connections(1, SECOND).await);
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert!(server.wait_for_pages(1, SECOND).await);
     cut(&server, &mut state).await;
     server.publish(Publish::new("update", status("alice", "x")));
     let event = next_event(&mut events).await;

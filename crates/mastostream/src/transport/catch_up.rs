@@ -35,6 +35,7 @@ use crate::transport::context::Context;
 use crate::transport::handle::TaskHandle;
 use crate::transport::http;
 use crate::transport::queue::{Overflow, Pushed, Signal, SignalTx, queue};
+use crate::transport::race::{self, First};
 use mastostream_proto::{Channel, Event, EventKind, Gap, percent_encode};
 
 /// Catch-up settings.
@@ -286,9 +287,9 @@ pub(crate) fn wrap(
     };
     let task = tokio::spawn(async move {
         loop {
-            let item = tokio::select! {
-                item = upstream.next_item() => item,
-                _ = stage.tx.closed() => return,
+            let item = match race::first(upstream.next_item(), stage.tx.closed()).await {
+                First::A(item) => item,
+                First::B(()) => return,
             };
             state_tx.send_replace(upstream.state.borrow().clone());
             match item {

@@ -80,6 +80,12 @@ pub(crate) struct Context {
     /// For REST requests only: a stream must not time out as a whole.
     pub request_timeout: Duration,
     pub settings: StreamSettings,
+    /// The TLS configurations (`http` is already inside `http`).
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub tls: crate::transport::tls::TlsConfigs,
+    /// Which proxy a connection goes through (reqwest has its own copy).
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub proxies: mastostream_proto::ProxyRules,
 }
 
 impl Context {

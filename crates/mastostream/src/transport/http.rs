@@ -4,6 +4,7 @@ use reqwest::Response;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::Error;
+use crate::transport::tls;
 use mastostream_proto::server_wait;
 
 /// How much of an error body is read for Mastodon's `{"error": "..."}`.
@@ -13,6 +14,14 @@ const ERROR_BODY_LIMIT: usize = 64 * 1024;
 /// and its causes spelled out: "error decoding response body" alone does not
 /// say that the server cut the stream.
 pub(crate) fn network(error: reqwest::Error) -> Error {
+    let host = error
+        .url()
+        .and_then(|url| url.host_str())
+        .unwrap_or("the server")
+        .to_owned();
+    if let Some(reason) = tls::certificate_refusal(&error) {
+        return tls::certificate_error(&host, reason);
+    }
     let error = error.without_url();
     let mut message = if error.is_body() || error.is_decode() {
         "the stream was cut off".to_owned()

@@ -10,11 +10,14 @@ pub(crate) mod handle;
 pub(crate) mod http;
 #[cfg(feature = "websocket")]
 pub(crate) mod mux;
+pub(crate) mod proxy;
 pub(crate) mod queue;
+pub(crate) mod race;
 #[cfg(feature = "websocket")]
 pub(crate) mod refusal;
 pub(crate) mod sse;
 pub(crate) mod task;
+pub(crate) mod tls;
 #[cfg(feature = "websocket")]
 pub(crate) mod ws;
 

@@ -14,8 +14,11 @@
 //! for at most [`hold_limit`], so that the server's pings are answered.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -30,6 +33,7 @@ use crate::transport::batch::Batch;
 use crate::transport::context::Context;
 use crate::transport::handle::{Closer, TaskHandle};
 use crate::transport::queue::{Overflow, Pushed, Signal, SignalTx, queue};
+use crate::transport::race::{self, First};
 use crate::transport::refusal::{Pending, attribute, attribute_close};
 use crate::transport::task::jitter_seed;
 use crate::transport::ws::{self, Socket};
@@ -292,6 +296,22 @@ enum End {
     Failed(Error),
 }
 
+/// What woke a serving connection up (see `connect_and_serve`).
+enum Wake {
+    /// A subscribe or unsubscribe; `None` when every handle is gone.
+    Command(Option<Command>),
+    /// The consumer held up has read its queue down.
+    Room,
+    /// The lone consumer that was losing events has caught up.
+    DropsOver,
+    /// The hold limit passed: read on, and drop for the lone consumer.
+    HoldOver,
+    /// What the socket read.
+    Message(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
+    /// A liveness deadline: probe, or give up on a silent server.
+    Silence,
+}
+
 impl MuxTask {
     async fn run(mut self) {
         let settings = self.context.settings.clone();
@@ -315,15 +335,12 @@ impl MuxTask {
                         reason: error,
                     });
                     // `sleep` saturates a deadline past the clock's end.
-                    let wait = tokio::time::sleep(delay);
-                    tokio::pin!(wait);
+                    let mut wait = pin!(tokio::time::sleep(delay));
                     loop {
-                        tokio::select! {
-                            _ = &mut wait => break,
-                            command = self.commands.recv() => match command {
-                                None => return,
-                                Some(command) => self.apply(command, None).await,
-                            },
+                        match race::first(wait.as_mut(), self.commands.recv()).await {
+                            First::A(()) => break,
+                            First::B(None) => return,
+                            First::B(Some(command)) => self.apply(command, None).await,
                         }
                     }
                 }
@@ -433,17 +450,13 @@ impl MuxTask {
             let base = context.streaming_base().await?;
             ws::connect(&context, &base, initial_channel.as_ref()).await
         };
-        tokio::pin!(connect);
+        let mut connect = pin!(connect);
         let mut socket = loop {
-            tokio::select! {
-                result = &mut connect => match result {
-                    Ok(socket) => break socket,
-                    Err(error) => return End::Failed(error),
-                },
-                command = self.commands.recv() => match command {
-                    None => return End::Done,
-                    Some(command) => self.apply(command, None).await,
-                },
+            match race::first(connect.as_mut(), self.commands.recv()).await {
+                First::A(Ok(socket)) => break socket,
+                First::A(Err(error)) => return End::Failed(error),
+                First::B(None) => return End::Done,
+                First::B(Some(command)) => self.apply(command, None).await,
             }
         };
         reconnector.on_connected(Instant::now().into_std());
@@ -490,30 +503,62 @@ impl MuxTask {
             let hold_ends = held
                 .as_ref()
                 .map(|(_, since)| *since + hold_limit(self.context.settings.stall_timeout));
-            tokio::select! {
-                biased;
-                command = self.commands.recv() => match command {
-                    None => {
-                        let _ = socket.close(None).await;
-                        return End::Done;
-                    }
-                    Some(command) => self.apply(command, Some(&mut socket)).await,
-                },
-                _ = async { held.as_ref().expect("guarded").0.room().await }, if !reading => {
+            // Biased: commands first, then the consumer's side, then the socket.
+            let mut room = pin!(race::when(held.as_ref().map(|(tx, _)| tx.room())));
+            let mut drops_over = pin!(race::when(dropping.as_ref().map(|tx| tx.room())));
+            let mut hold_over = pin!(race::when(
+                (!reading).then(|| super::sleep_until_or_never(hold_ends))
+            ));
+            let mut silence = pin!(race::when(
+                reading.then(|| super::sleep_until_or_never(deadline))
+            ));
+            let commands = &mut self.commands;
+            let socket_ref = &mut socket;
+            let wake = poll_fn(|cx| {
+                if let Poll::Ready(command) = commands.poll_recv(cx) {
+                    return Poll::Ready(Wake::Command(command));
+                }
+                if room.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Room);
+                }
+                if drops_over.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::DropsOver);
+                }
+                if hold_over.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::HoldOver);
+                }
+                if reading && let Poll::Ready(message) = socket_ref.poll_next_unpin(cx) {
+                    return Poll::Ready(Wake::Message(message));
+                }
+                if silence.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Silence);
+                }
+                Poll::Pending
+            })
+            .await;
+            match wake {
+                Wake::Command(None) => {
+                    let _ = socket.close(None).await;
+                    return End::Done;
+                }
+                Wake::Command(Some(command)) => self.apply(command, Some(&mut socket)).await,
+                Wake::Room => {
                     self.held = None;
                     // Not reading was our doing, not the server's silence.
                     liveness.handle_bytes(Instant::now().into_std());
                 }
-                _ = async { dropping.as_ref().expect("guarded").room().await }, if dropping.is_some() => {
+                Wake::DropsOver => {
                     self.lone_drops = false;
                 }
-                _ = super::sleep_until_or_never(hold_ends), if !reading => {
-                    tracing::debug!("a consumer alone on its WebSocket is behind past the hold limit; its events are dropped and counted until it catches up");
+                Wake::HoldOver => {
+                    tracing::debug!(
+                        "a consumer alone on its WebSocket is behind past the hold limit; its events are dropped and counted until it catches up"
+                    );
                     self.held = None;
                     self.lone_drops = true;
                     liveness.handle_bytes(Instant::now().into_std());
                 }
-                message = socket.next(), if reading => {
+                Wake::Message(message) => {
                     liveness.handle_bytes(Instant::now().into_std());
                     match message {
                         Some(Ok(Message::Text(text))) => {
@@ -535,7 +580,10 @@ impl MuxTask {
                                 self.refuse_by_close(u16::from(frame.code), frame.reason.as_str());
                             }
                             return End::Failed(Error::Network {
-                                message: format!("the server closed the WebSocket (code {})", code.map_or("none".into(), |c| c.to_string())),
+                                message: format!(
+                                    "the server closed the WebSocket (code {})",
+                                    code.map_or("none".into(), |c| c.to_string())
+                                ),
                                 source: None,
                             });
                         }
@@ -549,19 +597,17 @@ impl MuxTask {
                         }
                     }
                 }
-                _ = super::sleep_until_or_never(deadline), if reading => {
-                    match liveness.handle_timeout(Instant::now().into_std()) {
-                        Some(LivenessEvent::Stalled { silent_for }) => {
-                            return End::Failed(Error::Stalled { silent_for });
-                        }
-                        Some(LivenessEvent::Probe) => {
-                            if let Err(error) = socket.send(Message::Ping(Default::default())).await {
-                                return End::Failed(Error::network(error));
-                            }
-                        }
-                        _ => {}
+                Wake::Silence => match liveness.handle_timeout(Instant::now().into_std()) {
+                    Some(LivenessEvent::Stalled { silent_for }) => {
+                        return End::Failed(Error::Stalled { silent_for });
                     }
-                }
+                    Some(LivenessEvent::Probe) => {
+                        if let Err(error) = socket.send(Message::Ping(Default::default())).await {
+                            return End::Failed(Error::network(error));
+                        }
+                    }
+                    _ => {}
+                },
             }
         }
     }

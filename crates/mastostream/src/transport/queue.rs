@@ -252,7 +252,7 @@ impl SignalTx {
     async fn wait_until(&self, ready: impl Fn(&State) -> bool) {
         loop {
             let notified = self.0.room.notified();
-            tokio::pin!(notified);
+            let mut notified = std::pin::pin!(notified);
             // Registered before the check, so a wake between the two is kept.
             notified.as_mut().enable();
             if ready(&self.0.lock()) {

@@ -20,6 +20,7 @@ use crate::transport::handle::{Closer, TaskHandle};
 #[cfg(feature = "websocket")]
 use crate::transport::mux;
 use crate::transport::queue::{Overflow, Pushed, Signal, SignalTx, queue};
+use crate::transport::race::{self, First};
 use crate::transport::{http, sse};
 use mastostream_proto::{
     Action, Channel, Liveness, LivenessEvent, ReconnectPolicy, Reconnector, SseDecoder, SseItem,
@@ -133,13 +134,16 @@ impl Task {
                         reason: error,
                     });
                     // `sleep` saturates a deadline past the clock's end.
-                    let cancelled = tokio::select! {
-                        _ = tokio::time::sleep(delay) => false,
-                        _ = self.cancel.wait_for(|c| *c) => true,
-                        _ = self.tx.closed() => return,
-                    };
-                    if cancelled {
-                        return self.finish(None);
+                    let waited = race::first_of_three(
+                        tokio::time::sleep(delay),
+                        cancelled(&mut self.cancel),
+                        self.tx.closed(),
+                    )
+                    .await;
+                    match waited {
+                        First::A(()) => {}
+                        First::B(_) => return self.finish(None),
+                        First::C(()) => return,
                     }
                 }
                 _ => return self.finish(Some(error)),
@@ -156,10 +160,16 @@ impl Task {
         let mut subscription =
             mux::MuxHandle::subscribe_own(self.context.clone(), self.channel.clone(), false);
         loop {
-            let signal = tokio::select! {
-                signal = subscription.signals.recv() => signal,
-                _ = self.cancel.wait_for(|c| *c) => None,
-                _ = self.tx.closed() => return,
+            let signal = match race::first_of_three(
+                subscription.signals.recv(),
+                cancelled(&mut self.cancel),
+                self.tx.closed(),
+            )
+            .await
+            {
+                First::A(signal) => signal,
+                First::B(_) => None,
+                First::C(()) => return,
             };
             let Some(signal) = signal else {
                 return self.finish(None);
@@ -185,11 +195,8 @@ impl Task {
                 _ if last => return,
                 // The subscription is alone here: hold it while this consumer catches up.
                 Pushed::Full => {
-                    let cancelled = tokio::select! {
-                        _ = self.tx.room() => false,
-                        _ = self.cancel.wait_for(|c| *c) => true,
-                    };
-                    if cancelled {
+                    let waited = race::first(self.tx.room(), cancelled(&mut self.cancel)).await;
+                    if matches!(waited, First::B(_)) {
                         return self.finish(None);
                     }
                 }
@@ -218,13 +225,19 @@ impl Task {
         self.set_state(ConnectionState::Connecting);
         let context = self.context.clone();
         let channel = self.channel.clone();
-        let opened = tokio::select! {
-            opened = async {
-                let base = context.streaming_base().await?;
-                sse::open(&context, &base, &channel).await
-            } => opened,
-            _ = self.cancel.wait_for(|c| *c) => return Stop::Cancelled,
-            _ = self.tx.closed() => return Stop::Cancelled,
+        let opening = async {
+            let base = context.streaming_base().await?;
+            sse::open(&context, &base, &channel).await
+        };
+        let opened = match race::first_of_three(
+            cancelled(&mut self.cancel),
+            self.tx.closed(),
+            opening,
+        )
+        .await
+        {
+            First::C(opened) => opened,
+            First::A(_) | First::B(()) => return Stop::Cancelled,
         };
         let auto = self.context.transport == Transport::Auto;
         let mut response = match opened {
@@ -247,14 +260,21 @@ impl Task {
         let mut decoder = SseDecoder::with_max_event_size(settings.max_event_size);
         loop {
             let deadline = liveness.poll_timeout().map(Instant::from_std);
-            let chunk = tokio::select! {
-                biased;
-                _ = self.cancel.wait_for(|c| *c) => return Stop::Cancelled,
-                _ = self.tx.closed() => return Stop::Cancelled,
-                chunk = response.chunk() => chunk,
-                _ = super::sleep_until_or_never(deadline) => {
+            let stopped = race::first(cancelled(&mut self.cancel), self.tx.closed());
+            let chunk = match race::first_of_three(
+                stopped,
+                response.chunk(),
+                super::sleep_until_or_never(deadline),
+            )
+            .await
+            {
+                First::A(_) => return Stop::Cancelled,
+                First::B(chunk) => chunk,
+                First::C(()) => {
                     match liveness.handle_timeout(Instant::now().into_std()) {
-                        Some(LivenessEvent::Stalled { silent_for }) => return Stop::Failed(Error::Stalled { silent_for }),
+                        Some(LivenessEvent::Stalled { silent_for }) => {
+                            return Stop::Failed(Error::Stalled { silent_for });
+                        }
                         Some(LivenessEvent::NoGreeting { waited }) => {
                             tracing::warn!(
                                 waited = ?waited,
@@ -262,7 +282,10 @@ impl Task {
                             );
                             if auto {
                                 return Stop::FallBack(Error::Network {
-                                    message: format!("no greeting on SSE after {}", crate::state::human_duration(waited)),
+                                    message: format!(
+                                        "no greeting on SSE after {}",
+                                        crate::state::human_duration(waited)
+                                    ),
                                     source: None,
                                 });
                             }
@@ -318,13 +341,18 @@ impl Task {
             if full {
                 // Alone on this connection, the consumer holds nobody up:
                 // read no more until it catches up, and TCP pushes back.
-                tokio::select! {
-                    _ = self.tx.room() => {}
-                    _ = self.cancel.wait_for(|c| *c) => return Stop::Cancelled,
+                let waited = race::first(self.tx.room(), cancelled(&mut self.cancel)).await;
+                if matches!(waited, First::B(_)) {
+                    return Stop::Cancelled;
                 }
                 // Time spent waiting on the consumer is not the server's silence.
                 liveness.handle_bytes(Instant::now().into_std());
             }
         }
     }
+}
+
+/// Resolves once the stream is closed by its handle (or the handle is gone).
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    let _ = cancel.wait_for(|c| *c).await;
 }

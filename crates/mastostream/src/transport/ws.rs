@@ -1,8 +1,6 @@
 //! Opening a WebSocket to `<streaming host>/api/v1/streaming`, over our own
 //! TCP and rustls, with tungstenite doing the handshake and framing.
 
-use std::sync::{Arc, OnceLock};
-
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
@@ -12,6 +10,7 @@ use tokio_tungstenite::tungstenite::{self, http::HeaderValue};
 
 use crate::Error;
 use crate::transport::context::{Context, WsAuth};
+use crate::transport::{proxy, tls};
 use mastostream_proto::Channel;
 
 /// The byte stream under a WebSocket: plain TCP or TLS.
@@ -24,25 +23,6 @@ pub(crate) type Socket = WebSocketStream<Box<dyn Io>>;
 /// How much tungstenite reads at a time. Its 128 KiB default costs ~1.3 GB
 /// for 10,000 idle connections; Mastodon frames are a few KiB.
 pub const READ_BUFFER: usize = 8 * 1024;
-
-fn tls_config() -> Arc<tokio_rustls::rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<tokio_rustls::rustls::ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = tokio_rustls::rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-            let mut config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default TLS versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            Arc::new(config)
-        })
-        .clone()
-}
 
 fn ws_config(max_message: usize) -> WebSocketConfig {
     WebSocketConfig::default()
@@ -122,20 +102,29 @@ pub(crate) async fn connect(
         headers.insert("user-agent", agent);
     }
 
-    let connect = TcpStream::connect((host.as_str(), port));
-    let tcp = tokio::time::timeout(inner.connect_timeout, connect)
-        .await
-        .map_err(|_| network_text("connect timed out"))?
-        .map_err(Error::network)?;
+    let tcp = match proxy::proxy_for(&inner.proxies, base) {
+        // Through the proxy's CONNECT tunnel: it sees the host and port only.
+        Some(proxy) => proxy::tunnel(&proxy, &host, port, inner.connect_timeout).await?,
+        None => {
+            let connect = TcpStream::connect((host.as_str(), port));
+            tokio::time::timeout(inner.connect_timeout, connect)
+                .await
+                .map_err(|_| network_text("connect timed out"))?
+                .map_err(Error::network)?
+        }
+    };
     let _ = tcp.set_nodelay(true);
     let io: Box<dyn Io> = if secure {
         let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
             .map_err(|e| Error::Config(format!("bad host name: {e}")))?;
-        let tls = tokio_rustls::TlsConnector::from(tls_config()).connect(name, tcp);
+        let tls = tokio_rustls::TlsConnector::from(inner.tls.websocket.clone()).connect(name, tcp);
         let tls = tokio::time::timeout(inner.request_timeout, tls)
             .await
             .map_err(|_| network_text("the TLS handshake timed out"))?
-            .map_err(Error::network)?;
+            .map_err(|error| match tls::certificate_refusal(&error) {
+                Some(reason) => tls::certificate_error(&host, reason),
+                None => Error::network(error),
+            })?;
         Box::new(tls)
     } else {
         Box::new(tcp)
