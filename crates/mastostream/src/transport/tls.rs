@@ -136,6 +136,29 @@ pub(crate) fn certificate_refusal(error: &(dyn std::error::Error + 'static)) -> 
         }
         next = current.source();
     }
+    // reqwest's connector chain may hold the rustls error behind a type we
+    // cannot downcast to; rustls' own wording is then what is left to read.
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = next {
+        let text = current.to_string();
+        if let Some(rest) = text.split("invalid peer certificate: ").nth(1) {
+            let name = rest
+                .split(|c: char| !c.is_alphanumeric())
+                .next()
+                .unwrap_or("");
+            let problem = match name {
+                "UnknownIssuer" => CertificateError::UnknownIssuer,
+                "Expired" | "ExpiredContext" => CertificateError::Expired,
+                "NotValidYet" | "NotValidYetContext" => CertificateError::NotValidYet,
+                "NotValidForName" | "NotValidForNameContext" => CertificateError::NotValidForName,
+                "Revoked" => CertificateError::Revoked,
+                "BadSignature" => CertificateError::BadSignature,
+                _ => return Some(rest.to_owned()),
+            };
+            return describe(&rustls::Error::InvalidCertificate(problem));
+        }
+        next = current.source();
+    }
     None
 }
 
