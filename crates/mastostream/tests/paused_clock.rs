@@ -81,6 +81,11 @@ fn assert_waited(waited: Duration, delay: Duration) {
     );
 }
 
+/// A script that answers every request with `bytes`, then holds on.
+fn answering(bytes: &'static [u8]) -> Script {
+    Arc::new(move |socket, _| Box::pin(answer_then_hold(socket, bytes)))
+}
+
 /// A client with every default but the transport.
 fn client(url: &str, transport: Transport) -> Client {
     Client::builder(url)
@@ -115,10 +120,7 @@ const SSE_GREETING: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream
 /// backoff bound (0.5 s).
 #[tokio::test(start_paused = true)]
 async fn a_silent_sse_stream_is_declared_stalled_after_45_s() {
-    let (url, mut taken) = script_server(Arc::new(|socket, _| {
-        Box::pin(answer_then_hold(socket, SSE_GREETING))
-    }))
-    .await;
+    let (url, mut taken) = script_server(answering(SSE_GREETING)).await;
     let mut events = client(&url, Transport::Sse).stream(Channel::Public);
     let (attempt, delay, reason) = next_reconnecting(&mut events).await;
     let first = taken.recv().await.unwrap().at;
@@ -139,12 +141,9 @@ async fn a_silent_sse_stream_is_declared_stalled_after_45_s() {
 /// at 60 s, and the attempts count up.
 #[tokio::test(start_paused = true)]
 async fn refusals_back_off_exponentially_to_the_60_s_cap() {
-    let (url, mut taken) = script_server(Arc::new(|socket, _| {
-        Box::pin(answer_then_hold(
-            socket,
-            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n",
-        ))
-    }))
+    let (url, mut taken) = script_server(answering(
+        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n",
+    ))
     .await;
     let mut events = client(&url, Transport::Sse).stream(Channel::Public);
     let mut previous = taken.recv().await.unwrap().at;
@@ -175,12 +174,9 @@ async fn refusals_back_off_exponentially_to_the_60_s_cap() {
 /// A day's `Retry-After` is held to the one-hour ceiling.
 #[tokio::test(start_paused = true)]
 async fn retry_after_is_waited_and_capped_at_an_hour() {
-    let (url, mut taken) = script_server(Arc::new(|socket, _| {
-        Box::pin(answer_then_hold(
-            socket,
-            b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 120\r\ncontent-length: 0\r\n\r\n",
-        ))
-    }))
+    let (url, mut taken) = script_server(answering(
+        b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 120\r\ncontent-length: 0\r\n\r\n",
+    ))
     .await;
     let mut events = client(&url, Transport::Sse).stream(Channel::Public);
     let first = taken.recv().await.unwrap().at;
@@ -189,12 +185,9 @@ async fn retry_after_is_waited_and_capped_at_an_hour() {
     assert_waited(taken.recv().await.unwrap().at - first, delay);
     drop(events);
 
-    let (url, mut taken) = script_server(Arc::new(|socket, _| {
-        Box::pin(answer_then_hold(
-            socket,
-            b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 86400\r\ncontent-length: 0\r\n\r\n",
-        ))
-    }))
+    let (url, mut taken) = script_server(answering(
+        b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 86400\r\ncontent-length: 0\r\n\r\n",
+    ))
     .await;
     let mut events = client(&url, Transport::Sse).stream(Channel::Public);
     let first = taken.recv().await.unwrap().at;

@@ -16,17 +16,8 @@ pub(crate) enum First<A, B, C = std::convert::Infallible> {
 
 /// The first of `a` and `b` to finish (`a` wins a tie).
 pub(crate) async fn first<A: Future, B: Future>(a: A, b: B) -> First<A::Output, B::Output> {
-    let (mut a, mut b) = (pin!(a), pin!(b));
-    poll_fn(|cx| {
-        if let Poll::Ready(out) = a.as_mut().poll(cx) {
-            return Poll::Ready(First::A(out));
-        }
-        if let Poll::Ready(out) = b.as_mut().poll(cx) {
-            return Poll::Ready(First::B(out));
-        }
-        Poll::Pending
-    })
-    .await
+    // A third branch that never finishes: `First::C` cannot be.
+    first_of_three(a, b, std::future::pending()).await
 }
 
 /// The first of `a`, `b` and `c` to finish (earlier ones win a tie).

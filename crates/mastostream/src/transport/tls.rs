@@ -122,44 +122,45 @@ fn platform_roots() -> &'static [CertificateDer<'static>] {
 /// When `error` (or what caused it) is a certificate the TLS handshake
 /// refused, the reason in words; `None` for anything else.
 pub(crate) fn certificate_refusal(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = next {
-        if let Some(rustls_error) = current.downcast_ref::<rustls::Error>() {
-            return describe(rustls_error);
-        }
-        // `io::Error::source` skips the error it wraps: look inside too.
-        if let Some(io) = current.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(rustls_error) = inner.downcast_ref::<rustls::Error>()
-        {
-            return describe(rustls_error);
-        }
-        next = current.source();
+    let chain = || std::iter::successors(Some(error), |current| current.source());
+    if let Some(found) = chain().find_map(rustls_error_in) {
+        return describe(found);
     }
     // reqwest's connector chain may hold the rustls error behind a type we
     // cannot downcast to; rustls' own wording is then what is left to read.
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = next {
-        let text = current.to_string();
-        if let Some(rest) = text.split("invalid peer certificate: ").nth(1) {
-            let name = rest
-                .split(|c: char| !c.is_alphanumeric())
-                .next()
-                .unwrap_or("");
-            let problem = match name {
-                "UnknownIssuer" => CertificateError::UnknownIssuer,
-                "Expired" | "ExpiredContext" => CertificateError::Expired,
-                "NotValidYet" | "NotValidYetContext" => CertificateError::NotValidYet,
-                "NotValidForName" | "NotValidForNameContext" => CertificateError::NotValidForName,
-                "Revoked" => CertificateError::Revoked,
-                "BadSignature" => CertificateError::BadSignature,
-                _ => return Some(rest.to_owned()),
-            };
-            return describe(&rustls::Error::InvalidCertificate(problem));
-        }
-        next = current.source();
+    chain().find_map(|current| refusal_from_wording(&current.to_string()))
+}
+
+/// The rustls error `error` is, or wraps in an `io::Error` (whose `source`
+/// skips the error it wraps, so the chain alone does not reach it).
+fn rustls_error_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(found) = error.downcast_ref::<rustls::Error>() {
+        return Some(found);
     }
-    None
+    error
+        .downcast_ref::<std::io::Error>()?
+        .get_ref()?
+        .downcast_ref::<rustls::Error>()
+}
+
+/// The reason for a refusal told in rustls' words: "invalid peer
+/// certificate: UnknownIssuer".
+fn refusal_from_wording(text: &str) -> Option<String> {
+    let rest = text.split("invalid peer certificate: ").nth(1)?;
+    let name = rest
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("");
+    let problem = match name {
+        "UnknownIssuer" => CertificateError::UnknownIssuer,
+        "Expired" | "ExpiredContext" => CertificateError::Expired,
+        "NotValidYet" | "NotValidYetContext" => CertificateError::NotValidYet,
+        "NotValidForName" | "NotValidForNameContext" => CertificateError::NotValidForName,
+        "Revoked" => CertificateError::Revoked,
+        "BadSignature" => CertificateError::BadSignature,
+        _ => return Some(rest.to_owned()),
+    };
+    describe(&rustls::Error::InvalidCertificate(problem))
 }
 
 fn describe(error: &rustls::Error) -> Option<String> {
