@@ -16,6 +16,7 @@ use crate::ids::IdGenerator;
 use crate::publish::{Encoded, Publish};
 use crate::stamp::{self, Aliases, numeric_id};
 use crate::store::{StatusFacts, Store};
+use crate::traffic::Traffic;
 
 /// How a connection streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -74,6 +75,8 @@ pub struct Hub {
     pages_served: AtomicU64,
     /// The faults connections watch.
     pub faults: FaultState,
+    /// Connections and requests, as they reached the server.
+    pub traffic: Traffic,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -107,6 +110,7 @@ impl Hub {
             changes: watch::Sender::new(0),
             pages_served: AtomicU64::new(0),
             faults: FaultState::default(),
+            traffic: Traffic::default(),
         }
     }
 

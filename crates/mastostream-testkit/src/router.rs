@@ -7,6 +7,7 @@ use axum::routing::{get, post};
 
 use crate::http::{json_error, plain};
 use crate::state::AppState;
+use crate::traffic::RequestInfo;
 use crate::{control, rest, sse, ws};
 
 /// All routes: streaming, the REST endpoints a streaming client touches, and control.
@@ -26,6 +27,10 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .layer(axum::middleware::map_request(host_from_authority))
+        .layer(axum::middleware::map_request_with_state(
+            state.clone(),
+            record_request,
+        ))
         .with_state(state)
 }
 
@@ -40,6 +45,19 @@ async fn host_from_authority(mut request: axum::extract::Request) -> axum::extra
     {
         request.headers_mut().insert(header::HOST, value);
     }
+    request
+}
+
+/// Notes the request's method, path and HTTP version (see traffic.rs).
+async fn record_request(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+) -> axum::extract::Request {
+    state.hub.traffic.request(RequestInfo {
+        method: request.method().to_string(),
+        path: request.uri().path().to_owned(),
+        http_version: format!("{:?}", request.version()),
+    });
     request
 }
 

@@ -158,6 +158,7 @@ impl TestServerBuilder {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let router = router::router(state.clone());
         let stop_hub = hub.clone();
+        let counter = hub.clone();
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stop_rx.await;
@@ -169,6 +170,7 @@ impl TestServerBuilder {
                     let Ok(listener) = TlsListener::new(listener, config) else {
                         return;
                     };
+                    let listener = listener.tap_io(move |_| counter.traffic.connection_accepted());
                     let _ = axum::serve(listener, router)
                         .with_graceful_shutdown(shutdown)
                         .await;
@@ -176,8 +178,9 @@ impl TestServerBuilder {
                 None => {
                     // Like Node's HTTP server (Mastodon's), no Nagle delay: an event
                     // goes out in two writes, and the second must not wait for an ACK.
-                    let listener = listener.tap_io(|tcp| {
+                    let listener = listener.tap_io(move |tcp| {
                         let _ = tcp.set_nodelay(true);
+                        counter.traffic.connection_accepted();
                     });
                     let _ = axum::serve(listener, router)
                         .with_graceful_shutdown(shutdown)
@@ -284,6 +287,18 @@ impl TestServer {
     pub async fn wait_for_pages(&self, count: u64, timeout: Duration) -> bool {
         self.wait_for_hub(timeout, || self.state.hub.pages_served() >= count)
             .await
+    }
+
+    /// How many TCP connections the server has accepted (over TLS: with the
+    /// handshake done).
+    pub fn connections_accepted(&self) -> u64 {
+        self.state.hub.traffic.connections_accepted()
+    }
+
+    /// The requests the server has received (the latest 4096), oldest first,
+    /// each with its HTTP version.
+    pub fn requests(&self) -> Vec<crate::RequestInfo> {
+        self.state.hub.traffic.requests()
     }
 
     /// How many REST timeline pages the server has answered.
