@@ -226,6 +226,16 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether HTTP/2 is offered to `https://` servers (default `true`):
+    /// where the server (or nginx in front of it) takes it, every SSE
+    /// stream and REST call of the client shares one connection. `false`
+    /// keeps to HTTP/1.1, a connection per stream. The WebSocket is always
+    /// HTTP/1.1; plain `http://` is always HTTP/1.1.
+    pub fn http2(mut self, offer: bool) -> Self {
+        self.tls.http1_only = !offer;
+        self
+    }
+
     /// Sends every connection (SSE, REST and the WebSocket, which tunnels
     /// with `CONNECT`) through the HTTP proxy at `url` (`http://host:port`,
     /// with `user:password@` for a proxy that wants credentials), except
@@ -277,6 +287,9 @@ impl ClientBuilder {
         // reqwest's own reading of the environment is off: both transports
         // follow the same rules.
         let mut http = reqwest::Client::builder().no_proxy();
+        if self.tls.http1_only {
+            http = http.http1_only();
+        }
         if !proxies.is_direct() {
             http = http.proxy(proxy::for_reqwest(proxies.clone()));
         }
@@ -286,9 +299,11 @@ impl ClientBuilder {
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
             // An idle pooled connection (after discovery, say) was held open
-            // for 90 s beside the WebSocket; a stream's own connection is
-            // never idle, and REST calls are few.
-            .pool_max_idle_per_host(0)
+            // for 90 s beside the WebSocket: idle ones now close after a
+            // second. (No pool at all would also keep HTTP/2 from carrying
+            // several SSE streams on one connection: hyper finds a shared h2
+            // connection in the pool.) A stream's own connection is never idle.
+            .pool_idle_timeout(Duration::from_secs(1))
             // reqwest drops `Authorization` when a redirect leaves the host.
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()

@@ -81,7 +81,9 @@ fn assert_waited(waited: Duration, delay: Duration) {
     );
 }
 
-/// A script that answers every request with `bytes`, then holds on.
+/// A script that answers every request with `bytes`, then holds on. (It
+/// answers one request per connection: refusals say `connection: close`,
+/// so the client does not send its next attempt on the same connection.)
 fn answering(bytes: &'static [u8]) -> Script {
     Arc::new(move |socket, _| Box::pin(answer_then_hold(socket, bytes)))
 }
@@ -142,7 +144,7 @@ async fn a_silent_sse_stream_is_declared_stalled_after_45_s() {
 #[tokio::test(start_paused = true)]
 async fn refusals_back_off_exponentially_to_the_60_s_cap() {
     let (url, mut taken) = script_server(answering(
-        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n",
+        b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
     ))
     .await;
     let mut events = client(&url, Transport::Sse).stream(Channel::Public);
@@ -175,7 +177,7 @@ async fn refusals_back_off_exponentially_to_the_60_s_cap() {
 #[tokio::test(start_paused = true)]
 async fn retry_after_is_waited_and_capped_at_an_hour() {
     let (url, mut taken) = script_server(answering(
-        b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 120\r\ncontent-length: 0\r\n\r\n",
+        b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 120\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
     ))
     .await;
     let mut events = client(&url, Transport::Sse).stream(Channel::Public);
@@ -186,7 +188,7 @@ async fn retry_after_is_waited_and_capped_at_an_hour() {
     drop(events);
 
     let (url, mut taken) = script_server(answering(
-        b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 86400\r\ncontent-length: 0\r\n\r\n",
+        b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 86400\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
     ))
     .await;
     let mut events = client(&url, Transport::Sse).stream(Channel::Public);
@@ -227,6 +229,58 @@ async fn auto_leaves_an_sse_stream_that_never_greets_after_20_s() {
             other => panic!("expected the WebSocket to connect, got {other:?}"),
         }
     }
+}
+
+#[cfg(feature = "websocket")]
+/// A proxy that buffers the stream holds its response head too (nginx with
+/// `proxy_buffering on` towards an HTTP/1.0 upstream does): Auto moves to the
+/// WebSocket when no head has come within the 20 s greeting timeout.
+#[tokio::test(start_paused = true)]
+async fn auto_leaves_an_sse_request_that_gets_no_answer_after_20_s() {
+    let (url, mut taken) = script_server(Arc::new(|socket, head: String| {
+        Box::pin(async move {
+            if is_websocket(&head) {
+                serve_websocket(socket, head, true).await;
+            } else {
+                answer_then_hold(socket, b"").await;
+            }
+        })
+    }))
+    .await;
+    let mut events = client(&url, Transport::Auto).stream(Channel::Public);
+    let sse = taken.recv().await.unwrap();
+    assert!(!is_websocket(&sse.head), "{}", sse.head);
+    let ws = taken.recv().await.unwrap();
+    assert!(is_websocket(&ws.head), "{}", ws.head);
+    assert_eq!(ws.at - sse.at, 20 * SECOND);
+    loop {
+        match events.next().await {
+            Some(Ok(Item::Connected)) => break,
+            Some(Ok(Item::Connecting)) => {}
+            other => panic!("expected the WebSocket to connect, got {other:?}"),
+        }
+    }
+}
+
+/// With SSE alone the same silence is waited out to the 30 s request
+/// timeout (past the warning at 20 s), then retried.
+#[tokio::test(start_paused = true)]
+async fn sse_alone_waits_for_an_answer_up_to_the_request_timeout() {
+    let (url, mut taken) = script_server(answering(b"")).await;
+    let mut events = client(&url, Transport::Sse).stream(Channel::Public);
+    let first = taken.recv().await.unwrap();
+    let (attempt, _, reason) = next_reconnecting(&mut events).await;
+    assert_eq!(attempt, 1);
+    assert!(
+        reason.to_string().contains("no answer within 30 s"),
+        "{reason}"
+    );
+    let second = taken.recv().await.unwrap();
+    let waited = second.at - first.at;
+    assert!(
+        waited >= 30 * SECOND && waited <= 30 * SECOND + SECOND / 2,
+        "{waited:?}"
+    );
 }
 
 #[cfg(feature = "websocket")]

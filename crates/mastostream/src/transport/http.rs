@@ -22,6 +22,17 @@ pub(crate) fn network(error: reqwest::Error) -> Error {
     if let Some(reason) = tls::certificate_refusal(&error) {
         return tls::certificate_error(&host, reason);
     }
+    if host.starts_with('[') && chain_mentions(&error, "Invalid Server Name") {
+        // reqwest (0.12 and 0.13) names the server inside a proxy's CONNECT
+        // tunnel by its bracketed IPv6 literal, which rustls refuses: the
+        // same try would fail the same way, so it is not retried.
+        return Error::Config(format!(
+            "cannot use TLS to {host} through the proxy over HTTP (SSE, REST): the HTTP \
+             client cannot name an IPv6 literal inside a proxy tunnel; use the server's host \
+             name, or connect directly (NO_PROXY={}, or no proxy)",
+            host.trim_start_matches('[').trim_end_matches(']')
+        ));
+    }
     let error = error.without_url();
     let mut message = if error.is_body() || error.is_decode() {
         "the stream was cut off".to_owned()
@@ -38,6 +49,11 @@ pub(crate) fn network(error: reqwest::Error) -> Error {
         message,
         source: Some(std::sync::Arc::new(error)),
     }
+}
+
+/// Whether `error` or one of its causes says `text`.
+fn chain_mentions(error: &(dyn std::error::Error + 'static), text: &str) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(|e| e.to_string().contains(text))
 }
 
 /// The error for a non-success response: its status, Mastodon's `error` text

@@ -229,17 +229,43 @@ impl Task {
             let base = context.streaming_base().await?;
             sse::open(&context, &base, &channel).await
         };
-        let opened = match race::first_of_three(
-            cancelled(&mut self.cancel),
-            self.tx.closed(),
-            opening,
-        )
-        .await
-        {
-            First::C(opened) => opened,
-            First::A(_) | First::B(()) => return Stop::Cancelled,
-        };
         let auto = self.context.transport == Transport::Auto;
+        // Mastodon answers at once. A proxy that buffers the stream (nginx
+        // with `proxy_buffering on` and HTTP/1.0 to the upstream, gzip on
+        // event streams) holds the response head as well as the body: past
+        // the greeting timeout that is told, and Auto moves to the WebSocket.
+        let greeting = self.context.settings.greeting_timeout;
+        let mut opening = std::pin::pin!(opening);
+        let mut warned = false;
+        let opened = loop {
+            let stopped = race::first(cancelled(&mut self.cancel), self.tx.closed());
+            let timer = async {
+                if warned {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(greeting).await;
+            };
+            match race::first_of_three(stopped, opening.as_mut(), timer).await {
+                First::A(_) => return Stop::Cancelled,
+                First::B(opened) => break opened,
+                First::C(()) => {
+                    warned = true;
+                    tracing::warn!(
+                        waited = ?greeting,
+                        "the stream's request has had no answer yet; a buffering proxy in the way?"
+                    );
+                    if auto && !self.ever_opened {
+                        return Stop::FallBack(Error::Network {
+                            message: format!(
+                                "no answer on SSE after {}",
+                                crate::state::human_duration(greeting)
+                            ),
+                            source: None,
+                        });
+                    }
+                }
+            }
+        };
         let mut response = match opened {
             Ok(response) => response,
             Err(error) if auto && !self.ever_opened && sse_unusable(&error) => {

@@ -24,6 +24,8 @@ pub(crate) struct TlsOptions {
     pub custom: Option<Arc<ClientConfig>>,
     /// Trust only the bundled webpki roots (and the extra ones), not the platform's.
     pub bundled_roots_only: bool,
+    /// Offer only HTTP/1.1 to `https://` servers, not h2.
+    pub http1_only: bool,
 }
 
 impl std::fmt::Debug for TlsOptions {
@@ -32,6 +34,7 @@ impl std::fmt::Debug for TlsOptions {
             .field("extra_pem", &self.extra_pem.len())
             .field("custom", &self.custom.is_some())
             .field("bundled_roots_only", &self.bundled_roots_only)
+            .field("http1_only", &self.http1_only)
             .finish()
     }
 }
@@ -79,7 +82,11 @@ impl TlsConfigs {
             }
         };
         let mut http = base.clone();
-        http.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        http.alpn_protocols = if options.http1_only {
+            vec![b"http/1.1".to_vec()]
+        } else {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        };
         let mut websocket = base;
         websocket.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(TlsConfigs {
@@ -158,10 +165,28 @@ fn refusal_from_wording(text: &str) -> Option<String> {
         "NotValidForName" | "NotValidForNameContext" => CertificateError::NotValidForName,
         "Revoked" => CertificateError::Revoked,
         "BadSignature" => CertificateError::BadSignature,
-        _ => return Some(rest.to_owned()),
+        _ => {
+            // rustls' wording of the variants with context: keep the detail
+            // (the names the certificate is valid for, the dates).
+            let lower = rest.to_ascii_lowercase();
+            let summary = if lower.contains("not valid for name") {
+                NOT_FOR_THIS_NAME
+            } else if lower.contains("expired") {
+                EXPIRED
+            } else if lower.contains("not valid yet") || lower.contains("not valid before") {
+                NOT_YET_VALID
+            } else {
+                return Some(rest.to_owned());
+            };
+            return Some(format!("{summary} ({rest})"));
+        }
     };
     describe(&rustls::Error::InvalidCertificate(problem))
 }
+
+const NOT_FOR_THIS_NAME: &str = "it is not valid for this host name";
+const EXPIRED: &str = "it has expired";
+const NOT_YET_VALID: &str = "it is not valid yet (is the clock right?)";
 
 fn describe(error: &rustls::Error) -> Option<String> {
     let rustls::Error::InvalidCertificate(problem) = error else {
@@ -171,14 +196,13 @@ fn describe(error: &rustls::Error) -> Option<String> {
         CertificateError::UnknownIssuer => {
             "it is signed by an unknown issuer (not a trusted CA; add the CA with --cacert FILE or ClientBuilder::add_root_certificates_pem)".to_owned()
         }
-        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-            "it has expired".to_owned()
-        }
-        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-            "it is not valid yet (is the clock right?)".to_owned()
-        }
-        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            "it is not valid for this host name".to_owned()
+        CertificateError::Expired => EXPIRED.to_owned(),
+        CertificateError::NotValidYet => NOT_YET_VALID.to_owned(),
+        CertificateError::NotValidForName => NOT_FOR_THIS_NAME.to_owned(),
+        CertificateError::ExpiredContext { .. } => format!("{EXPIRED} ({problem})"),
+        CertificateError::NotValidYetContext { .. } => format!("{NOT_YET_VALID} ({problem})"),
+        CertificateError::NotValidForNameContext { .. } => {
+            format!("{NOT_FOR_THIS_NAME} ({problem})")
         }
         CertificateError::Revoked => "it has been revoked".to_owned(),
         CertificateError::BadSignature => "its signature is invalid".to_owned(),
