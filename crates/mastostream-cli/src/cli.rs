@@ -92,6 +92,13 @@ pub struct StreamArgs {
     /// In the pretty format, print each post's address under it.
     #[arg(long)]
     pub links: bool,
+    /// Greeting timeout: seconds an SSE stream may stay open without a byte
+    /// (Mastodon greets at once) before a buffering proxy is suspected: a
+    /// warning, and with `--transport auto` a switch to the WebSocket.
+    #[arg(long, default_value_t = 20.0, value_name = "SECS")]
+    pub greeting_timeout: f64,
+    #[command(flatten)]
+    pub network: NetworkArgs,
     /// Streams: user, user:notification, public, public:media, public:local,
     /// public:local:media, public:remote, public:remote:media, hashtag=TAG,
     /// hashtag:local=TAG, list=ID, direct.
@@ -104,6 +111,23 @@ pub struct HealthArgs {
     /// The server (its web address; the streaming host is discovered).
     #[arg(long, env = "MASTODON_SERVER", value_name = "URL")]
     pub server: String,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+/// How the network is reached: trust and proxies (curl's names).
+#[derive(Debug, clap::Args)]
+pub struct NetworkArgs {
+    /// Also trust the CA certificates in this PEM file (repeatable), beside
+    /// the system's (which `SSL_CERT_FILE` / `SSL_CERT_DIR` replace).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Vec<std::path::PathBuf>,
+    /// Connect through this HTTP proxy (`http://[user:password@]host:port`),
+    /// the WebSocket through its CONNECT tunnel, instead of the one
+    /// `HTTPS_PROXY`, `HTTP_PROXY` or `ALL_PROXY` names (`NO_PROXY` still
+    /// applies). An empty value connects directly.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -162,6 +186,17 @@ pub struct ServeArgs {
     /// refusals, and whether it serves SSE.
     #[arg(long, value_enum, default_value_t = Flavor::Mastodon)]
     pub flavor: Flavor,
+    /// Speak HTTPS with a certificate made at start-up for localhost,
+    /// 127.0.0.1, ::1 (and the --addr IP), signed by a CA made with it; the
+    /// first line says where the CA certificate was written.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls: bool,
+    /// Speak HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// The servers `serve` can behave as.

@@ -7,7 +7,14 @@ use mastostream::Client;
 use crate::cli::HealthArgs;
 
 pub fn run(args: &HealthArgs) -> ExitCode {
-    let client = match Client::builder(&args.server).build() {
+    let builder = match crate::network::apply(&args.network, Client::builder(&args.server)) {
+        Ok(builder) => builder,
+        Err(message) => {
+            eprintln!("mastostream: {message}");
+            return ExitCode::from(crate::stream::EXIT_USAGE);
+        }
+    };
+    let client = match builder.build() {
         Ok(client) => client,
         Err(error) => {
             eprintln!("mastostream: {error}");

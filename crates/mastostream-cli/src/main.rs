@@ -8,6 +8,7 @@ mod decode;
 mod demo;
 mod health;
 mod log;
+mod network;
 mod output;
 mod pretty;
 mod screen;

@@ -1,10 +1,11 @@
 //! `mastostream serve`: the test server as a process.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mastostream_testkit::{Flavour, TestServer, replay};
+use mastostream_testkit::{Flavour, LOOPBACK_NAMES, TestServer, TlsIdentity, replay};
 
 use crate::cli::{Flavor, ServeArgs};
 
@@ -40,7 +41,41 @@ fn build(args: &ServeArgs) -> Result<mastostream_testkit::TestServerBuilder, Str
         }
         builder = builder.replay(replay::load(path)?, args.rate);
     }
+    if let Some(identity) = identity(args)? {
+        builder = builder.tls(identity);
+    }
     Ok(builder)
+}
+
+/// The certificate `--tls` makes or `--tls-cert` / `--tls-key` name.
+fn identity(args: &ServeArgs) -> Result<Option<TlsIdentity>, String> {
+    if let (Some(certificate), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        return TlsIdentity::from_pem_files(certificate, key)
+            .map(Some)
+            .map_err(|e| e.to_string());
+    }
+    if !args.tls {
+        return Ok(None);
+    }
+    let ip = args.addr.ip();
+    let own = ip.to_string();
+    let mut names: Vec<&str> = LOOPBACK_NAMES.to_vec();
+    if !ip.is_loopback() && !ip.is_unspecified() {
+        names.push(&own);
+    }
+    TlsIdentity::self_signed(&names)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// Writes the made CA certificate to a file of its own under the temporary
+/// directory; its path.
+fn write_ca(pem: &str) -> std::io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("mastostream-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("ca.pem");
+    std::fs::write(&path, pem)?;
+    Ok(path)
 }
 
 pub fn run(args: &ServeArgs) -> ExitCode {
@@ -59,15 +94,37 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         let server = match builder.start().await {
             Ok(server) => server,
             Err(error) => {
-                eprintln!("mastostream: cannot listen on {}: {error}", args.addr);
+                eprintln!("mastostream: cannot serve on {}: {error}", args.addr);
+                return ExitCode::FAILURE;
+            }
+        };
+        let ca_file = match server.ca_pem().map(write_ca).transpose() {
+            Ok(path) => path,
+            Err(error) => {
+                eprintln!("mastostream: cannot write the CA certificate: {error}");
+                server.shutdown().await;
                 return ExitCode::FAILURE;
             }
         };
         let mut stdout = std::io::stdout();
-        let _ = writeln!(stdout, "listening on {}", server.url());
+        let _ = match &ca_file {
+            Some(path) => writeln!(
+                stdout,
+                "listening on {}; CA certificate: {}",
+                server.url(),
+                path.display()
+            ),
+            None => writeln!(stdout, "listening on {}", server.url()),
+        };
         let _ = stdout.flush();
         wait_for_stop_signal().await;
         server.shutdown().await;
+        if let Some(path) = ca_file {
+            let _ = std::fs::remove_file(&path);
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
         ExitCode::SUCCESS
     })
 }

@@ -101,9 +101,18 @@ pub fn run(args: &StreamArgs) -> ExitCode {
         (Transport::Auto, 1) => mastostream::Transport::Auto,
         (Transport::Auto, _) => mastostream::Transport::WebSocket,
     };
-    let mut builder = Client::builder(&args.server)
+    let greeting = match crate::serve::seconds(args.greeting_timeout, "greeting-timeout") {
+        Ok(d) => d,
+        Err(message) => return usage(message),
+    };
+    let builder = Client::builder(&args.server)
         .stall_timeout(stall)
+        .greeting_timeout(greeting)
         .transport(transport);
+    let mut builder = match crate::network::apply(&args.network, builder) {
+        Ok(builder) => builder,
+        Err(message) => return usage(message),
+    };
     if let Some(token) = token {
         builder = builder.token(token);
     }

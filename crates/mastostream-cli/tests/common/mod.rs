@@ -7,15 +7,33 @@ use std::time::Duration;
 
 use mastostream_testkit::BlockingTestServer;
 
+/// What in the environment changes what the binary does: server, token,
+/// log filter, proxies and trust.
+pub const ENVIRONMENT: [&str; 13] = [
+    "MASTODON_SERVER",
+    "MASTODON_TOKEN",
+    "RUST_LOG",
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
 /// The `mastostream` binary with `args`, its output piped, and none of the
-/// environment that would change what it does (server, token, log filter).
+/// [`ENVIRONMENT`] that would change what it does.
 pub fn mastostream(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mastostream"));
+    command.args(args);
+    for name in ENVIRONMENT {
+        command.env_remove(name);
+    }
     command
-        .args(args)
-        .env_remove("MASTODON_SERVER")
-        .env_remove("MASTODON_TOKEN")
-        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
