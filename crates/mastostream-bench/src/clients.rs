@@ -60,10 +60,42 @@ impl Target {
     }
 }
 
+/// For an `https://` target: the CA to trust, and whether to keep SSE to
+/// HTTP/1.1 rather than offer h2.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsChoice {
+    /// A PEM file of the CA that signed the server's certificate.
+    #[arg(long)]
+    pub cacert: Option<std::path::PathBuf>,
+    /// Offer only HTTP/1.1 (no h2).
+    #[arg(long)]
+    pub http1: bool,
+}
+
+impl TlsChoice {
+    /// The command-line arguments that give a child process this choice.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(path) = &self.cacert {
+            args.push("--cacert".into());
+            args.push(path.display().to_string());
+        }
+        if self.http1 {
+            args.push("--http1".into());
+        }
+        args
+    }
+}
+
 /// Receives `count` events of `stream` with mastostream and prints
 /// `{"client":…,"events":N}`. Every event's typed meaning is looked at, so
 /// none of the parsing can be skipped.
-pub fn count_with_mastostream(target: &Target, wire: Wire, runtime: Runtime) -> Result<(), String> {
+pub fn count_with_mastostream(
+    target: &Target,
+    wire: Wire,
+    runtime: Runtime,
+    tls: &TlsChoice,
+) -> Result<(), String> {
     let count = target.count;
     let runtime = match runtime {
         Runtime::Multi => tokio::runtime::Builder::new_multi_thread(),
@@ -77,12 +109,16 @@ pub fn count_with_mastostream(target: &Target, wire: Wire, runtime: Runtime) -> 
         Wire::Ws => Transport::WebSocket,
     };
     let events = runtime.block_on(async {
-        let client = Client::builder(&target.server)
+        let mut builder = Client::builder(&target.server)
             .token(&target.token)
             .transport(transport)
             .reconnect(ReconnectPolicy::Off)
-            .build()
-            .map_err(|e| e.to_string())?;
+            .http2(!tls.http1);
+        if let Some(path) = &tls.cacert {
+            let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            builder = builder.add_root_certificates_pem(pem);
+        }
+        let client = builder.build().map_err(|e| e.to_string())?;
         let mut events = client.stream(target.stream.clone());
         let mut seen = 0u64;
         let mut text_bytes = 0usize;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mastostream::{Channel, Client, EventKind, ReconnectPolicy, Transport};
-use mastostream_testkit::{Publish, TestServer, replay};
+use mastostream_testkit::{LOOPBACK_NAMES, Publish, TestServer, TlsIdentity, replay};
 
 use crate::clients::Wire;
 use crate::throughput::TOKEN;
@@ -29,6 +29,20 @@ pub struct LatencyArgs {
     /// Events published first and not measured.
     #[arg(long, default_value_t = 500)]
     pub warmup: u64,
+    /// Skip the https:// rows.
+    #[arg(long)]
+    pub no_tls: bool,
+}
+
+/// How the client reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Plain TCP.
+    Plain,
+    /// TLS, with h2 offered (SSE then runs over h2; the WebSocket stays HTTP/1.1).
+    Tls,
+    /// TLS, HTTP/1.1 only.
+    TlsHttp1,
 }
 
 /// Latency percentiles of one transport, in microseconds.
@@ -36,6 +50,8 @@ pub struct LatencyArgs {
 pub struct Latencies {
     /// The transport.
     pub wire: Wire,
+    /// Over what.
+    pub link: Link,
     /// Sorted samples, in microseconds.
     pub samples_us: Vec<f64>,
 }
@@ -58,14 +74,18 @@ pub fn template() -> Result<serde_json::Value, String> {
         .ok_or_else(|| "the replay has no public update".into())
 }
 
-/// Measures one transport.
-pub fn measure(args: &LatencyArgs, wire: Wire) -> Result<Latencies, String> {
+/// Measures one transport over one link.
+pub fn measure(args: &LatencyArgs, wire: Wire, link: Link) -> Result<Latencies, String> {
     if !(args.rate > 0.0 && args.rate.is_finite()) {
         return Err(format!("--rate must be positive, not {}", args.rate));
     }
+    let mut builder = TestServer::builder().token(TOKEN);
+    if link != Link::Plain {
+        builder =
+            builder.tls(TlsIdentity::self_signed(&LOOPBACK_NAMES).map_err(|e| e.to_string())?);
+    }
     let server = Arc::new(
-        TestServer::builder()
-            .token(TOKEN)
+        builder
             .start_blocking()
             .map_err(|e| format!("cannot start the test server: {e}"))?,
     );
@@ -75,15 +95,18 @@ pub fn measure(args: &LatencyArgs, wire: Wire) -> Result<Latencies, String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let client = Client::builder(server.url())
+    let mut client = Client::builder(server.url())
         .token(TOKEN)
         .transport(match wire {
             Wire::Sse => Transport::Sse,
             Wire::Ws => Transport::WebSocket,
         })
         .reconnect(ReconnectPolicy::Off)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .http2(link != Link::TlsHttp1);
+    if let Some(ca) = server.ca_pem() {
+        client = client.add_root_certificates_pem(ca);
+    }
+    let client = client.build().map_err(|e| e.to_string())?;
     let _guard = runtime.enter();
     let mut events = client.stream(Channel::Public);
     runtime.block_on(async {
@@ -154,7 +177,11 @@ pub fn measure(args: &LatencyArgs, wire: Wire) -> Result<Latencies, String> {
         return Err(format!("received {received} of {total} events"));
     }
     samples_us.sort_by(f64::total_cmp);
-    Ok(Latencies { wire, samples_us })
+    Ok(Latencies {
+        wire,
+        link,
+        samples_us,
+    })
 }
 
 /// Measures both transports and formats the table.
@@ -164,11 +191,25 @@ pub fn run(args: &LatencyArgs) -> Result<String, String> {
          | transport | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs |\n|---|---:|---:|---:|---:|---:|\n",
         args.rate, args.events, args.warmup
     );
-    for wire in [Wire::Sse, Wire::Ws] {
-        let latencies = measure(args, wire)?;
+    let mut routes = vec![(Wire::Sse, Link::Plain), (Wire::Ws, Link::Plain)];
+    if !args.no_tls {
+        routes.extend([
+            (Wire::Sse, Link::Tls),
+            (Wire::Sse, Link::TlsHttp1),
+            (Wire::Ws, Link::Tls),
+        ]);
+    }
+    for (wire, link) in routes {
+        let latencies = measure(args, wire, link)?;
+        let label = match (latencies.wire, latencies.link) {
+            (wire, Link::Plain) => format!("{wire:?}"),
+            (Wire::Sse, Link::Tls) => "Sse over TLS (h2)".to_owned(),
+            (wire, Link::Tls) => format!("{wire:?} over TLS"),
+            (wire, Link::TlsHttp1) => format!("{wire:?} over TLS (HTTP/1.1)"),
+        };
         out.push_str(&format!(
-            "| {:?} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |\n",
-            latencies.wire,
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |\n",
+            label,
             latencies.percentile(50.0),
             latencies.percentile(90.0),
             latencies.percentile(99.0),

@@ -49,6 +49,8 @@ enum Command {
         wire: clients::Wire,
         #[arg(long, value_enum)]
         runtime: clients::Runtime,
+        #[command(flatten)]
+        tls: clients::TlsChoice,
     },
     /// (child) Count events over a plain socket.
     #[command(hide = true)]
@@ -86,7 +88,8 @@ fn main() -> ExitCode {
             target,
             wire,
             runtime,
-        } => clients::count_with_mastostream(target, *wire, *runtime),
+            tls,
+        } => clients::count_with_mastostream(target, *wire, *runtime, tls),
         Command::Socket(target) => clients::count_with_socket(target),
         Command::Limit {
             kind,

@@ -9,11 +9,12 @@ use std::time::Duration;
 use mastostream::Channel;
 use mastostream_proto::entities::{Announcement, Conversation, Notification, Status};
 use mastostream_proto::{EventDecoder, SseDecoder, SseItem, StreamItem};
-use mastostream_testkit::TestServer;
+use mastostream_testkit::programs::ScratchDir;
 use mastostream_testkit::replay::{self, Cursor, PreparedReplay};
+use mastostream_testkit::{LOOPBACK_NAMES, TestServer, TlsIdentity};
 use serde::de::IgnoredAny;
 
-use crate::clients::Target;
+use crate::clients::{Target, TlsChoice};
 use crate::measure::{self, Usage};
 use crate::peers;
 use crate::report::{Row, Table};
@@ -39,6 +40,9 @@ pub struct ThroughputArgs {
     /// Skip curl.
     #[arg(long)]
     pub no_curl: bool,
+    /// Skip the https:// rows (SSE over h2 and HTTP/1.1, WebSocket over TLS).
+    #[arg(long)]
+    pub no_tls: bool,
     /// The stream to drain.
     #[arg(long, default_value = "public")]
     pub stream: Channel,
@@ -192,6 +196,82 @@ fn self_command(args: &[&str]) -> Command {
     command
 }
 
+/// The same replay from a second test server that speaks TLS (a CA of its
+/// own, ALPN h2 and HTTP/1.1, as nginx in front of Mastodon): mastostream's
+/// SSE over h2 and over HTTP/1.1, its WebSocket over TLS, and curl over
+/// both HTTP versions.
+fn tls_rows(args: &ThroughputArgs, table: &mut Table) -> Result<(), String> {
+    let server = TestServer::builder()
+        .token(TOKEN)
+        .replay(replay::bundled(), 0.0)
+        .tls(TlsIdentity::self_signed(&LOOPBACK_NAMES).map_err(|e| e.to_string())?)
+        .start_blocking()
+        .map_err(|e| format!("cannot start the TLS test server: {e}"))?;
+    let dir = ScratchDir::new("bench-ca").map_err(|e| e.to_string())?;
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, server.ca_pem().unwrap_or_default()).map_err(|e| e.to_string())?;
+    let count = args.events;
+    let target = Target {
+        server: server.url(),
+        token: TOKEN.into(),
+        stream: args.stream.clone(),
+        count,
+    };
+    let rows = [
+        (
+            "mastostream SSE over TLS (h2), multi-thread runtime",
+            "sse",
+            false,
+        ),
+        (
+            "mastostream SSE over TLS (HTTP/1.1), multi-thread runtime",
+            "sse",
+            true,
+        ),
+        ("mastostream WS over TLS, multi-thread runtime", "ws", false),
+    ];
+    for (label, wire, http1) in rows {
+        let tls = TlsChoice {
+            cacert: Some(ca.clone()),
+            http1,
+        };
+        let result = median_of(args.repeat, || {
+            let mut command = self_command(&["count"]);
+            command.args(target.args());
+            command.args(["--wire", wire, "--runtime", "multi"]);
+            command.args(tls.args());
+            counted_child(command)
+        });
+        table.push(Row::new(label, count, result));
+    }
+    if !args.no_curl {
+        let sse_url = format!("{}{}", server.url(), args.stream.sse_path_and_query());
+        for (label, version) in [
+            (
+                "limit: curl draining the same bytes over TLS (h2)",
+                "--http2",
+            ),
+            (
+                "limit: curl draining the same bytes over TLS (HTTP/1.1)",
+                "--http1.1",
+            ),
+        ] {
+            let curl = median_of(args.repeat, || {
+                let mut command = Command::new("curl");
+                command
+                    .args(["--silent", "--no-buffer", version, "--cacert"])
+                    .arg(&ca)
+                    .arg("--header")
+                    .arg(format!("Authorization: Bearer {TOKEN}"))
+                    .arg(&sse_url);
+                measure::drain_events(&mut command, count)
+            });
+            table.push(Row::new(label, count, curl));
+        }
+    }
+    Ok(())
+}
+
 /// Runs the throughput comparison and prints its table.
 pub fn run(args: &ThroughputArgs) -> Result<Table, String> {
     measure::raise_fd_limit();
@@ -254,6 +334,9 @@ pub fn run(args: &ThroughputArgs) -> Result<Table, String> {
             counted_child(command)
         });
         table.push(Row::new(label, count, result));
+    }
+    if !args.no_tls {
+        tls_rows(args, &mut table)?;
     }
     let socket = median_of(args.repeat, || {
         let mut command = self_command(&["socket"]);
