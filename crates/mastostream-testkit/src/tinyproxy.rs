@@ -22,6 +22,16 @@ impl Tinyproxy {
     /// Starts tinyproxy on a free loopback port; panics when it is not
     /// installed (saying what to install) or does not start.
     pub fn start() -> Tinyproxy {
+        Self::start_with(None)
+    }
+
+    /// Like [`start`](Self::start), but it wants Basic credentials
+    /// (tinyproxy's `BasicAuth`): without them it answers 407.
+    pub fn start_with_credentials(user: &str, password: &str) -> Tinyproxy {
+        Self::start_with(Some((user, password)))
+    }
+
+    fn start_with(credentials: Option<(&str, &str)>) -> Tinyproxy {
         let program = require("tinyproxy", "tinyproxy");
         let dir = ScratchDir::new("tinyproxy").expect("a directory for tinyproxy");
         let port = free_port();
@@ -37,8 +47,11 @@ impl Tinyproxy {
         let text = format!(
             "{user}Port {port}\nListen 127.0.0.1\nTimeout 600\nMaxClients 200\n\
              LogLevel Info\nLogFile \"{log}\"\nAllow 127.0.0.1\nAllow ::1\n\
-             DisableViaHeader Yes\n",
+             DisableViaHeader Yes\n{auth}",
             log = log.display(),
+            auth = credentials
+                .map(|(user, password)| format!("BasicAuth {user} {password}\n"))
+                .unwrap_or_default(),
         );
         std::fs::write(&config, text).expect("tinyproxy's configuration");
         let mut child = Command::new(program)

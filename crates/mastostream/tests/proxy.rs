@@ -181,3 +181,51 @@ async fn an_ipv6_server_is_reached_through_the_proxy() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn proxy_credentials_come_from_the_url_and_their_absence_is_a_clear_final_error() {
+    let proxy = Tinyproxy::start_with_credentials("bench", "s3cret");
+    let server = TestServer::builder()
+        .tls(TlsIdentity::self_signed(&LOOPBACK_NAMES).unwrap())
+        .start()
+        .await
+        .unwrap();
+    let port = proxy.url().rsplit(':').next().unwrap().to_owned();
+    // The password partly percent-encoded in the URL (`%65` is `e`), as a
+    // URL may carry it; it is decoded before it is sent.
+    let with = format!("http://bench:s3cr%65t@127.0.0.1:{port}");
+    let without = format!("http://127.0.0.1:{port}");
+    for (transport, id) in [(Transport::Sse, "9"), (Transport::WebSocket, "10")] {
+        let client = Client::builder(server.url())
+            .token(TOKEN)
+            .transport(transport)
+            .proxy(&with)
+            .add_root_certificates_pem(server.ca_pem().unwrap())
+            .build()
+            .unwrap();
+        stream_one(&server, &client, id, &proxy).await;
+
+        let client = Client::builder(server.url())
+            .token(TOKEN)
+            .transport(transport)
+            .streaming_url(server.url())
+            .proxy(&without)
+            .add_root_certificates_pem(server.ca_pem().unwrap())
+            .build()
+            .unwrap();
+        let mut events = client.stream(Channel::Public);
+        let error = loop {
+            match next_significant(&mut events, 10 * SECOND).await {
+                Err(error) => break error,
+                Ok(Item::Reconnecting { reason, .. }) => {
+                    panic!("{transport:?} retried a refusal by the proxy: {reason}")
+                }
+                Ok(_) => {}
+            }
+        };
+        let text = error.to_string();
+        assert!(text.contains("407"), "{transport:?}: {text}");
+    }
+    // The credentials never show in an error or the proxy's log as text.
+    assert!(!proxy.log().contains("s3cr"));
+}

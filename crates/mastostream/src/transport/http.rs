@@ -33,6 +33,18 @@ pub(crate) fn network(error: reqwest::Error) -> Error {
             host.trim_start_matches('[').trim_end_matches(']')
         ));
     }
+    if chain_mentions(&error, "proxy authorization required") {
+        // reqwest's CONNECT got 407: the same credentials (none) would get
+        // the same answer, so it is the status, not a network blip.
+        return Error::Http {
+            status: 407,
+            message: Some(format!(
+                "the proxy refused to connect to {host}: proxy authentication required (put \
+                 the credentials in the proxy URL, http://user:password@host:port)"
+            )),
+            retry_after: None,
+        };
+    }
     let error = error.without_url();
     let mut message = if error.is_body() || error.is_decode() {
         "the stream was cut off".to_owned()
