@@ -204,6 +204,14 @@ pub struct ServeArgs {
 pub enum Flavor {
     /// Mastodon 4.6 (the default).
     Mastodon,
+    /// Mastodon 4.1: public streams without a token, `:thump` heartbeats
+    /// without a blank line, `filtered` on public updates, 4.1's errors.
+    #[value(name = "mastodon-4.1")]
+    Mastodon41,
+    /// glitch-soc: Mastodon plus local-only posts and the
+    /// `public:allow_local_only` streams.
+    #[value(name = "glitch-soc")]
+    GlitchSoc,
     /// Pleroma 2.7: no SSE, unlabelled deletes, `pleroma:respond` answers.
     Pleroma,
     /// Akkoma: no SSE, one-element topic labels, no unsubscribe.

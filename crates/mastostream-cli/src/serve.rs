@@ -24,6 +24,8 @@ fn build(args: &ServeArgs) -> Result<mastostream_testkit::TestServerBuilder, Str
         .ping_interval(seconds(args.ping_secs, "ping-secs")?)
         .flavour(match args.flavor {
             Flavor::Mastodon => Flavour::Mastodon,
+            Flavor::Mastodon41 => Flavour::Mastodon41,
+            Flavor::GlitchSoc => Flavour::GlitchSoc,
             Flavor::Pleroma => Flavour::Pleroma,
             Flavor::Akkoma => Flavour::Akkoma,
             Flavor::GoToSocial => Flavour::GoToSocial,

@@ -12,6 +12,8 @@ use mastostream_testkit::{Flavour, Publish, TestServer};
 fn a_list_stream_from_every_server_prints_mastodon_lines() {
     for flavour in [
         Flavour::Mastodon,
+        Flavour::Mastodon41,
+        Flavour::GlitchSoc,
         Flavour::Pleroma,
         Flavour::Akkoma,
         Flavour::GoToSocial,
@@ -34,7 +36,7 @@ fn a_list_stream_from_every_server_prints_mastodon_lines() {
         .spawn()
         .unwrap();
         wait_for_streams(&server, &[&["list", "42"]]);
-        // Labelled `["list:42"]` by Akkoma and GoToSocial, unlabelled by
+        // Labelled `["list","42"]` by the Mastodons, `["list:42"]` by Akkoma and GoToSocial, unlabelled by
         // Pleroma and Akkoma, a `status.update` on Iceshrimp.NET's lists.
         server.publish(Publish::new("delete", "9zXq2").to(Channel::List("42".into())));
         let output = finish(child);

@@ -5,7 +5,7 @@
 //! default everywhere else in this crate (mastodon/mastodon,
 //! streaming/index.js).
 
-use mastostream_proto::Channel;
+use mastostream_proto::{Channel, ChannelError};
 
 use crate::publish::Encoded;
 
@@ -17,6 +17,28 @@ pub enum Flavour {
     /// (`["hashtag","rust"]`), error frames, no acknowledgements.
     #[default]
     Mastodon,
+    /// Mastodon 4.1 (mastodon/mastodon streaming/index.js at v4.1.0,
+    /// 70c0d754, as kept in glitch-soc/mastodon's history): public streams
+    /// (`public*`, `hashtag*`) without a token over SSE and the WebSocket
+    /// (`alwaysRequireAuth` off); errors as `err.toString()` (`"Error:
+    /// Missing access token"`); an unknown SSE channel 404 `{"error":"Not
+    /// found"}` after the token check; WebSocket error frames without a
+    /// `status`; a refused upgrade a bare 401 `Unauthorized` (text/html, no
+    /// `X-Error-Message`); heartbeats `:thump\n` with no blank line;
+    /// `Cache-Control: no-store`; `"filtered":[]` added to updates on
+    /// public and hashtag streams of a logged-in connection; and
+    /// `filters_changed` with no payload (`data: undefined`).
+    Mastodon41,
+    /// glitch-soc (glitch-soc/mastodon at 839591f2, streaming/index.js):
+    /// Mastodon, plus local-only posts (`"local_only": true`). The
+    /// WebSocket takes two more streams, `public:allow_local_only` and
+    /// `public:allow_local_only:media`, labelled with their own name, and
+    /// `public` / `public:media` with an `allow_local_only` parameter (SSE:
+    /// `/api/v1/streaming/public?allow_local_only=true`), still labelled
+    /// `["public"]`. Updates of local-only posts are dropped by the
+    /// streaming server for `public`, `public:media` (without the
+    /// parameter) and `public:remote`; deletes are not filtered.
+    GlitchSoc,
     /// Pleroma 2.7 (kphrx/pleroma, a mirror at 2.7.0;
     /// lib/pleroma/web/views/streamer_view.ex and
     /// lib/pleroma/web/mastodon_api/websocket_handler.ex): Mastodon's labels,
@@ -88,7 +110,12 @@ impl Flavour {
                 .collect()
         };
         match self {
-            Flavour::Mastodon => Some(mastodon()),
+            Flavour::Mastodon | Flavour::Mastodon41 => Some(mastodon()),
+            // `streamNameFromChannelName`: the stream's own name, alone.
+            Flavour::GlitchSoc => Some(match stream {
+                Channel::Other { name, .. } => vec![name.clone()],
+                _ => mastodon(),
+            }),
             Flavour::Pleroma if event == "delete" => None,
             Flavour::Pleroma => Some(mastodon()),
             Flavour::Iceshrimp => Some(mastodon()),
@@ -108,7 +135,7 @@ impl Flavour {
     /// The whole text frame of `encoded` for a subscriber of `stream`, on a
     /// connection whose first stream is `first`.
     pub fn frame(self, encoded: &Encoded, stream: &Channel, first: Option<&Channel>) -> String {
-        if self == Flavour::Mastodon {
+        if matches!(self, Flavour::Mastodon | Flavour::Mastodon41) {
             return encoded.ws_frame(stream);
         }
         let tail = std::str::from_utf8(&encoded.ws_tail).unwrap_or_default();
@@ -147,7 +174,12 @@ impl Flavour {
                         .to_string(),
                 )
             }
-            Flavour::Mastodon | Flavour::Akkoma | Flavour::Iceshrimp | Flavour::GoToSocial => None,
+            Flavour::Mastodon
+            | Flavour::Mastodon41
+            | Flavour::GlitchSoc
+            | Flavour::Akkoma
+            | Flavour::Iceshrimp
+            | Flavour::GoToSocial => None,
         }
     }
 
@@ -181,7 +213,95 @@ impl Flavour {
     /// Whether the server serves SSE (`/api/v1/streaming/public` and the
     /// rest): only Mastodon (and glitch-soc) do; the others answer 404.
     pub fn serves_sse(self) -> bool {
-        self == Flavour::Mastodon
+        matches!(
+            self,
+            Flavour::Mastodon | Flavour::Mastodon41 | Flavour::GlitchSoc
+        )
+    }
+
+    /// Whether the public streams (`PUBLIC_CHANNELS`: public, its local,
+    /// remote and media variants, hashtag, hashtag:local) are served
+    /// without a token (Mastodon before 4.2).
+    pub fn anonymous_public(self) -> bool {
+        self == Flavour::Mastodon41
+    }
+
+    /// An error text as the server words it (Mastodon 4.1 sent
+    /// `err.toString()`: `Error: …`).
+    pub fn error_text(self, message: &str) -> String {
+        match self {
+            Flavour::Mastodon41 => format!("Error: {message}"),
+            _ => message.to_owned(),
+        }
+    }
+
+    /// The SSE heartbeat: `:thump` and a blank line since Mastodon 4.6
+    /// (#37389); a bare `:thump` line before.
+    pub fn heartbeat(self) -> &'static [u8] {
+        match self {
+            Flavour::Mastodon41 => b":thump\n",
+            _ => b":thump\n\n",
+        }
+    }
+
+    /// The SSE response's `Cache-Control` (`private, no-store` since 4.4).
+    pub fn sse_cache_control(self) -> &'static str {
+        match self {
+            Flavour::Mastodon41 => "no-store",
+            _ => "private, no-store",
+        }
+    }
+
+    /// Whether an update for a subscriber of `stream` gets `"filtered":[]`
+    /// added (Mastodon 4.1, `needsFiltering` streams, logged in).
+    pub fn adds_filtered(self, event: &str, stream: &Channel, logged_in: bool) -> bool {
+        self == Flavour::Mastodon41 && logged_in && event == "update" && public_channel(stream)
+    }
+
+    /// The stream a subscribe names, with the server's own streams:
+    /// glitch-soc's `public:allow_local_only` (and `:media`), and `public` /
+    /// `public:media` asked with `allow_local_only` (`isTruthy`).
+    pub fn channel(
+        self,
+        name: &str,
+        arg: Option<&str>,
+        allow_local_only: Option<&str>,
+    ) -> Result<Channel, ChannelError> {
+        if self == Flavour::GlitchSoc {
+            let allowed = mastostream_proto::query_flag(allow_local_only);
+            match name {
+                "public:allow_local_only" | "public:allow_local_only:media" => {
+                    return Ok(Channel::Other {
+                        name: name.to_owned(),
+                        params: Vec::new(),
+                    });
+                }
+                "public" | "public:media" if allowed => {
+                    return Ok(Channel::Other {
+                        name: name.to_owned(),
+                        params: vec![("allow_local_only".into(), "true".into())],
+                    });
+                }
+                _ => {}
+            }
+        }
+        Channel::from_name(name, arg)
+    }
+
+    /// Whether the streaming server drops `encoded` for a subscriber of
+    /// `stream` (glitch-soc: a local-only post's update on a stream that
+    /// does not allow them).
+    pub fn drops(self, encoded: &Encoded, stream: &Channel) -> bool {
+        self == Flavour::GlitchSoc
+            && encoded.local_only
+            && matches!(encoded.event.as_str(), "update" | "status.update")
+            && matches!(
+                stream,
+                Channel::Public
+                    | Channel::PublicMedia
+                    | Channel::PublicRemote
+                    | Channel::PublicRemoteMedia
+            )
     }
 
     /// Whether unsubscribe frames are acted on (Akkoma ignores them).
@@ -194,6 +314,36 @@ impl Flavour {
     pub fn answer_text(self, frame: &str) -> Option<&'static str> {
         let answers = matches!(self, Flavour::Akkoma | Flavour::Iceshrimp);
         (answers && frame.trim().eq_ignore_ascii_case("ping")).then_some("pong")
+    }
+}
+
+/// Mastodon's `PUBLIC_CHANNELS`: the streams anyone could read before 4.2,
+/// and the ones whose updates 4.1 filtered (`needsFiltering`).
+pub fn public_channel(stream: &Channel) -> bool {
+    matches!(
+        stream,
+        Channel::Public
+            | Channel::PublicMedia
+            | Channel::PublicLocal
+            | Channel::PublicLocalMedia
+            | Channel::PublicRemote
+            | Channel::PublicRemoteMedia
+            | Channel::Hashtag(_)
+            | Channel::HashtagLocal(_)
+    )
+}
+
+/// The timeline a glitch-soc stream of its own reads (Redis
+/// `timeline:public` or `timeline:public:media`), so that it gets what
+/// those do.
+pub fn reads_timeline(stream: &Channel) -> Option<Channel> {
+    match stream {
+        Channel::Other { name, .. } => match name.as_str() {
+            "public" | "public:allow_local_only" => Some(Channel::Public),
+            "public:media" | "public:allow_local_only:media" => Some(Channel::PublicMedia),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -77,6 +77,8 @@ pub struct Hub {
     pub faults: FaultState,
     /// Connections and requests, as they reached the server.
     pub traffic: Traffic,
+    /// Which server it behaves as.
+    pub flavour: crate::Flavour,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -100,7 +102,7 @@ impl Drop for Registration {
 
 impl Hub {
     /// A hub whose REST store keeps `capacity` records per collection.
-    pub fn new(capacity: usize) -> Hub {
+    pub fn new(capacity: usize, flavour: crate::Flavour) -> Hub {
         Hub {
             next_connection: AtomicU64::new(1),
             connections: Mutex::new(HashMap::new()),
@@ -111,6 +113,7 @@ impl Hub {
             pages_served: AtomicU64::new(0),
             faults: FaultState::default(),
             traffic: Traffic::default(),
+            flavour,
         }
     }
 
@@ -219,8 +222,19 @@ impl Hub {
     pub fn publish(&self, mut publish: Publish) -> usize {
         let targets = self.record(&mut publish);
         let data = publish.data();
-        let encoded = Arc::new(Encoded::new(&publish.event, data.as_deref()));
-        self.deliver(&encoded, &targets)
+        let mut encoded = Encoded::new(&publish.event, data.as_deref());
+        encoded.local_only = publish.payload["local_only"] == Value::Bool(true);
+        if self.flavour == crate::Flavour::Mastodon41
+            && publish.event == "update"
+            && let Some(status) = publish.payload.as_object()
+            && !status.contains_key("filtered")
+        {
+            let mut filtered = status.clone();
+            filtered.insert("filtered".into(), Value::Array(Vec::new()));
+            let text = Value::Object(filtered).to_string();
+            encoded.with_filtered = Some(Arc::new(Encoded::new("update", Some(&text))));
+        }
+        self.deliver(&Arc::new(encoded), &targets)
     }
 
     /// Sends an already framed event to every subscription matching one of `targets`.
@@ -229,7 +243,10 @@ impl Hub {
         let mut delivered = 0;
         for connection in connections.values() {
             for subscription in &connection.subscriptions {
-                if targets.iter().any(|t| subscription.matches(t)) {
+                // glitch-soc's own streams read the public timelines.
+                let reads = crate::flavour::reads_timeline(subscription);
+                let reads = reads.as_ref().unwrap_or(subscription);
+                if targets.iter().any(|t| reads.matches(t)) {
                     let out = Outgoing::Event {
                         encoded: encoded.clone(),
                         stream: subscription.clone(),

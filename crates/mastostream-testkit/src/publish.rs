@@ -1,5 +1,7 @@
 //! What a test publishes, and how it is framed on the wire.
 
+use std::sync::Arc;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use mastostream_proto::Channel;
 use serde::Deserialize;
@@ -122,6 +124,11 @@ pub struct Encoded {
     /// The end of a WebSocket frame after its `stream` array:
     /// `,"event":"NAME","payload":"DATA"}` (the payload always a string).
     pub ws_tail: Bytes,
+    /// A glitch-soc local-only post (`"local_only": true`).
+    pub local_only: bool,
+    /// The same update with `"filtered":[]` added, for a Mastodon 4.1
+    /// server's logged-in subscribers of public and hashtag streams.
+    pub with_filtered: Option<Arc<Encoded>>,
 }
 
 impl Encoded {
@@ -150,6 +157,22 @@ impl Encoded {
             sse_event_line,
             sse_data: sse_data.freeze(),
             ws_tail: Bytes::from(ws_tail),
+            local_only: false,
+            with_filtered: None,
+        }
+    }
+
+    /// What goes to a subscriber of `stream` of a `flavour` server,
+    /// `logged_in` or not: this, or its `"filtered":[]` form.
+    pub fn for_subscriber(
+        &self,
+        flavour: crate::Flavour,
+        stream: &Channel,
+        logged_in: bool,
+    ) -> &Encoded {
+        match &self.with_filtered {
+            Some(filtered) if flavour.adds_filtered(&self.event, stream, logged_in) => filtered,
+            _ => self,
         }
     }
 

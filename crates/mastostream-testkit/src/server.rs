@@ -127,7 +127,7 @@ impl TestServerBuilder {
             .transpose()?;
         let listener = TcpListener::bind(self.addr).await?;
         let addr = listener.local_addr()?;
-        let hub = Arc::new(Hub::new(self.capacity));
+        let hub = Arc::new(Hub::new(self.capacity, self.flavour));
         let tokens = if self.tokens.is_empty() {
             TokenPolicy::AnyNonEmpty
         } else {

@@ -14,6 +14,7 @@ use mastostream_proto::{Channel, ChannelError};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
+use crate::auth::AuthError;
 use crate::http;
 use crate::hub::{Outgoing, Transport};
 use crate::replay::Cursor;
@@ -47,23 +48,57 @@ pub async fn entry(
     }
     let get = |key: &str| query.get(key).map(String::as_str);
     let stream = Channel::from_sse_path(&path, get("only_media"), get("tag"), get("list"));
+    let flavour = state.settings.flavour;
+    let mut logged_in = true;
+    if flavour.anonymous_public() {
+        // Mastodon 4.1: the token first (none needed for the public
+        // streams), then the channel, unknown ones answered 404.
+        match state.settings.tokens.check(&headers, &query) {
+            Ok(_) => {}
+            Err(AuthError::Missing) if matches!(&stream, Ok(s) if crate::flavour::public_channel(s)) =>
+            {
+                logged_in = false;
+            }
+            Err(AuthError::Missing) => {
+                let text = flavour.error_text("Access token does not cover required scopes");
+                return http::json_error(StatusCode::UNAUTHORIZED, &text);
+            }
+            Err(error) => {
+                let text = flavour.error_text(error.message());
+                return http::json_error(StatusCode::UNAUTHORIZED, &text);
+            }
+        }
+        if let Err(ChannelError::UnknownChannel) = stream {
+            return http::json_error(StatusCode::NOT_FOUND, "Not found");
+        }
+    }
     // Mastodon checks the channel name before the token.
     if let Err(ChannelError::UnknownChannel) = stream {
         return http::json_error(StatusCode::BAD_REQUEST, "Unknown channel requested");
     }
-    if let Err(error) = state.settings.tokens.check(&headers, &query) {
+    if logged_in && let Err(error) = state.settings.tokens.check(&headers, &query) {
         return http::json_error(StatusCode::UNAUTHORIZED, error.message());
     }
     let stream = match stream {
         Ok(stream) => stream,
         Err(error) => return http::json_error(StatusCode::BAD_REQUEST, &error.to_string()),
     };
+    // glitch-soc reads `allow_local_only` from the query of `/public`
+    // (`channelNameToIds` gets `req.query`).
+    let stream = match (&stream, get("allow_local_only")) {
+        (Channel::Public | Channel::PublicMedia, Some(allow)) => state
+            .settings
+            .flavour
+            .channel(stream.name(), None, Some(allow))
+            .unwrap_or(stream),
+        _ => stream,
+    };
     if let Channel::List(list) = &stream
         && state.hub.faults.is_foreign_list(list)
     {
         return http::json_error(StatusCode::UNAUTHORIZED, crate::ws::FOREIGN_LIST);
     }
-    open(state, stream)
+    open(state, stream, logged_in)
 }
 
 /// A pending `reject` fault, as the response to send instead.
@@ -93,7 +128,7 @@ pub fn rejection_response(reject: crate::faults::Reject) -> Option<Response> {
     Some(response)
 }
 
-fn open(state: AppState, stream: Channel) -> Response {
+fn open(state: AppState, stream: Channel, logged_in: bool) -> Response {
     let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, io::Error>>(BODY_QUEUE);
     let cursor = state.paced_replay.clone().map(Cursor::new);
     let subscription = [stream.clone()];
@@ -103,12 +138,17 @@ fn open(state: AppState, stream: Channel) -> Response {
     let (registration, events) = state.hub.register(Transport::Sse, vec![stream]);
     let hub = state.hub.clone();
     let heartbeat = state.settings.heartbeat;
+    let flavour = state.settings.flavour;
     tokio::spawn(async move {
         let _registration = registration;
         let _ = run(
             &hub,
+            Session {
+                flavour,
+                logged_in,
+                heartbeat,
+            },
             disconnect,
-            heartbeat,
             events,
             cursor,
             &subscription,
@@ -120,7 +160,7 @@ fn open(state: AppState, stream: Channel) -> Response {
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "private, no-store")
+        .header(header::CACHE_CONTROL, flavour.sse_cache_control())
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .body(Body::from_stream(body))
         .unwrap_or_else(|_| {
@@ -145,15 +185,31 @@ async fn send(body: &mpsc::Sender<Result<Bytes, io::Error>>, bytes: Bytes) -> Re
 }
 
 /// The connection's task: greeting, heartbeats, events, faults.
+/// How one SSE connection is served.
+struct Session {
+    /// The server it behaves as.
+    flavour: crate::Flavour,
+    /// Whether the request had a token (Mastodon 4.1 served public
+    /// streams without one).
+    logged_in: bool,
+    /// Between heartbeats.
+    heartbeat: std::time::Duration,
+}
+
 async fn run(
     hub: &Arc<crate::hub::Hub>,
+    session: Session,
     mut disconnect: tokio::sync::watch::Receiver<u64>,
-    heartbeat: std::time::Duration,
     mut events: mpsc::UnboundedReceiver<Outgoing>,
     mut cursor: Option<Cursor>,
     subscription: &[Channel],
     body: &mpsc::Sender<Result<Bytes, io::Error>>,
 ) -> Result<(), Closed> {
+    let Session {
+        flavour,
+        logged_in,
+        heartbeat,
+    } = session;
     let mut stall = hub.faults.watch_stall();
     let mut ticks = interval_at(Instant::now() + heartbeat, heartbeat);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -179,9 +235,11 @@ async fn run(
             _ = disconnect.changed() => return abort(body).await,
             _ = body.closed() => return Err(Closed),
             _ = stall.changed() => {}
-            _ = ticks.tick() => send(body, Bytes::from_static(b":thump\n\n")).await?,
+            _ = ticks.tick() => send(body, Bytes::from_static(flavour.heartbeat())).await?,
             out = events.recv() => match out {
-                Some(Outgoing::Event { encoded, .. }) => {
+                Some(Outgoing::Event { encoded, stream }) if flavour.drops(&encoded, &stream) => {}
+                Some(Outgoing::Event { encoded, stream }) => {
+                    let encoded = encoded.for_subscriber(flavour, &stream, logged_in);
                     // Mastodon writes the event line and the data in two writes.
                     send(body, encoded.sse_event_line.clone()).await?;
                     send(body, encoded.sse_data.clone()).await?;

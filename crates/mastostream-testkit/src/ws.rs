@@ -15,7 +15,7 @@ use mastostream_proto::{Channel, ChannelError, percent_encode};
 use serde::Deserialize;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
-use crate::auth::TokenSource;
+use crate::auth::{AuthError, TokenSource};
 use crate::flavour::{Flavour, Refusal};
 use crate::http;
 use crate::hub::{Hub, Outgoing, Transport};
@@ -46,8 +46,22 @@ pub fn upgrade(
     if let Some(response) = crate::sse::rejection(&state) {
         return response;
     }
-    let source = match state.settings.tokens.check(&headers, &query) {
-        Ok((_, source)) => source,
+    let flavour = state.settings.flavour;
+    let checked = state.settings.tokens.check(&headers, &query);
+    let logged_in = checked.is_ok();
+    let source = match checked {
+        Ok((_, source)) => Some(source),
+        // Mastodon 4.1 took anonymous connections for the public streams.
+        Err(AuthError::Missing) if flavour.anonymous_public() => None,
+        // …and refused others through the ws library: a bare 401.
+        Err(_) if flavour.anonymous_public() => {
+            return Response::builder()
+                .status(StatusCode::UNAUTHORIZED)
+                .header(header::CONNECTION, "close")
+                .header(header::CONTENT_TYPE, "text/html")
+                .body(Body::from("Unauthorized"))
+                .unwrap_or_else(|_| StatusCode::UNAUTHORIZED.into_response());
+        }
         Err(error) => {
             // Mastodon refuses the upgrade with a bare status and the reason in a header.
             return Response::builder()
@@ -66,10 +80,11 @@ pub fn upgrade(
         } else {
             query.get("tag")
         };
-        Channel::from_name(name, arg.map(String::as_str))
+        let allow = query.get("allow_local_only").map(String::as_str);
+        flavour.channel(name, arg.map(String::as_str), allow)
     });
     let mut upgrade = upgrade;
-    if source == TokenSource::Protocol
+    if source == Some(TokenSource::Protocol)
         && let Some(protocol) = headers
             .get(header::SEC_WEBSOCKET_PROTOCOL)
             .and_then(|v| v.to_str().ok())
@@ -79,11 +94,20 @@ pub fn upgrade(
     }
     let hub = state.hub.clone();
     let ping_interval = state.settings.ping_interval;
-    let flavour = state.settings.flavour;
     let cursor = state.paced_replay.clone().map(Cursor::new);
     upgrade
         .read_buffer_size(16 * 1024)
-        .on_upgrade(move |socket| connection(socket, hub, flavour, ping_interval, initial, cursor))
+        .on_upgrade(move |socket| {
+            connection(
+                socket,
+                hub,
+                flavour,
+                logged_in,
+                ping_interval,
+                initial,
+                cursor,
+            )
+        })
 }
 
 /// What Rails answers at `/api/v1/streaming`: 301 to the same URL on the
@@ -136,10 +160,18 @@ struct Command {
     tag: Option<String>,
     #[serde(default)]
     list: Option<serde_json::Value>,
+    /// glitch-soc's flag on `public` and `public:media`.
+    #[serde(default)]
+    allow_local_only: Option<serde_json::Value>,
 }
 
 impl Command {
-    fn stream(&self) -> Result<Channel, ChannelError> {
+    fn stream_on(&self, flavour: Flavour) -> Result<Channel, ChannelError> {
+        let allow = match &self.allow_local_only {
+            Some(serde_json::Value::String(text)) => Some(text.clone()),
+            Some(serde_json::Value::Bool(false)) | None => None,
+            Some(other) => Some(other.to_string()),
+        };
         let list = match &self.list {
             Some(serde_json::Value::String(id)) => Some(id.clone()),
             Some(serde_json::Value::Number(n)) => Some(n.to_string()),
@@ -150,16 +182,28 @@ impl Command {
         } else {
             self.tag.clone()
         };
-        Channel::from_name(&self.stream, arg.as_deref())
+        flavour.channel(&self.stream, arg.as_deref(), allow.as_deref())
     }
 }
 
-fn error_frame(error: &ChannelError) -> String {
+/// Mastodon's error frame for a stream it cannot name (before 4.3, with no
+/// `status`).
+fn error_frame(flavour: Flavour, error: &ChannelError) -> String {
     let message = match error {
-        ChannelError::UnknownChannel => "Unknown stream type",
-        other => return serde_json::json!({"error": other.to_string(), "status": 400}).to_string(),
+        ChannelError::UnknownChannel => "Unknown stream type".to_owned(),
+        other => other.to_string(),
     };
+    if flavour == Flavour::Mastodon41 {
+        return serde_json::json!({ "error": message }).to_string();
+    }
     serde_json::json!({"error": message, "status": 400}).to_string()
+}
+
+/// Mastodon 4.1's answer to an anonymous subscribe to a stream that is
+/// not public (`checkScopes`).
+fn scope_frame(flavour: Flavour) -> String {
+    let text = flavour.error_text("Access token does not cover required scopes");
+    serde_json::json!({ "error": text }).to_string()
 }
 
 fn text(frame: String) -> Message {
@@ -170,6 +214,7 @@ async fn connection(
     socket: WebSocket,
     hub: Arc<Hub>,
     flavour: Flavour,
+    logged_in: bool,
     ping_interval: std::time::Duration,
     initial: Option<Result<Channel, ChannelError>>,
     mut cursor: Option<Cursor>,
@@ -182,11 +227,16 @@ async fn connection(
     // The connection's subscriptions, mirrored here for the paced replay.
     let mut subscriptions: Vec<Channel> = Vec::new();
     match initial {
+        Some(Ok(stream)) if !logged_in && !crate::flavour::public_channel(&stream) => {
+            if sink.send(text(scope_frame(flavour))).await.is_err() {
+                return;
+            }
+        }
         Some(Ok(stream)) => {
             hub.subscribe(id, stream.clone());
             subscriptions.push(stream);
         }
-        Some(Err(error)) if sink.send(text(error_frame(&error))).await.is_err() => return,
+        Some(Err(error)) if sink.send(text(error_frame(flavour, &error))).await.is_err() => return,
         Some(Err(_)) | None => {}
     }
     let mut stall = hub.faults.watch_stall();
@@ -226,7 +276,7 @@ async fn connection(
             }
             message = incoming.next() => match message {
                 Some(Ok(Message::Text(frame))) => {
-                    match handle_command(&hub, flavour, id, frame.as_str(), &mut subscriptions) {
+                    match handle_command(&hub, (flavour, logged_in), id, frame.as_str(), &mut subscriptions) {
                         Some(Reply::Now(reply)) if sink.send(text(reply.clone())).await.is_err() => return,
                         Some(Reply::Now(_)) => {}
                         Some(Reply::Later(reply)) => {
@@ -267,8 +317,10 @@ async fn connection(
                 }
             }
             out = events.recv() => match out {
+                Some(Outgoing::Event { encoded, stream }) if flavour.drops(&encoded, &stream) => {}
                 Some(Outgoing::Event { encoded, stream }) => {
-                    if sink.send(text(flavour.frame(&encoded, &stream, subscriptions.first()))).await.is_err() {
+                    let encoded = encoded.for_subscriber(flavour, &stream, logged_in);
+                    if sink.send(text(flavour.frame(encoded, &stream, subscriptions.first()))).await.is_err() {
                         return;
                     }
                 }
@@ -308,7 +360,7 @@ enum Reply {
 /// Applies a subscribe or unsubscribe frame; returns an error frame to send, if any.
 fn handle_command(
     hub: &Hub,
-    flavour: Flavour,
+    (flavour, logged_in): (Flavour, bool),
     connection: u64,
     frame: &str,
     mirror: &mut Vec<Channel>,
@@ -321,13 +373,13 @@ fn handle_command(
     if command.kind == "subscribe" && flavour.ignores_subscribe(&command.stream) {
         return None;
     }
-    let reply = handle_mastodon_command(hub, connection, &command, flavour, mirror);
+    let reply = handle_mastodon_command(hub, connection, &command, (flavour, logged_in), mirror);
     if flavour == Flavour::Mastodon {
         return reply;
     }
     // The others answer in their own words (see flavour.rs): Pleroma
     // acknowledges, Akkoma says nothing, Iceshrimp.NET closes.
-    let reason = match (&reply, command.stream()) {
+    let reason = match (&reply, command.stream_on(flavour)) {
         (None, _) => None,
         (Some(_), Err(_)) => Some("unknown"),
         (Some(_), Ok(Channel::List(_))) => Some("list"),
@@ -352,17 +404,20 @@ fn handle_mastodon_command(
     hub: &Hub,
     connection: u64,
     command: &Command,
-    flavour: Flavour,
+    (flavour, logged_in): (Flavour, bool),
     mirror: &mut Vec<Channel>,
 ) -> Option<Reply> {
     match command.kind.as_str() {
-        "subscribe" => match command.stream() {
+        "subscribe" => match command.stream_on(flavour) {
             Ok(_) if let Some((status, error)) = hub.faults.take_reject_subscribe() => Some(
                 Reply::Now(serde_json::json!({"error": error, "status": status}).to_string()),
             ),
             Ok(Channel::List(list)) if hub.faults.is_foreign_list(&list) => Some(Reply::Later(
                 serde_json::json!({"error": FOREIGN_LIST, "status": 401}).to_string(),
             )),
+            Ok(stream) if !logged_in && !crate::flavour::public_channel(&stream) => {
+                Some(Reply::Now(scope_frame(flavour)))
+            }
             Ok(stream) => {
                 if !mirror.iter().any(|s| s.matches(&stream)) {
                     mirror.push(stream.clone());
@@ -370,10 +425,10 @@ fn handle_mastodon_command(
                 hub.subscribe(connection, stream);
                 None
             }
-            Err(error) => Some(Reply::Now(error_frame(&error))),
+            Err(error) => Some(Reply::Now(error_frame(flavour, &error))),
         },
         "unsubscribe" if !flavour.handles_unsubscribe() => None,
-        "unsubscribe" => match command.stream() {
+        "unsubscribe" => match command.stream_on(flavour) {
             Ok(stream) => {
                 mirror.retain(|s| !s.matches(&stream));
                 hub.unsubscribe(connection, &stream);

@@ -404,3 +404,33 @@ async fn thousand_connections_each_get_every_event_of_a_10k_replay() {
         task.await.unwrap();
     }
 }
+
+/// Mastodon 4.1's bytes (mastodon/mastodon streaming/index.js at v4.1.0):
+/// public streams without a token, `Cache-Control: no-store`, `:)` and
+/// bare `:thump` lines with no blank line after them; a stream that is not
+/// public refused anonymously, and an unknown one 404 after the token.
+#[tokio::test]
+async fn mastodon_4_1_serves_public_streams_anonymously_with_bare_heartbeats() {
+    let server = TestServer::builder()
+        .flavour(mastostream_testkit::Flavour::Mastodon41)
+        .heartbeat(Duration::from_millis(30))
+        .start()
+        .await
+        .unwrap();
+    let mut conn = Conn::get(server.addr(), "/api/v1/streaming/public", &[]).await;
+    assert_eq!(conn.head.status, 200);
+    assert_eq!(conn.head.header("cache-control"), Some("no-store"));
+    assert!(
+        conn.read_until_contains(b":)\n:thump\n:thump\n", SECOND)
+            .await
+    );
+    let user = get(server.addr(), "/api/v1/streaming/user", &[]).await;
+    assert_eq!(user.head.status, 401);
+    assert_eq!(
+        user.json(),
+        json!({"error": "Error: Access token does not cover required scopes"})
+    );
+    let unknown = get(server.addr(), "/api/v1/streaming/nothing", &[AUTH]).await;
+    assert_eq!(unknown.head.status, 404);
+    assert_eq!(unknown.json(), json!({"error": "Not found"}));
+}

@@ -296,3 +296,164 @@ async fn akkoma_events_of_a_stream_given_up_are_dropped() {
     );
     nothing_more(&mut public).await;
 }
+
+/// A status for glitch-soc's fan-out: local, and local-only or not.
+fn glitch_status(id: &str, local_only: bool) -> serde_json::Value {
+    let mut status: serde_json::Value =
+        serde_json::from_str(include_str!("../../../fixtures/entities/status.json")).unwrap();
+    status["id"] = id.into();
+    status["account"]["acct"] = "alice".into();
+    status["local_only"] = local_only.into();
+    status
+}
+
+/// The next update's status id.
+async fn next_update_id(events: &mut EventStream) -> String {
+    let (name, payload) = next_event(events).await;
+    assert_eq!(name, "update", "{payload}");
+    let status: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    status["id"].as_str().unwrap().to_owned()
+}
+
+/// glitch-soc: a local-only post reaches `public:local` and
+/// `public:allow_local_only` (a stream this version does not name,
+/// subscribed through `Channel::Other`), not `public`; over SSE the same
+/// stream is `public?allow_local_only=true`.
+#[tokio::test]
+async fn glitch_soc_local_only_posts_reach_the_streams_that_allow_them() {
+    let server = server(Flavour::GlitchSoc).await;
+    let allow = Channel::Other {
+        name: "public:allow_local_only".into(),
+        params: Vec::new(),
+    };
+    let client = client(&server);
+    let mut public = client.stream(Channel::Public);
+    let mut local = client.stream(Channel::PublicLocal);
+    let mut allowing = client.stream(allow);
+    subscribed(&server, 3).await;
+    server.publish(Publish::new("update", glitch_status("100", true)));
+    server.publish(Publish::new("update", glitch_status("101", false)));
+    assert_eq!(next_update_id(&mut public).await, "101");
+    assert_eq!(next_update_id(&mut local).await, "100");
+    assert_eq!(next_update_id(&mut local).await, "101");
+    assert_eq!(next_update_id(&mut allowing).await, "100");
+    assert_eq!(next_update_id(&mut allowing).await, "101");
+    nothing_more(&mut public).await;
+    drop((public, local, allowing));
+
+    let sse = Client::builder(server.url())
+        .token("token")
+        .transport(Transport::Sse)
+        .build()
+        .unwrap();
+    let mut allowing = sse.stream(Channel::Other {
+        name: "public".into(),
+        params: vec![("allow_local_only".into(), "true".into())],
+    });
+    let mut plain = sse.stream(Channel::Public);
+    assert!(
+        server
+            .wait_until(2 * SECOND, |open| open.len() == 2
+                && open
+                    .iter()
+                    .all(|c| c.transport == mastostream_testkit::Transport::Sse))
+            .await,
+        "{:?}",
+        server.connections()
+    );
+    server.publish(Publish::new("update", glitch_status("102", true)));
+    server.publish(Publish::new("update", glitch_status("103", false)));
+    assert_eq!(next_update_id(&mut allowing).await, "102");
+    assert_eq!(next_update_id(&mut allowing).await, "103");
+    assert_eq!(next_update_id(&mut plain).await, "103");
+}
+
+/// Mastodon 4.1: public streams without a token (no `filtered` then), with
+/// one `"filtered":[]` on updates; bare `:thump` heartbeats; `filters_changed`
+/// with no payload; the user stream refused to an anonymous client and an
+/// unknown stream answered 404, each a final error in 4.1's words.
+#[tokio::test]
+async fn mastodon_4_1_public_streams_without_a_token_and_its_old_bytes() {
+    let server = TestServer::builder()
+        .flavour(Flavour::Mastodon41)
+        .heartbeat(Duration::from_millis(50))
+        .start()
+        .await
+        .unwrap();
+    for transport in [Transport::Sse, Transport::WebSocket] {
+        for token in [None, Some("token")] {
+            let mut builder = Client::builder(server.url())
+                .transport(transport)
+                .reconnect(ReconnectPolicy::Off);
+            if let Some(token) = token {
+                builder = builder.token(token);
+            }
+            let client = builder.build().unwrap();
+            let mut events = client.stream(Channel::Public).with_heartbeats(true);
+            assert!(
+                server.wait_for_subscriptions(1, 2 * SECOND).await,
+                "{transport:?} {token:?}"
+            );
+            server.publish(Publish::new("update", glitch_status("200", false)));
+            let (name, payload) = next_event(&mut events).await;
+            assert_eq!(name, "update");
+            let status: serde_json::Value = serde_json::from_str(&payload).unwrap();
+            let expected = token.map(|_| serde_json::json!([]));
+            assert_eq!(
+                status.get("filtered"),
+                expected.as_ref(),
+                "{transport:?} {token:?}"
+            );
+            if transport == Transport::Sse {
+                // `:thump\n` with no blank line is still a heartbeat.
+                let next = next_significant(&mut events, 2 * SECOND).await;
+                assert!(matches!(next, Ok(Item::Heartbeat)), "{next:?}");
+            }
+            drop(events);
+            assert!(server.wait_until(2 * SECOND, |open| open.is_empty()).await);
+        }
+    }
+
+    // filters_changed, as 4.1 sent it: `data: undefined` (no payload).
+    let client = Client::builder(server.url())
+        .token("token")
+        .transport(Transport::Sse)
+        .build()
+        .unwrap();
+    let mut user = client.stream(Channel::User);
+    assert!(server.wait_for_subscriptions(1, 2 * SECOND).await);
+    server.publish(Publish::new("filters_changed", serde_json::Value::Null));
+    match next_significant(&mut user, 2 * SECOND).await {
+        Ok(Item::Event(event)) => {
+            assert_eq!(event.name(), "filters_changed");
+            assert_eq!(event.payload().as_str(), None);
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(user);
+
+    let anonymous = Client::builder(server.url())
+        .transport(Transport::Sse)
+        .build()
+        .unwrap();
+    let mut refused = anonymous.stream(Channel::User);
+    match next_significant(&mut refused, 2 * SECOND).await {
+        Err(Error::Http {
+            status: 401,
+            message: Some(message),
+            ..
+        }) => assert_eq!(
+            message,
+            "Error: Access token does not cover required scopes"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let mut unknown = client.stream(Channel::Other {
+        name: "public:allow_local_only".into(),
+        params: Vec::new(),
+    });
+    match next_significant(&mut unknown, 2 * SECOND).await {
+        Err(Error::Http { status: 404, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
