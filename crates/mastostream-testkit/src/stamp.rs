@@ -150,6 +150,12 @@ fn fresh_status(
     }
     status["id"] = fresh.to_string().into();
     status["created_at"] = now.into();
+    // A new post has addresses of its own: Mastodon's end with its id.
+    for key in ["uri", "url"] {
+        if let Some((base, _)) = status[key].as_str().and_then(|text| text.rsplit_once('/')) {
+            status[key] = format!("{base}/{fresh}").into();
+        }
+    }
 }
 
 /// An id as Mastodon writes it (a string of digits), or a JSON number.

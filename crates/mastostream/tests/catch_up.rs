@@ -263,13 +263,78 @@ async fn catch_up_over_the_websocket() {
 
 #[tokio::test]
 async fn an_outage_beyond_the_cap_is_an_incomplete_gap() {
-    let config = CatchUpConfig::default().page_size(2).max_pages(2);
+    // No overlap: every page of the cap brings missed records.
+    let config = CatchUpConfig::default()
+        .page_size(2)
+        .max_pages(2)
+        .overlap(0);
     let (events, gap) = outage(Channel::Public, Transport::Sse, 9, config).await;
     assert!(!gap.complete, "9 missed events cannot fit in 2 pages of 2");
     // What was fetched is still once and in order.
     let ids: Vec<u64> = events.iter().map(id_of).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     assert_eq!(ids.len(), 2 + 4 + 2);
+}
+
+/// A post that federates late gets an id dated by its `created_at`, behind
+/// ids already delivered (GoToSocial and Mastodon both date remote ids so).
+/// Published during an outage, it is fetched back when the catch-up
+/// overlaps the last records delivered, and lost without the overlap; the
+/// records of the overlap are not delivered twice, nor is a post whose URI
+/// was delivered under another id.
+#[tokio::test]
+async fn a_back_dated_post_of_an_outage_is_caught_by_the_overlap() {
+    for overlap in [20, 0] {
+        let Setup {
+            server,
+            client: _client,
+            mut events,
+            mut state,
+        } = open(
+            Channel::Public,
+            Transport::Sse,
+            CatchUpConfig::default().overlap(overlap),
+        )
+        .await;
+        // Ids as a server dates them, 10 apart, so that one fits between.
+        let base = 117_000_000_000_000_000u64;
+        let post = |id: u64| {
+            let mut status = status("alice", "x");
+            status["id"] = id.to_string().into();
+            status["uri"] = format!("https://example.com/statuses/{id}").into();
+            Publish::new("update", status)
+        };
+        let live: Vec<u64> = (1..=3).map(|n| base + 10 * n).collect();
+        for &id in &live {
+            assert!(server.publish(post(id)) >= 1);
+            assert_eq!(id_of(&next_event(&mut events).await), id);
+        }
+        cut(&server, &mut state).await;
+        // The late post's id: between the first two delivered.
+        server.publish(post(live[0] + 5));
+        server.publish(post(live[2] + 10));
+        // The same post (its URI) under another id: not delivered again.
+        let mut again = post(live[2] + 20);
+        again.payload["uri"] = format!("https://example.com/statuses/{}", live[1]).into();
+        server.publish(again);
+        let mut caught = Vec::new();
+        loop {
+            let event = next_event(&mut events).await;
+            if let EventKind::Gap(_) = event.kind() {
+                break;
+            }
+            caught.push(id_of(&event));
+        }
+        if overlap > 0 {
+            assert_eq!(caught, [live[0] + 5, live[2] + 10]);
+        } else {
+            assert_eq!(
+                caught,
+                [live[2] + 10],
+                "without overlap the late post is missed"
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -2,14 +2,19 @@
 //!
 //! Mastodon's streams carry no event ids, so a reconnect silently loses what
 //! was posted meanwhile. This stage sits between a stream's connection (SSE
-//! or WebSocket subscription) and its consumer. It remembers the newest id it
+//! or WebSocket subscription) and its consumer. It remembers the last ids it
 //! delivered per timeline (starting from the newest the timeline held when
 //! the stream first opened, fetched then, so that a stream that has delivered
-//! nothing yet is caught up too); when the connection opens again after a break, it
-//! pages forward from there with `min_id` (oldest first) through the matching
-//! REST timeline, delivers what it finds marked as caught up, then lets the
-//! live events through, dropping the ones it has already delivered. Each
-//! outage ends with a [`Gap`] saying whether everything was fetched back.
+//! nothing yet is caught up too); when the connection opens again after a
+//! break, it pages forward with `min_id` through the matching REST timeline
+//! from a little before the last one (the overlap: a post that federated late
+//! carries an id dated by its creation, behind ids already delivered), each
+//! page from the newest record of the one before. Ids are opaque strings
+//! that only the server orders: nothing here compares them. What it finds is
+//! delivered oldest first, marked as caught up, minus what was delivered
+//! already (by id, and for statuses by URI); then the live events go
+//! through, the same way. Each outage ends with a [`Gap`] saying whether
+//! everything was fetched back.
 //!
 //! A server takes a new subscription a moment after the connection opens
 //! (Mastodon subscribes to Redis; over the WebSocket it must first read the
@@ -62,8 +67,16 @@ pub struct CatchUpConfig {
     pub max_pages: usize,
     /// Stop paging while `X-RateLimit-Remaining` is at or below this.
     pub min_rate_limit_remaining: u64,
-    /// How many delivered ids are remembered to drop duplicates.
+    /// How many delivered ids (and status URIs) are remembered to drop
+    /// duplicates.
     pub dedup_capacity: usize,
+    /// How many of the last records delivered before an outage are paged
+    /// again when it ends (20 by default): ids are the server's own and
+    /// opaque, and servers date the id of a post that federates late by its
+    /// `created_at` (GoToSocial, Mastodon), so such a post can land behind
+    /// the newest id delivered. Records already delivered are not delivered
+    /// twice.
+    pub overlap: usize,
     /// How long after the stream reopens the catch-up starts (zero by
     /// default). What the server publishes while it is still taking the
     /// subscription is fetched anyway, before the first live event (see
@@ -85,6 +98,7 @@ impl Default for CatchUpConfig {
             max_pages: 10,
             min_rate_limit_remaining: 10,
             dedup_capacity: 10_000,
+            overlap: 20,
             settle: Duration::ZERO,
             max_rate_limit_wait: Duration::from_secs(60),
         }
@@ -113,6 +127,12 @@ impl CatchUpConfig {
     /// Sets [`dedup_capacity`](Self::dedup_capacity).
     pub fn dedup_capacity(mut self, ids: usize) -> Self {
         self.dedup_capacity = ids;
+        self
+    }
+
+    /// Sets [`overlap`](Self::overlap).
+    pub fn overlap(mut self, records: usize) -> Self {
+        self.overlap = records;
         self
     }
 
@@ -153,8 +173,12 @@ struct Source {
     kind: Kind,
     /// Path and fixed query, e.g. `/api/v1/timelines/public?local=true`.
     path: String,
-    /// The newest id delivered.
-    newest: Option<u64>,
+    /// Where paging forward starts: the newest id delivered or fetched, as
+    /// the server gave it (ids are opaque: only the server orders them).
+    newest: Option<String>,
+    /// The ids of the last records delivered, oldest first, up to the
+    /// configured overlap: an outage's catch-up starts at the oldest.
+    recent: VecDeque<String>,
     /// Caught up after an outage that began then, but no live event has
     /// shown yet that the server has taken the subscription: page once more
     /// before the first.
@@ -167,12 +191,14 @@ fn sources(channel: &Channel) -> Vec<Source> {
         kind: Kind::Statuses,
         path,
         newest: None,
+        recent: VecDeque::new(),
         unbridged_since: None,
     };
     let notifications = || Source {
         kind: Kind::Notifications,
         path: "/api/v1/notifications?".into(),
         newest: None,
+        recent: VecDeque::new(),
         unbridged_since: None,
     };
     let public = |query: &str| statuses(format!("/api/v1/timelines/public?{query}"));
@@ -201,6 +227,7 @@ fn sources(channel: &Channel) -> Vec<Source> {
             kind: Kind::Conversations,
             path: "/api/v1/conversations?".into(),
             newest: None,
+            recent: VecDeque::new(),
             unbridged_since: None,
         }],
         // A stream this version does not name has no timeline to page.
@@ -208,25 +235,45 @@ fn sources(channel: &Channel) -> Vec<Source> {
     }
 }
 
-/// Which timeline an event belongs to, and its paging id.
-fn position(event: &Event) -> Option<(Kind, u64, String)> {
-    match event.kind() {
+/// Where an event stands: its timeline, its paging id (opaque, as the
+/// server gave it) and the keys that make it a duplicate when seen before.
+struct Position {
+    kind: Kind,
+    id: String,
+    keys: Vec<String>,
+}
+
+/// Which timeline an event belongs to, its paging id and its duplicate keys:
+/// the id, and for a status its URI too (the same post under another id).
+fn position(event: &Event) -> Option<Position> {
+    let (kind, id, keys) = match event.kind() {
         EventKind::Update(status) => {
-            let id = status.id.parse().ok()?;
-            Some((Kind::Statuses, id, format!("s{}", status.id)))
+            let mut keys = vec![format!("s{}", status.id)];
+            if !status.uri.is_empty() {
+                keys.push(format!("u{}", status.uri));
+            }
+            (Kind::Statuses, status.id.clone(), keys)
         }
-        EventKind::Notification(n) => {
-            let id = n.id.parse().ok()?;
-            Some((Kind::Notifications, id, format!("n{}", n.id)))
-        }
+        EventKind::Notification(n) => (
+            Kind::Notifications,
+            n.id.clone(),
+            vec![format!("n{}", n.id)],
+        ),
         EventKind::Conversation(c) => {
             let last = c.last_status.as_ref()?;
-            let id = last.id.parse().ok()?;
             // A conversation comes again with each new message: its last status says which.
-            Some((Kind::Conversations, id, format!("c{}:{}", c.id, last.id)))
+            let key = format!("c{}:{}", c.id, last.id);
+            (Kind::Conversations, last.id.clone(), vec![key])
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    (!id.is_empty()).then_some(Position { kind, id, keys })
+}
+
+/// The paging id of a raw REST record of `kind`.
+fn id_of(kind: Kind, raw: &serde_json::value::RawValue) -> Option<String> {
+    let event = Event::parse_owned(kind.event_name(), Some(raw.get().to_owned())).ok()?;
+    position(&event).map(|p| p.id)
 }
 
 /// Ids delivered lately, bounded.
@@ -245,11 +292,18 @@ impl Seen {
         }
     }
 
-    /// Records `key`; false if it was already there.
-    fn insert(&mut self, key: String) -> bool {
-        if self.set.contains(&key) {
+    /// Records `keys`; false if any of them was already there.
+    fn insert_all(&mut self, keys: Vec<String>) -> bool {
+        if keys.iter().any(|key| self.set.contains(key)) {
             return false;
         }
+        for key in keys {
+            self.insert(key);
+        }
+        true
+    }
+
+    fn insert(&mut self, key: String) {
         if self.order.len() == self.capacity
             && let Some(old) = self.order.pop_front()
         {
@@ -257,7 +311,6 @@ impl Seen {
         }
         self.order.push_back(key.clone());
         self.set.insert(key);
-        true
     }
 }
 
@@ -328,14 +381,14 @@ impl Stage {
     async fn handle(&mut self, item: Item) -> bool {
         match item {
             Item::Event(event) => {
-                if let Some((kind, id, key)) = position(&event) {
-                    if !self.bridge(kind, id).await {
+                if let Some(Position { kind, id, keys }) = position(&event) {
+                    if !self.bridge(kind, &id).await {
                         return false;
                     }
-                    if !self.seen.insert(key) {
+                    if !self.seen.insert_all(keys) {
                         return true; // already delivered by catch-up
                     }
-                    self.advance(kind, id);
+                    self.delivered(kind, &id);
                 }
                 self.send(Item::Event(event)).await
             }
@@ -372,14 +425,14 @@ impl Stage {
     /// Before the first live event of a reopened timeline: pages it once
     /// more, up to that event, for what was published while the server was
     /// taking the subscription. False when the consumer is gone.
-    async fn bridge(&mut self, kind: Kind, live_id: u64) -> bool {
+    async fn bridge(&mut self, kind: Kind, live_id: &str) -> bool {
         let Some(index) = self.sources.iter().position(|s| s.kind == kind) else {
             return true;
         };
         let Some(since) = self.sources[index].unbridged_since.take() else {
             return true;
         };
-        match self.fetch_back(index, Some(live_id)).await {
+        match self.fetch_back(index, Some(live_id), false).await {
             Some(true) => true,
             // The outage's gap was reported complete; report it again, incomplete.
             Some(false) => self.send_gap(since, false).await,
@@ -414,9 +467,20 @@ impl Stage {
         }
     }
 
-    fn advance(&mut self, kind: Kind, id: u64) {
+    /// A record of `kind` with `id` went to the consumer: paging goes on
+    /// from it. (The latest delivered, not the greatest: ids are the
+    /// server's to order. A late post's older id only makes the next
+    /// catch-up page over more records, which are not delivered twice.)
+    fn delivered(&mut self, kind: Kind, id: &str) {
+        let overlap = self.config.overlap;
         for source in self.sources.iter_mut().filter(|s| s.kind == kind) {
-            source.newest = Some(source.newest.map_or(id, |n| n.max(id)));
+            source.newest = Some(id.to_owned());
+            if overlap > 0 {
+                if source.recent.len() >= overlap {
+                    source.recent.pop_front();
+                }
+                source.recent.push_back(id.to_owned());
+            }
         }
     }
 
@@ -434,13 +498,10 @@ impl Stage {
             }
             let newest = match self.fetch(source, None, None, 1).await {
                 Ok((items, _)) => match items.first() {
-                    None => Some(0),
-                    Some(raw) => {
-                        Event::parse_owned(source.kind.event_name(), Some(raw.get().to_owned()))
-                            .ok()
-                            .and_then(|event| position(&event))
-                            .map(|(_, id, _)| id)
-                    }
+                    // An empty timeline: everything to come is newer than "0"
+                    // on every server's ids (digits, ULIDs, flake ids).
+                    None => Some("0".to_owned()),
+                    Some(raw) => id_of(source.kind, raw),
                 },
                 Err(error) => {
                     tracing::debug!(%error, "no starting point for catch-up");
@@ -448,7 +509,7 @@ impl Stage {
                 }
             };
             if let Some(id) = newest {
-                self.advance(source.kind, id);
+                self.sources[index].newest = Some(id);
                 self.sources[index].unbridged_since = Some(opened);
             }
         }
@@ -464,7 +525,7 @@ impl Stage {
                 complete = false;
                 continue;
             }
-            match self.fetch_back(index, None).await {
+            match self.fetch_back(index, None, true).await {
                 Some(true) => self.sources[index].unbridged_since = Some(since),
                 Some(false) => complete = false,
                 None => return false,
@@ -481,8 +542,13 @@ impl Stage {
     /// [`catch_up_source`](Self::catch_up_source), with an error taken as
     /// an incomplete catch-up: `Some(complete)`, or `None` when the consumer
     /// is gone.
-    async fn fetch_back(&mut self, index: usize, below: Option<u64>) -> Option<bool> {
-        match self.catch_up_source(index, below).await {
+    async fn fetch_back(
+        &mut self,
+        index: usize,
+        below: Option<&str>,
+        overlap: bool,
+    ) -> Option<bool> {
+        match self.catch_up_source(index, below, overlap).await {
             Ok(complete) => complete,
             Err(error) => {
                 tracing::debug!(%error, "catch-up stopped");
@@ -491,21 +557,30 @@ impl Stage {
         }
     }
 
-    /// One timeline, from the newest id delivered up to `below` (exclusive)
-    /// or the present: `Some(complete)`, or `None` when the consumer is gone.
+    /// One timeline, from the newest id delivered (with `overlap`, from the
+    /// oldest of the last few delivered) up to `below` (exclusive) or the
+    /// present: `Some(complete)`, or `None` when the consumer is gone. Each
+    /// page after the first starts at the newest record of the one before,
+    /// as the server ordered it.
     async fn catch_up_source(
         &mut self,
         index: usize,
-        below: Option<u64>,
+        below: Option<&str>,
+        overlap: bool,
     ) -> Result<Option<bool>, Error> {
         let mut retries_429 = 0;
         let mut pages = 0;
+        let source = &self.sources[index];
+        let mut cursor = match source.recent.front() {
+            Some(oldest) if overlap => Some(oldest.clone()),
+            _ => source.newest.clone(),
+        };
         while pages < self.config.max_pages {
-            let Some(newest) = self.sources[index].newest else {
+            let Some(from) = cursor.clone() else {
                 return Ok(Some(true));
             };
             let page = self.config.page_size;
-            let fetched = self.fetch(&self.sources[index], Some(newest), below, page);
+            let fetched = self.fetch(&self.sources[index], Some(&from), below, page);
             let (items, headers) = match fetched.await {
                 Ok(page) => page,
                 Err(Error::Http {
@@ -526,9 +601,12 @@ impl Stage {
             };
             pages += 1;
             let full = items.len() >= self.config.page_size;
-            // Pages come newest first; deliver oldest first.
+            let kind = self.sources[index].kind;
+            // The page's newest record (pages come newest first): where the
+            // next page starts, and where the next catch-up would.
+            let page_newest = items.first().and_then(|raw| id_of(kind, raw));
+            // Deliver oldest first.
             for raw in items.into_iter().rev() {
-                let kind = self.sources[index].kind;
                 let event = match Event::parse_owned(kind.event_name(), Some(raw.get().to_owned()))
                 {
                     Ok(event) => event.mark_caught_up(),
@@ -539,17 +617,24 @@ impl Stage {
                         continue;
                     }
                 };
-                let Some((_, id, key)) = position(&event) else {
+                let Some(Position { id, keys, .. }) = position(&event) else {
                     continue;
                 };
-                self.advance(kind, id);
-                if self.seen.insert(key) && !self.send(Item::Event(event)).await {
+                if !self.seen.insert_all(keys) {
+                    continue;
+                }
+                self.delivered(kind, &id);
+                if !self.send(Item::Event(event)).await {
                     return Ok(None);
                 }
+            }
+            if let Some(newest) = &page_newest {
+                self.sources[index].newest = Some(newest.clone());
             }
             if !full {
                 return Ok(Some(true));
             }
+            cursor = page_newest;
             let remaining = headers
                 .get("x-ratelimit-remaining")
                 .and_then(|v| v.to_str().ok())
@@ -565,15 +650,18 @@ impl Stage {
     async fn fetch(
         &self,
         source: &Source,
-        min_id: Option<u64>,
-        max_id: Option<u64>,
+        min_id: Option<&str>,
+        max_id: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<Box<serde_json::value::RawValue>>, HeaderMap), Error> {
         let mut url = self.context.server.clone();
         let (path, query) = source.path.split_once('?').unwrap_or((&source.path, ""));
         url.set_path(path);
-        let max_id = max_id.map_or(String::new(), |id| format!("max_id={id}&"));
-        let min_id = min_id.map_or(String::new(), |id| format!("min_id={id}&"));
+        let cursor = |key: &str, id: Option<&str>| {
+            id.map_or(String::new(), |id| format!("{key}={}&", percent_encode(id)))
+        };
+        let max_id = cursor("max_id", max_id);
+        let min_id = cursor("min_id", min_id);
         url.set_query(Some(&format!("{query}{max_id}{min_id}limit={limit}")));
         let mut request = self
             .context
