@@ -69,7 +69,8 @@ pub enum Flavour {
     /// came through; in-band subscribes only to public, public:local, user,
     /// direct and list (others, such as hashtag and user:notification,
     /// ignored with a log line); no acknowledgements, no error frames; no
-    /// SSE at all.
+    /// SSE at all; ULID ids (internal/id/ulid.go), a remote status's dated
+    /// by its `created_at`.
     GoToSocial,
 }
 
@@ -217,6 +218,14 @@ impl Flavour {
             self,
             Flavour::Mastodon | Flavour::Mastodon41 | Flavour::GlitchSoc
         )
+    }
+
+    /// How the server spells ids: GoToSocial's are ULIDs.
+    pub fn id_format(self) -> crate::ids::IdFormat {
+        match self {
+            Flavour::GoToSocial => crate::ids::IdFormat::Ulid,
+            _ => crate::ids::IdFormat::Snowflake,
+        }
     }
 
     /// Whether the public streams (`PUBLIC_CHANNELS`: public, its local,

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use crate::faults::FaultState;
 use crate::ids::IdGenerator;
 use crate::publish::{Encoded, Publish};
-use crate::stamp::{self, Aliases, numeric_id};
+use crate::stamp::{self, Aliases};
 use crate::store::{StatusFacts, Store};
 use crate::traffic::Traffic;
 
@@ -107,7 +107,7 @@ impl Hub {
             next_connection: AtomicU64::new(1),
             connections: Mutex::new(HashMap::new()),
             store: Mutex::new(Store::with_capacity(capacity)),
-            ids: IdGenerator::default(),
+            ids: IdGenerator::with_format(flavour.id_format()),
             aliases: Mutex::new(Aliases::with_capacity(capacity)),
             changes: watch::Sender::new(0),
             pages_served: AtomicU64::new(0),
@@ -139,6 +139,11 @@ impl Hub {
         };
         self.changed();
         (registration, rx)
+    }
+
+    /// How this server spells ids.
+    pub fn id_format(&self) -> crate::ids::IdFormat {
+        self.ids.format
     }
 
     /// Counts a REST timeline page answered (what a client's catch-up
@@ -285,7 +290,7 @@ impl Hub {
                 targets
             }
             "delete" => {
-                let id = publish.data().and_then(|d| d.trim().parse::<u64>().ok());
+                let id = publish.data().and_then(|d| self.ids.format.read(&d));
                 let removed = id.and_then(|id| store.delete_status(id));
                 match (explicit, removed) {
                     (Some(stream), _) => vec![stream],
@@ -327,7 +332,7 @@ impl Hub {
                     Value::String(id) => id.clone(),
                     Value::Number(n) => n.to_string(),
                     // Only a verbatim publish gets here without an id.
-                    _ => self.ids.next().to_string(),
+                    _ => self.ids.write(self.ids.next()),
                 };
                 let key = self.key(&publish.payload["last_status"]["id"]);
                 store.put_conversation(&conversation_id, key, publish.payload.to_string().into());
@@ -342,7 +347,7 @@ impl Hub {
     /// sort after it), or for a verbatim one without an id, a fresh key that
     /// the payload does not show.
     fn key(&self, id: &Value) -> u64 {
-        match numeric_id(id) {
+        match self.ids.read(id) {
             Some(id) => {
                 self.ids.observe(id);
                 id

@@ -9,6 +9,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use crate::http;
+use crate::ids::IdFormat;
 use crate::state::AppState;
 use crate::store::{Page, PageParams, TimelineFilter};
 
@@ -103,8 +104,12 @@ fn rest_rejection(state: &AppState) -> Option<Response> {
     crate::sse::rejection_response(state.hub.faults.take_reject_rest()?)
 }
 
-fn page_params(query: &http::Query, (default, max): (usize, usize)) -> PageParams {
-    let id = |key: &str| query.get(key).and_then(|v| v.parse::<u64>().ok());
+fn page_params(
+    query: &http::Query,
+    (default, max): (usize, usize),
+    format: IdFormat,
+) -> PageParams {
+    let id = |key: &str| query.get(key).and_then(|v| format.read(v));
     // Rails: `params[:limit].to_i.abs`, capped; text that is not a number is 0.
     let limit = query.get("limit").map_or(default, |v| {
         let digits = v.trim_start_matches(['-', '+']);
@@ -133,7 +138,7 @@ fn require_user(state: &AppState, headers: &HeaderMap, query: &http::Query) -> O
 /// parameters kept. No `Link` for an empty page.
 fn page_response(
     page: Page,
-    scheme: &str,
+    (scheme, format): (&str, IdFormat),
     headers: &HeaderMap,
     path: &str,
     query: &http::Query,
@@ -157,6 +162,7 @@ fn page_response(
         kept.sort();
         let base = format!("{scheme}://{}{}", host(headers), path);
         let url = |key: &str, id: u64| {
+            let id = format.write(id);
             let mut url = format!("{base}?");
             for (k, v) in &kept {
                 url.push_str(&format!(
@@ -208,13 +214,24 @@ fn serve(
     {
         return response;
     }
-    let page = page(&state.hub.store(), page_params(query, listing.limits));
+    let format = state.hub.id_format();
+    let page = page(
+        &state.hub.store(),
+        page_params(query, listing.limits, format),
+    );
     let scheme = if state.settings.secure {
         "https"
     } else {
         "http"
     };
-    let response = page_response(page, scheme, headers, &listing.path, query, listing.carried);
+    let response = page_response(
+        page,
+        (scheme, format),
+        headers,
+        &listing.path,
+        query,
+        listing.carried,
+    );
     state.hub.page_served();
     response
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::ids::IdGenerator;
+use crate::ids::{IdFormat, IdGenerator};
 use crate::publish::Publish;
 
 /// What the server does to a publish's ids and times before it goes out.
@@ -77,11 +77,11 @@ pub fn apply(publish: &mut Publish, ids: &IdGenerator, aliases: &mut Aliases, no
     let now = timestamp(now_millis);
     let payload = &mut publish.payload;
     match publish.event.as_str() {
-        "update" if payload.is_object() && (live || numeric_id(&payload["id"]).is_none()) => {
+        "update" if payload.is_object() && (live || ids.read(&payload["id"]).is_none()) => {
             fresh_status(payload, ids, aliases, now_millis, &now);
         }
         "status.update" if payload.is_object() => {
-            let recorded = numeric_id(&payload["id"]);
+            let recorded = ids.read(&payload["id"]);
             let alias = if live {
                 recorded.and_then(|id| aliases.get(id))
             } else {
@@ -91,7 +91,7 @@ pub fn apply(publish: &mut Publish, ids: &IdGenerator, aliases: &mut Aliases, no
                 // The edit of a status sent live: its id and creation time
                 // are the ones the clients got (the time is in the id).
                 Some(fresh) => {
-                    payload["id"] = fresh.to_string().into();
+                    payload["id"] = ids.write(fresh).into();
                     payload["created_at"] = timestamp(fresh >> 16).into();
                 }
                 None if recorded.is_none() => {
@@ -105,30 +105,30 @@ pub fn apply(publish: &mut Publish, ids: &IdGenerator, aliases: &mut Aliases, no
         }
         "delete" if live => {
             let recorded = match payload {
-                Value::String(text) => text.trim().parse().ok(),
+                Value::String(text) => ids.format.read(text),
                 Value::Number(n) => n.as_u64(),
                 _ => None,
             };
             if let Some(fresh) = recorded.and_then(|id| aliases.get(id)) {
-                *payload = fresh.to_string().into();
+                *payload = ids.write(fresh).into();
             }
         }
         "notification" if payload.is_object() => {
-            if live || numeric_id(&payload["id"]).is_none() {
-                payload["id"] = ids.next_at(now_millis).to_string().into();
+            if live || ids.read(&payload["id"]).is_none() {
+                payload["id"] = ids.write(ids.next_at(now_millis)).into();
                 payload["created_at"] = now.clone().into();
             }
             let status = &mut payload["status"];
-            if status.is_object() && (live || numeric_id(&status["id"]).is_none()) {
+            if status.is_object() && (live || ids.read(&status["id"]).is_none()) {
                 fresh_status(status, ids, aliases, now_millis, &now);
             }
         }
         "conversation" if payload.is_object() => {
             if payload["id"].is_null() {
-                payload["id"] = ids.next_at(now_millis).to_string().into();
+                payload["id"] = ids.write(ids.next_at(now_millis)).into();
             }
             let status = &mut payload["last_status"];
-            if status.is_object() && (live || numeric_id(&status["id"]).is_none()) {
+            if status.is_object() && (live || ids.read(&status["id"]).is_none()) {
                 fresh_status(status, ids, aliases, now_millis, &now);
             }
         }
@@ -144,12 +144,27 @@ fn fresh_status(
     now_millis: u64,
     now: &str,
 ) {
-    let fresh = ids.next_at(now_millis);
-    if let Some(recorded) = numeric_id(&status["id"]) {
+    // GoToSocial dates a remote status's id by its `created_at`, however
+    // late it federates in (internal/federation/dereferencing/status.go,
+    // `id.NewULIDFromTime`): a test gives such a status its `created_at`.
+    let remote_created = (ids.format == IdFormat::Ulid
+        && status["account"]["acct"]
+            .as_str()
+            .is_some_and(|acct| acct.contains('@')))
+    .then(|| status["created_at"].as_str().and_then(millis_of))
+    .flatten();
+    let fresh = match remote_created {
+        Some(created) => ids.dated(created),
+        None => ids.next_at(now_millis),
+    };
+    if let Some(recorded) = ids.read(&status["id"]) {
         aliases.insert(recorded, fresh);
     }
-    status["id"] = fresh.to_string().into();
-    status["created_at"] = now.into();
+    status["id"] = ids.write(fresh).into();
+    if remote_created.is_none() {
+        status["created_at"] = now.into();
+    }
+    let fresh = ids.write(fresh);
     // A new post has addresses of its own: Mastodon's end with its id.
     for key in ["uri", "url"] {
         if let Some((base, _)) = status[key].as_str().and_then(|text| text.rsplit_once('/')) {
@@ -158,13 +173,11 @@ fn fresh_status(
     }
 }
 
-/// An id as Mastodon writes it (a string of digits), or a JSON number.
-pub fn numeric_id(id: &Value) -> Option<u64> {
-    match id {
-        Value::String(text) => text.parse().ok(),
-        Value::Number(n) => n.as_u64(),
-        _ => None,
-    }
+/// Milliseconds since the epoch of a timestamp as Mastodon writes them.
+fn millis_of(text: &str) -> Option<u64> {
+    let time = mastostream_proto::parse_timestamp(text)?;
+    let since = time.duration_since(std::time::UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_millis()).ok()
 }
 
 /// Milliseconds since the epoch as Mastodon writes times:
@@ -200,6 +213,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// An id as Mastodon writes it (a string of digits), or a JSON number.
+    fn numeric_id(id: &Value) -> Option<u64> {
+        IdGenerator::default().read(id)
+    }
 
     const NOW: u64 = 1_796_112_582_123; // 2026-12-01T08:09:42.123Z
 

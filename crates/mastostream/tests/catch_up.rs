@@ -655,3 +655,69 @@ async fn a_stream_with_no_starting_point_reports_its_gap_incomplete() {
         "{event:?}"
     );
 }
+
+/// GoToSocial: ids are ULIDs (opaque strings to the client), there is no
+/// SSE, and a remote post's id is dated by its `created_at`. Over the
+/// WebSocket, an outage's posts come back exactly once and in the server's
+/// order, the back-dated one included.
+#[tokio::test]
+async fn gotosocial_ulids_and_back_dated_posts_are_caught_up() {
+    let server = TestServer::builder()
+        .flavour(mastostream_testkit::Flavour::GoToSocial)
+        .start()
+        .await
+        .unwrap();
+    let client = Client::builder(server.url())
+        .token("t")
+        .transport(Transport::WebSocket)
+        .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(40)))
+        .catch_up(true)
+        .build()
+        .unwrap();
+    let mut events = client.stream(Channel::Public);
+    let mut state = events.watch_state();
+    assert!(server.wait_for_subscriptions(1, SECOND).await);
+    assert!(server.wait_for_pages(1, SECOND).await);
+    // Remote posts of a day ago, ten seconds apart: their ids are dated so.
+    let post = |second: u32| {
+        let mut status = status("carol@remote.example", "x");
+        status["created_at"] = format!("2026-11-30T12:00:{second:02}.000Z").into();
+        Publish::new("update", status)
+    };
+    let mut live = Vec::new();
+    for second in [10, 20, 30] {
+        assert!(server.publish(post(second)) >= 1);
+        let event = next_event(&mut events).await;
+        let EventKind::Update(status) = event.kind() else {
+            panic!("{event:?}");
+        };
+        assert_eq!(status.id.len(), 26, "a ULID: {}", status.id);
+        live.push(status.id.clone());
+    }
+    assert!(live.windows(2).all(|w| w[0] < w[1]), "{live:?}");
+    cut(&server, &mut state).await;
+    server.publish(post(15));
+    server.publish(post(40));
+    let mut caught = Vec::new();
+    loop {
+        let event = next_event(&mut events).await;
+        match event.kind() {
+            EventKind::Gap(gap) => {
+                assert!(gap.complete);
+                break;
+            }
+            EventKind::Update(status) => {
+                assert!(event.is_caught_up());
+                caught.push(status.id.clone());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(caught.len(), 2, "{caught:?}");
+    // The late post sorts between the first two delivered; the new one last.
+    assert!(
+        live[0] < caught[0] && caught[0] < live[1],
+        "{live:?} {caught:?}"
+    );
+    assert!(caught[1] > live[2], "{live:?} {caught:?}");
+}
