@@ -44,14 +44,16 @@ pub enum Flavour {
     /// lib/pleroma/web/mastodon_api/websocket_handler.ex): Mastodon's labels,
     /// but `delete` has no `stream` field, and every subscribe and
     /// unsubscribe is answered with a `pleroma:respond` event whose payload
-    /// is `{"type":…,"result":"success"|"error","error":"bad_topic"}`.
+    /// is `{"type":…,"result":"success"|"error","error":"bad_topic"}`;
+    /// flake ids (see `IdFormat::Flake`).
     Pleroma,
     /// Akkoma (BDX-town/Akkoma, a mirror; same files): each event labelled
     /// with the internal topic as one element (`["hashtag:rust"]`,
     /// `["list:42"]`, home updates `["user:<account id>"]`, notifications
     /// `["user"]`, direct `["direct:<account id>"]`), `delete` with no
     /// `stream`, no acknowledgements, an unknown topic only logged,
-    /// unsubscribe not handled at all, and a text `ping` answered `pong`.
+    /// unsubscribe not handled at all, and a text `ping` answered `pong`;
+    /// flake ids, as Pleroma's.
     Akkoma,
     /// Iceshrimp.NET (kaido2ki/Iceshrimp.NET, a mirror;
     /// Iceshrimp.Backend/Controllers/Mastodon/Streaming/WebSocketConnection.cs
@@ -224,6 +226,7 @@ impl Flavour {
     pub fn id_format(self) -> crate::ids::IdFormat {
         match self {
             Flavour::GoToSocial => crate::ids::IdFormat::Ulid,
+            Flavour::Pleroma | Flavour::Akkoma => crate::ids::IdFormat::Flake,
             _ => crate::ids::IdFormat::Snowflake,
         }
     }

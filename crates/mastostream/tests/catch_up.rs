@@ -656,14 +656,50 @@ async fn a_stream_with_no_starting_point_reports_its_gap_incomplete() {
     );
 }
 
-/// GoToSocial: ids are ULIDs (opaque strings to the client), there is no
-/// SSE, and a remote post's id is dated by its `created_at`. Over the
-/// WebSocket, an outage's posts come back exactly once and in the server's
-/// order, the back-dated one included.
+/// Servers whose ids are not Mastodon's numbers, over the WebSocket (they
+/// serve no SSE): GoToSocial's ULIDs, which date a remote post by its
+/// `created_at`, and Pleroma's and Akkoma's flake ids, which date it by its
+/// arrival. An outage's posts come back exactly once and in the server's
+/// order, GoToSocial's back-dated one included.
 #[tokio::test]
-async fn gotosocial_ulids_and_back_dated_posts_are_caught_up() {
+async fn opaque_ids_and_back_dated_posts_are_caught_up() {
+    use mastostream_testkit::Flavour;
+    for (flavour, id_length) in [
+        (Flavour::GoToSocial, 26),
+        (Flavour::Pleroma, 18),
+        (Flavour::Akkoma, 18),
+    ] {
+        let (live, caught) = outage_with_late_post(flavour).await;
+        for id in live.iter().chain(&caught) {
+            assert_eq!(id.len(), id_length, "{flavour:?}: {id}");
+        }
+        assert!(
+            live.windows(2).all(|w| w[0] < w[1]),
+            "{flavour:?}: {live:?}"
+        );
+        assert_eq!(caught.len(), 2, "{flavour:?}: {caught:?}");
+        if flavour == Flavour::GoToSocial {
+            // The late post sorts between the first two delivered.
+            assert!(
+                live[0] < caught[0] && caught[0] < live[1],
+                "{live:?} {caught:?}"
+            );
+        } else {
+            assert!(live[2] < caught[0], "{flavour:?}: {live:?} {caught:?}");
+        }
+        assert!(caught[0] < caught[1], "{flavour:?}: {caught:?}");
+        assert!(caught[1] > live[2], "{flavour:?}: {live:?} {caught:?}");
+    }
+}
+
+/// Three remote posts of a day ago, ten seconds apart, delivered live; an
+/// outage in which one dated between the first two and one dated after
+/// all are published. The ids delivered live, and those caught up.
+async fn outage_with_late_post(
+    flavour: mastostream_testkit::Flavour,
+) -> (Vec<String>, Vec<String>) {
     let server = TestServer::builder()
-        .flavour(mastostream_testkit::Flavour::GoToSocial)
+        .flavour(flavour)
         .start()
         .await
         .unwrap();
@@ -678,7 +714,6 @@ async fn gotosocial_ulids_and_back_dated_posts_are_caught_up() {
     let mut state = events.watch_state();
     assert!(server.wait_for_subscriptions(1, SECOND).await);
     assert!(server.wait_for_pages(1, SECOND).await);
-    // Remote posts of a day ago, ten seconds apart: their ids are dated so.
     let post = |second: u32| {
         let mut status = status("carol@remote.example", "x");
         status["created_at"] = format!("2026-11-30T12:00:{second:02}.000Z").into();
@@ -691,10 +726,8 @@ async fn gotosocial_ulids_and_back_dated_posts_are_caught_up() {
         let EventKind::Update(status) = event.kind() else {
             panic!("{event:?}");
         };
-        assert_eq!(status.id.len(), 26, "a ULID: {}", status.id);
         live.push(status.id.clone());
     }
-    assert!(live.windows(2).all(|w| w[0] < w[1]), "{live:?}");
     cut(&server, &mut state).await;
     server.publish(post(15));
     server.publish(post(40));
@@ -703,21 +736,15 @@ async fn gotosocial_ulids_and_back_dated_posts_are_caught_up() {
         let event = next_event(&mut events).await;
         match event.kind() {
             EventKind::Gap(gap) => {
-                assert!(gap.complete);
+                assert!(gap.complete, "{flavour:?}");
                 break;
             }
             EventKind::Update(status) => {
-                assert!(event.is_caught_up());
+                assert!(event.is_caught_up(), "{flavour:?}");
                 caught.push(status.id.clone());
             }
-            other => panic!("{other:?}"),
+            other => panic!("{flavour:?}: {other:?}"),
         }
     }
-    assert_eq!(caught.len(), 2, "{caught:?}");
-    // The late post sorts between the first two delivered; the new one last.
-    assert!(
-        live[0] < caught[0] && caught[0] < live[1],
-        "{live:?} {caught:?}"
-    );
-    assert!(caught[1] > live[2], "{live:?} {caught:?}");
+    (live, caught)
 }
