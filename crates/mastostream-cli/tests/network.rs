@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use common::mastostream;
 use mastostream_proto::Channel;
@@ -195,32 +194,6 @@ fn an_unsupported_proxy_is_a_usage_error() {
     }
 }
 
-/// Starts `serve` with `extra`; the child and its first line.
-fn serve(extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mastostream"))
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (child, line.trim().to_owned())
-}
-
-fn terminate(mut child: Child) {
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn health(url: &str, extra: &[&str]) -> Output {
     let mut args = vec!["health", "--server", url];
     args.extend_from_slice(extra);
@@ -229,7 +202,7 @@ fn health(url: &str, extra: &[&str]) -> Output {
 
 #[test]
 fn serve_tls_makes_a_ca_and_says_where_it_is() {
-    let (child, line) = serve(&["--tls"]);
+    let (child, line) = common::serve_process(&["--tls"]);
     // listening on https://127.0.0.1:PORT; CA certificate: PATH
     let (url, ca) = line
         .strip_prefix("listening on ")
@@ -249,7 +222,7 @@ fn serve_tls_makes_a_ca_and_says_where_it_is() {
     assert!(health(&localhost, &["--cacert", ca]).status.success());
     let refused = health(url, &[]);
     assert!(text(&refused.stderr).contains("unknown issuer"));
-    terminate(child);
+    common::terminate(child);
     assert!(
         !std::path::Path::new(ca).exists(),
         "the CA file is removed at exit"
@@ -262,14 +235,14 @@ fn serve_tls_cert_and_key_serve_a_given_certificate() {
     let (_a, cert) = file_with("cert.pem", &identity.certificate_pem);
     let (_b, key) = file_with("key.pem", &identity.key_pem);
     let (_c, ca) = file_with("ca.pem", identity.ca_pem.as_deref().unwrap());
-    let (child, line) = serve(&["--tls-cert", &cert, "--tls-key", &key]);
+    let (child, line) = common::serve_process(&["--tls-cert", &cert, "--tls-key", &key]);
     let url = line
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("first line: {line:?}"));
     assert!(url.starts_with("https://"), "{line}");
     let ok = health(url, &["--cacert", &ca]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
-    terminate(child);
+    common::terminate(child);
 
     // Half a pair, or a key that is no key: a clear refusal.
     let output = common::finish(

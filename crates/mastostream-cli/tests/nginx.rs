@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -28,24 +28,8 @@ struct Serve {
 
 impl Serve {
     fn start(streaming_url: &str) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mastostream"))
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--streaming-url",
-                streaming_url,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (child, line) = common::serve_process(&["--streaming-url", streaming_url]);
         let addr = line
-            .trim()
             .strip_prefix("listening on http://")
             .unwrap_or_else(|| panic!("first line: {line:?}"))
             .to_owned();

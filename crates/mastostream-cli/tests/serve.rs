@@ -1,27 +1,18 @@
 //! `mastostream serve`, run as the real binary.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mastostream");
 
 /// Starts `mastostream serve` on a free port; returns the child and its address.
 fn serve(extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (child, line) = common::serve_process(extra);
     let url = line
-        .trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("first line: {line:?}"));
     let addr = url.strip_prefix("http://").unwrap().to_owned();
@@ -34,19 +25,6 @@ fn http(addr: &str, request: &str) -> String {
     let mut response = String::new();
     socket.read_to_string(&mut response).unwrap();
     response
-}
-
-fn stop(mut child: Child) -> std::process::ExitStatus {
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -75,7 +53,7 @@ fn serves_health_and_tokens_and_stops_on_sigterm() {
     let mut first = [0u8; 512];
     let n = stream.read(&mut first).unwrap();
     assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
-    assert!(stop(child).success());
+    assert!(common::terminate(child).success());
 }
 
 #[test]
@@ -103,7 +81,7 @@ fn replays_a_file_at_a_rate() {
         assert!(n > 0);
         seen.extend_from_slice(&buf[..n]);
     }
-    assert!(stop(child).success());
+    assert!(common::terminate(child).success());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -139,6 +117,6 @@ fn flavor_gotosocial_serves_no_sse() {
         let n = stream.read(&mut first).unwrap();
         let answer = String::from_utf8_lossy(&first[..n]).into_owned();
         assert!(answer.starts_with(status), "{flavor}: {answer}");
-        assert!(stop(child).success());
+        assert!(common::terminate(child).success());
     }
 }

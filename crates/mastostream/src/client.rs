@@ -381,14 +381,8 @@ impl Client {
     pub async fn health(&self) -> Result<(), Error> {
         let mut url = self.streaming_base().await?;
         url.set_path("/api/v1/streaming/health");
-        let response = self
-            .inner
-            .http
-            .get(url)
-            .timeout(self.inner.request_timeout)
-            .send()
-            .await
-            .map_err(http::network)?;
+        let request = self.inner.http.get(url).timeout(self.inner.request_timeout);
+        let response = http::send(request).await.map_err(http::network)?;
         if !response.status().is_success() {
             return Err(http::status_error(response).await);
         }

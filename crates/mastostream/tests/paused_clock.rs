@@ -199,30 +199,35 @@ async fn retry_after_is_waited_and_capped_at_an_hour() {
 }
 
 #[cfg(feature = "websocket")]
-/// With `Transport::Auto`, an SSE response that opens but never greets
-/// (a buffering proxy) is given up after the 20 s greeting timeout, and the
-/// stream goes on over the WebSocket at that moment.
-#[tokio::test(start_paused = true)]
-async fn auto_leaves_an_sse_stream_that_never_greets_after_20_s() {
-    let (url, mut taken) = script_server(Arc::new(|socket, head: String| {
+/// A server whose SSE answers `sse_answer` and holds on, and whose
+/// WebSocket works: an Auto stream from it must try SSE, then open the
+/// WebSocket exactly 20 s (the greeting timeout) later.
+async fn auto_moves_to_the_websocket_at_20_s(sse_answer: &'static [u8]) -> EventStream {
+    let (url, mut taken) = script_server(Arc::new(move |socket, head: String| {
         Box::pin(async move {
             if is_websocket(&head) {
                 serve_websocket(socket, head, true).await;
             } else {
-                answer_then_hold(socket, SSE_HEAD).await;
+                answer_then_hold(socket, sse_answer).await;
             }
         })
     }))
     .await;
-    let mut events = client(&url, Transport::Auto).stream(Channel::Public);
+    let events = client(&url, Transport::Auto).stream(Channel::Public);
     let sse = taken.recv().await.unwrap();
     assert!(!is_websocket(&sse.head), "{}", sse.head);
     let ws = taken.recv().await.unwrap();
     assert!(is_websocket(&ws.head), "{}", ws.head);
     assert_eq!(ws.at - sse.at, 20 * SECOND);
-    // Connected over SSE, then over the WebSocket, with no break between.
+    events
+}
+
+#[cfg(feature = "websocket")]
+/// Waits for `count` `Connected` notices, with nothing but connection
+/// notices before them.
+async fn connected(events: &mut EventStream, count: usize) {
     let mut connected = 0;
-    while connected < 2 {
+    while connected < count {
         match events.next().await {
             Some(Ok(Item::Connected)) => connected += 1,
             Some(Ok(Item::Connecting)) => {}
@@ -232,34 +237,24 @@ async fn auto_leaves_an_sse_stream_that_never_greets_after_20_s() {
 }
 
 #[cfg(feature = "websocket")]
+/// With `Transport::Auto`, an SSE response that opens but never greets
+/// (a buffering proxy) is given up after the 20 s greeting timeout, and the
+/// stream goes on over the WebSocket at that moment.
+#[tokio::test(start_paused = true)]
+async fn auto_leaves_an_sse_stream_that_never_greets_after_20_s() {
+    let mut events = auto_moves_to_the_websocket_at_20_s(SSE_HEAD).await;
+    // Connected over SSE, then over the WebSocket, with no break between.
+    connected(&mut events, 2).await;
+}
+
+#[cfg(feature = "websocket")]
 /// A proxy that buffers the stream holds its response head too (nginx with
 /// `proxy_buffering on` towards an HTTP/1.0 upstream does): Auto moves to the
 /// WebSocket when no head has come within the 20 s greeting timeout.
 #[tokio::test(start_paused = true)]
 async fn auto_leaves_an_sse_request_that_gets_no_answer_after_20_s() {
-    let (url, mut taken) = script_server(Arc::new(|socket, head: String| {
-        Box::pin(async move {
-            if is_websocket(&head) {
-                serve_websocket(socket, head, true).await;
-            } else {
-                answer_then_hold(socket, b"").await;
-            }
-        })
-    }))
-    .await;
-    let mut events = client(&url, Transport::Auto).stream(Channel::Public);
-    let sse = taken.recv().await.unwrap();
-    assert!(!is_websocket(&sse.head), "{}", sse.head);
-    let ws = taken.recv().await.unwrap();
-    assert!(is_websocket(&ws.head), "{}", ws.head);
-    assert_eq!(ws.at - sse.at, 20 * SECOND);
-    loop {
-        match events.next().await {
-            Some(Ok(Item::Connected)) => break,
-            Some(Ok(Item::Connecting)) => {}
-            other => panic!("expected the WebSocket to connect, got {other:?}"),
-        }
-    }
+    let mut events = auto_moves_to_the_websocket_at_20_s(b"").await;
+    connected(&mut events, 1).await;
 }
 
 /// With SSE alone the same silence is waited out to the 30 s request

@@ -11,7 +11,7 @@ use mastostream_testkit::tinyproxy::Tinyproxy;
 use mastostream_testkit::{LOOPBACK_NAMES, Publish, TestServer, TlsIdentity};
 
 mod common;
-use common::next_significant;
+use common::{final_error, next_significant};
 
 const SECOND: Duration = Duration::from_secs(1);
 const TOKEN: &str = "proxy-test-token-8c1e";
@@ -167,13 +167,7 @@ async fn an_ipv6_server_is_reached_through_the_proxy() {
     // there end at once with an error that says so and what to do.
     let sse = client(&server, &proxy, Transport::Sse);
     let mut events = sse.stream(Channel::Public);
-    let error = loop {
-        match next_significant(&mut events, 10 * SECOND).await {
-            Err(error) => break error,
-            Ok(Item::Reconnecting { reason, .. }) => panic!("retried: {reason}"),
-            Ok(_) => {}
-        }
-    };
+    let error = final_error(&mut events, 10 * SECOND).await;
     let text = error.to_string();
     assert!(matches!(error, mastostream::Error::Config(_)), "{error:?}");
     assert!(
@@ -214,15 +208,7 @@ async fn proxy_credentials_come_from_the_url_and_their_absence_is_a_clear_final_
             .build()
             .unwrap();
         let mut events = client.stream(Channel::Public);
-        let error = loop {
-            match next_significant(&mut events, 10 * SECOND).await {
-                Err(error) => break error,
-                Ok(Item::Reconnecting { reason, .. }) => {
-                    panic!("{transport:?} retried a refusal by the proxy: {reason}")
-                }
-                Ok(_) => {}
-            }
-        };
+        let error = final_error(&mut events, 10 * SECOND).await;
         let text = error.to_string();
         assert!(text.contains("407"), "{transport:?}: {text}");
     }

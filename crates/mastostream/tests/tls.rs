@@ -8,7 +8,7 @@ use mastostream_proto::{Channel, EventKind};
 use mastostream_testkit::{LOOPBACK_NAMES, Publish, TestServer, TlsIdentity};
 
 mod common;
-use common::next_significant;
+use common::{final_error, next_significant};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -64,13 +64,7 @@ async fn an_untrusted_certificate_is_a_final_error_naming_the_host() {
             .build()
             .unwrap();
         let mut events = client.stream(Channel::Public);
-        let error = loop {
-            match next_significant(&mut events, 10 * SECOND).await {
-                Err(error) => break error,
-                Ok(Item::Reconnecting { reason, .. }) => panic!("{transport:?} retried: {reason}"),
-                Ok(_) => {}
-            }
-        };
+        let error = final_error(&mut events, 10 * SECOND).await;
         let Error::Certificate { host, reason } = &error else {
             panic!("{transport:?}: {error:?}");
         };
@@ -151,15 +145,8 @@ fn trusting(server: &TestServer, url: &str, transport: Transport) -> Client {
 }
 
 /// The first error of a stream that must not retry it.
-async fn final_error(client: &Client) -> Error {
-    let mut events = client.stream(Channel::Public);
-    loop {
-        match next_significant(&mut events, 10 * SECOND).await {
-            Err(error) => return error,
-            Ok(Item::Reconnecting { reason, .. }) => panic!("retried: {reason}"),
-            Ok(_) => {}
-        }
-    }
+async fn stream_error(client: &Client) -> Error {
+    final_error(&mut client.stream(Channel::Public), 10 * SECOND).await
 }
 
 #[tokio::test]
@@ -177,7 +164,7 @@ async fn an_expired_or_misnamed_certificate_says_so() {
         .unwrap();
     let misnamed_url = misnamed.url().replace("127.0.0.1", "localhost");
     for transport in [Transport::Sse, Transport::WebSocket] {
-        let error = final_error(&trusting(&expired, &expired.url(), transport)).await;
+        let error = stream_error(&trusting(&expired, &expired.url(), transport)).await;
         match &error {
             Error::Certificate { host, reason } => {
                 assert_eq!(host, "127.0.0.1");
@@ -185,7 +172,7 @@ async fn an_expired_or_misnamed_certificate_says_so() {
             }
             other => panic!("{transport:?}: {other:?}"),
         }
-        let error = final_error(&trusting(&misnamed, &misnamed_url, transport)).await;
+        let error = stream_error(&trusting(&misnamed, &misnamed_url, transport)).await;
         match &error {
             Error::Certificate { host, reason } => {
                 assert_eq!(host, "localhost");

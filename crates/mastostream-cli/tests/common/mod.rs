@@ -91,3 +91,35 @@ pub fn finish(child: std::process::Child) -> std::process::Output {
     );
     output
 }
+
+/// Starts `mastostream serve --addr 127.0.0.1:0` with `extra`; the child
+/// and its first line (`listening on URL`…), trimmed.
+pub fn serve_process(extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let mut child = mastostream(&args).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().to_owned())
+}
+
+/// Stops `child` with SIGTERM; its exit status, or a failure if it has not
+/// stopped within five seconds.
+pub fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

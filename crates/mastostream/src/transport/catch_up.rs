@@ -671,7 +671,7 @@ impl Stage {
         if let Some(token) = &self.context.token {
             request = request.bearer_auth(token.expose());
         }
-        let response = request.send().await.map_err(http::network)?;
+        let response = http::send(request).await.map_err(http::network)?;
         if !response.status().is_success() {
             return Err(http::status_error(response).await);
         }

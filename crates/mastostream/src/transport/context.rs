@@ -131,13 +131,7 @@ async fn discover(inner: &Context) -> Result<Url, Error> {
     ] {
         let mut url = inner.server.clone();
         url.set_path(path);
-        let response = match inner
-            .http
-            .get(url)
-            .timeout(inner.request_timeout)
-            .send()
-            .await
-        {
+        let response = match http::send(inner.http.get(url).timeout(inner.request_timeout)).await {
             Ok(response) => response,
             Err(error) if error.is_connect() || error.is_timeout() => {
                 return Err(http::network(error));

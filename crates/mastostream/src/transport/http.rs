@@ -68,6 +68,31 @@ fn chain_mentions(error: &(dyn std::error::Error + 'static), text: &str) -> bool
     std::iter::successors(Some(error), |e| e.source()).any(|e| e.to_string().contains(text))
 }
 
+/// Sends an idempotent request (every request here is a GET), once more at
+/// once when a pooled keep-alive connection turns out to have been closed
+/// by the other side as the request went out (hyper's "connection closed
+/// before message completed"): a proxy such as tinyproxy closes each
+/// connection after its answer without saying so, and the race is lost
+/// now and then. Any other failure, or a second one, is the caller's.
+pub(crate) async fn send(request: reqwest::RequestBuilder) -> Result<Response, reqwest::Error> {
+    let again = request.try_clone();
+    match request.send().await {
+        Err(error) if stale_connection(&error) => match again {
+            Some(again) => {
+                tracing::debug!("a pooled connection was closed under the request; sent again");
+                again.send().await
+            }
+            None => Err(error),
+        },
+        other => other,
+    }
+}
+
+/// Whether `error` is a request lost to a connection closed under it.
+fn stale_connection(error: &reqwest::Error) -> bool {
+    error.is_request() && chain_mentions(error, "connection closed before message completed")
+}
+
 /// The error for a non-success response: its status, Mastodon's `error` text
 /// and `Retry-After` (in seconds; an HTTP date counts as unknown).
 pub(crate) async fn status_error(mut response: Response) -> Error {

@@ -37,7 +37,7 @@ pub(crate) async fn open(
     }
     // The whole request may not time out (the stream lasts), but its
     // answer must come: a stalled server once kept a reconnect waiting 56 s.
-    let response = tokio::time::timeout(inner.request_timeout, request.send())
+    let response = tokio::time::timeout(inner.request_timeout, http::send(request))
         .await
         .map_err(|_| Error::Network {
             message: format!(

@@ -1,4 +1,6 @@
 //! Helpers the client's integration tests share.
+// Each test file uses only some of these.
+#![allow(dead_code)]
 
 use std::time::Duration;
 
@@ -16,6 +18,20 @@ pub async fn next_significant(events: &mut EventStream, wait: Duration) -> Resul
             .expect("the stream ended");
         if !matches!(item, Ok(Item::Connecting | Item::Connected)) {
             return item;
+        }
+    }
+}
+
+/// The error that ends `events`, which must come without a retry (a
+/// `Reconnecting` notice fails the test), within `wait`.
+pub async fn final_error(events: &mut EventStream, wait: Duration) -> Error {
+    loop {
+        match next_significant(events, wait).await {
+            Err(error) => return error,
+            Ok(Item::Reconnecting { reason, .. }) => {
+                panic!("{}: retried: {reason}", events.channel())
+            }
+            Ok(_) => {}
         }
     }
 }
