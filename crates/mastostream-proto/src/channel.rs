@@ -253,6 +253,24 @@ impl Channel {
         frame.to_string()
     }
 
+    /// Whether it is one of Mastodon's `PUBLIC_CHANNELS` (streaming/index.js):
+    /// the public timelines and hashtags, which need no OAuth scope, which
+    /// anyone could read before Mastodon 4.2, and whose updates 4.1 ran
+    /// through the user's filters.
+    pub fn is_public(&self) -> bool {
+        matches!(
+            self,
+            Channel::Public
+                | Channel::PublicMedia
+                | Channel::PublicLocal
+                | Channel::PublicLocalMedia
+                | Channel::PublicRemote
+                | Channel::PublicRemoteMedia
+                | Channel::Hashtag(_)
+                | Channel::HashtagLocal(_)
+        )
+    }
+
     /// Whether events published to `other` reach a subscriber of `self`:
     /// the same stream, with tags compared after [`normalize_hashtag`].
     pub fn matches(&self, other: &Channel) -> bool {

@@ -267,7 +267,7 @@ impl Flavour {
     /// Whether an update for a subscriber of `stream` gets `"filtered":[]`
     /// added (Mastodon 4.1, `needsFiltering` streams, logged in).
     pub fn adds_filtered(self, event: &str, stream: &Channel, logged_in: bool) -> bool {
-        self == Flavour::Mastodon41 && logged_in && event == "update" && public_channel(stream)
+        self == Flavour::Mastodon41 && logged_in && event == "update" && stream.is_public()
     }
 
     /// The stream a subscribe names, with the server's own streams:
@@ -327,22 +327,6 @@ impl Flavour {
         let answers = matches!(self, Flavour::Akkoma | Flavour::Iceshrimp);
         (answers && frame.trim().eq_ignore_ascii_case("ping")).then_some("pong")
     }
-}
-
-/// Mastodon's `PUBLIC_CHANNELS`: the streams anyone could read before 4.2,
-/// and the ones whose updates 4.1 filtered (`needsFiltering`).
-pub fn public_channel(stream: &Channel) -> bool {
-    matches!(
-        stream,
-        Channel::Public
-            | Channel::PublicMedia
-            | Channel::PublicLocal
-            | Channel::PublicLocalMedia
-            | Channel::PublicRemote
-            | Channel::PublicRemoteMedia
-            | Channel::Hashtag(_)
-            | Channel::HashtagLocal(_)
-    )
 }
 
 /// The timeline a glitch-soc stream of its own reads (Redis

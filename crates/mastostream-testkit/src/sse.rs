@@ -55,8 +55,7 @@ pub async fn entry(
         // streams), then the channel, unknown ones answered 404.
         match state.settings.tokens.check(&headers, &query) {
             Ok(_) => {}
-            Err(AuthError::Missing) if matches!(&stream, Ok(s) if crate::flavour::public_channel(s)) =>
-            {
+            Err(AuthError::Missing) if matches!(&stream, Ok(s) if s.is_public()) => {
                 logged_in = false;
             }
             Err(AuthError::Missing) => {

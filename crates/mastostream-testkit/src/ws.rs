@@ -227,7 +227,7 @@ async fn connection(
     // The connection's subscriptions, mirrored here for the paced replay.
     let mut subscriptions: Vec<Channel> = Vec::new();
     match initial {
-        Some(Ok(stream)) if !logged_in && !crate::flavour::public_channel(&stream) => {
+        Some(Ok(stream)) if !logged_in && !stream.is_public() => {
             if sink.send(text(scope_frame(flavour))).await.is_err() {
                 return;
             }
@@ -415,7 +415,7 @@ fn handle_mastodon_command(
             Ok(Channel::List(list)) if hub.faults.is_foreign_list(&list) => Some(Reply::Later(
                 serde_json::json!({"error": FOREIGN_LIST, "status": 401}).to_string(),
             )),
-            Ok(stream) if !logged_in && !crate::flavour::public_channel(&stream) => {
+            Ok(stream) if !logged_in && !stream.is_public() => {
                 Some(Reply::Now(scope_frame(flavour)))
             }
             Ok(stream) => {

@@ -73,17 +73,7 @@ fn can_cause(cause: Cause, channel: &Channel) -> bool {
         Cause::Hashtag => matches!(channel, Channel::Hashtag(_) | Channel::HashtagLocal(_)),
         Cause::List => matches!(channel, Channel::List(_)),
         // Mastodon's PUBLIC_CHANNELS need no scope.
-        Cause::Scope => !matches!(
-            channel,
-            Channel::Public
-                | Channel::PublicMedia
-                | Channel::PublicLocal
-                | Channel::PublicLocalMedia
-                | Channel::PublicRemote
-                | Channel::PublicRemoteMedia
-                | Channel::Hashtag(_)
-                | Channel::HashtagLocal(_)
-        ),
+        Cause::Scope => !channel.is_public(),
         Cause::UnknownStream => matches!(channel, Channel::Other { .. }),
         Cause::Unsubscribe => false,
         // Any of them could be; see `attribute`.
