@@ -602,10 +602,10 @@ impl Stage {
             pages += 1;
             let full = items.len() >= self.config.page_size;
             let kind = self.sources[index].kind;
-            // The page's newest record (pages come newest first): where the
+            // The page's newest record (pages come newest first, and are
+            // delivered oldest first, so it is the last one read): where the
             // next page starts, and where the next catch-up would.
-            let page_newest = items.first().and_then(|raw| id_of(kind, raw));
-            // Deliver oldest first.
+            let mut page_newest = None;
             for raw in items.into_iter().rev() {
                 let event = match Event::parse_owned(kind.event_name(), Some(raw.get().to_owned()))
                 {
@@ -620,6 +620,7 @@ impl Stage {
                 let Some(Position { id, keys, .. }) = position(&event) else {
                     continue;
                 };
+                page_newest = Some(id.clone());
                 if !self.seen.insert_all(keys) {
                     continue;
                 }
