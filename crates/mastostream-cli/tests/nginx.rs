@@ -36,8 +36,9 @@ impl Serve {
         Serve { child, addr }
     }
 
-    /// A plain HTTP/1.1 request to the server itself; the response body.
-    fn request(&self, method: &str, path: &str, body: &str) -> String {
+    /// A plain HTTP/1.1 request to the server itself; the response head
+    /// and body.
+    fn exchange(&self, method: &str, path: &str, body: &str) -> (String, String) {
         let mut socket = TcpStream::connect(&self.addr).unwrap();
         write!(
             socket,
@@ -49,45 +50,73 @@ impl Serve {
         .unwrap();
         let mut response = String::new();
         socket.read_to_string(&mut response).unwrap();
-        response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_owned())
-            .unwrap_or_default()
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        (head.to_owned(), body.to_owned())
     }
 
-    /// The open streaming connections: (id, transport), from the server's
-    /// control endpoint.
-    fn connections(&self) -> Vec<(u64, String)> {
-        let body = self.request("GET", "/api/testkit/connections", "");
+    /// [`exchange`](Self::exchange)'s body.
+    fn request(&self, method: &str, path: &str, body: &str) -> String {
+        self.exchange(method, path, body).1
+    }
+
+    /// The open streaming connections, (id, transport), once the server's
+    /// count of changes has passed `after` (at once for `None`), and that
+    /// count: the control endpoint's signal.
+    fn connections_after(&self, after: Option<u64>) -> (Vec<(u64, String)>, u64) {
+        let path = match after {
+            Some(count) => format!("/api/testkit/connections?changed_after={count}"),
+            None => "/api/testkit/connections".to_owned(),
+        };
+        let (head, body) = self.exchange("GET", &path, "");
+        let count = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("x-testkit-changes")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("no change count in {head:?}"));
         let list: Vec<Value> = serde_json::from_str(&body).unwrap_or_default();
-        list.iter()
+        let list = list
+            .iter()
             .map(|c| {
                 (
                     c["id"].as_u64().unwrap(),
                     c["transport"].as_str().unwrap().to_owned(),
                 )
             })
-            .collect()
+            .collect();
+        (list, count)
+    }
+
+    /// Waits, on the server's signal of each change, until the open
+    /// connections are `ready`; them.
+    fn wait_until(
+        &self,
+        what: &str,
+        ready: impl Fn(&[(u64, String)]) -> bool,
+    ) -> Vec<(u64, String)> {
+        let deadline = Instant::now() + WAIT;
+        let mut after = None;
+        loop {
+            let (list, count) = self.connections_after(after);
+            if ready(&list) {
+                return list;
+            }
+            assert!(Instant::now() < deadline, "{what}: {list:?}");
+            after = Some(count);
+        }
     }
 
     /// Waits until the server holds a `transport` connection other than
     /// `except`; its id.
     fn wait_for_connection(&self, transport: &str, except: Option<u64>) -> u64 {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some((id, _)) = self
-                .connections()
-                .into_iter()
-                .find(|(id, t)| t == transport && Some(*id) != except)
-            {
-                return id;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {transport} connection through nginx"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let other = |(id, t): &(u64, String)| t == transport && Some(*id) != except;
+        let list = self.wait_until(
+            &format!("no {transport} connection through nginx"),
+            |list| list.iter().any(other),
+        );
+        list.into_iter().find(other).map(|(id, _)| id).unwrap()
     }
 
     fn publish_delete(&self, id: &str) {
@@ -174,6 +203,8 @@ fn deploy(streaming: StreamingLocation) -> Deployment {
     }
 }
 
+/// `mastostream stream` through nginx with its CA, `extra` ending with the
+/// streams.
 fn stream_through(deployment: &Deployment, extra: &[&str]) -> (Running, ChildStdout, ChildStderr) {
     let url = deployment.nginx.url();
     let mut args = vec![
@@ -188,7 +219,6 @@ fn stream_through(deployment: &Deployment, extra: &[&str]) -> (Running, ChildStd
         "jsonl",
     ];
     args.extend_from_slice(extra);
-    args.push("public");
     let mut child = mastostream(&args).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
@@ -203,8 +233,10 @@ fn sse_over_h2_and_the_websocket_stream_through_nginx_and_survive_a_reload() {
         ("sse", "sse", "HTTP/2.0", "200"),
         ("ws", "websocket", "HTTP/1.1", "101"),
     ] {
-        let (child, stdout, stderr) =
-            stream_through(&deployment, &["--transport", transport, "--limit", "2"]);
+        let (child, stdout, stderr) = stream_through(
+            &deployment,
+            &["--transport", transport, "--limit", "2", "public"],
+        );
         let stdout = lines(stdout);
         let stderr = lines(stderr);
         let first = serve.wait_for_connection(connection, None);
@@ -258,33 +290,20 @@ fn sse_over_h2_and_the_websocket_stream_through_nginx_and_survive_a_reload() {
 fn two_sse_streams_share_one_http2_connection_through_nginx() {
     let deployment = deploy(StreamingLocation::Mastodon);
     let serve = &deployment.serve;
-    let url = deployment.nginx.url();
-    let child = Running(Some(
-        mastostream(&[
-            "stream",
-            "--server",
-            &url,
-            "--cacert",
-            &deployment.ca,
-            "--token",
-            "t",
-            "--format",
-            "jsonl",
+    // stdout stays open (and unread) until the command has ended.
+    let (child, _stdout, stderr) = stream_through(
+        &deployment,
+        &[
             "--transport",
             "sse",
             "--limit",
             "2",
             "public",
             "public:local",
-        ])
-        .spawn()
-        .unwrap(),
-    ));
-    let deadline = Instant::now() + WAIT;
-    while serve.connections().len() < 2 {
-        assert!(Instant::now() < deadline, "two SSE streams never opened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        ],
+    );
+    let stderr = lines(stderr);
+    serve.wait_until("two SSE streams never opened", |list| list.len() >= 2);
     // A local public status reaches both streams.
     let body = r#"{"event":"delete","payload":"5","stream":"public"}"#;
     serve.request("POST", "/api/testkit/publish", body);
@@ -293,8 +312,8 @@ fn two_sse_streams_share_one_http2_connection_through_nginx() {
     let output = child.finish();
     assert!(
         output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        "{:?}",
+        stderr.try_iter().collect::<Vec<_>>()
     );
     // The client has gone, so nginx has ended (and logged) both requests.
     let deadline = Instant::now() + WAIT;
@@ -337,7 +356,7 @@ fn a_streaming_location_that_holds_the_stream_draws_the_buffering_warning() {
     let deployment = deploy(StreamingLocation::BufferingOnHttp10);
     let (child, _stdout, stderr) = stream_through(
         &deployment,
-        &["--transport", "sse", "--greeting-timeout", "1"],
+        &["--transport", "sse", "--greeting-timeout", "1", "public"],
     );
     let stderr = lines(stderr);
     deployment.serve.wait_for_connection("sse", None);
@@ -365,6 +384,7 @@ fn proxy_buffering_on_over_http11_passes_events_at_once_without_a_warning() {
             "1",
             "--limit",
             "1",
+            "public",
         ],
     );
     let stdout = lines(stdout);

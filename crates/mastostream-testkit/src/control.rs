@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
@@ -110,10 +110,34 @@ fn checked_reject(
 }
 
 /// `GET /api/testkit/connections` → `[{"id", "transport", "streams"}]`.
-pub async fn connections(State(state): State<AppState>) -> Response {
+///
+/// The `x-testkit-changes` header counts the changes so far (connections
+/// opened, closed, subscribed, …). With `?changed_after=N` the answer waits
+/// (up to 10 s) until that count has passed N: a test in another process
+/// waits on the server's signal instead of asking again and again.
+pub async fn connections(
+    State(state): State<AppState>,
+    Query(query): Query<http::Query>,
+) -> Response {
+    let mut changes = state.hub.watch_changes();
+    if let Some(after) = query
+        .get("changed_after")
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(10),
+            changes.wait_for(|count| *count > after),
+        )
+        .await;
+    }
+    let count = *changes.borrow_and_update();
     let list = state.hub.connections();
-    http::json_response(
+    let mut response = http::json_response(
         StatusCode::OK,
         serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),
-    )
+    );
+    response
+        .headers_mut()
+        .insert("x-testkit-changes", count.into());
+    response
 }

@@ -35,7 +35,9 @@
 //!   `{"kind":"stall","seconds":S}`,
 //!   `{"kind":"reject","status":503,"count":N,"retry_after":S}` or
 //!   `{"kind":"raw","bytes":"..."}`.
-//! - `GET /api/testkit/connections`: `[{"id", "transport", "streams"}]`.
+//! - `GET /api/testkit/connections`: `[{"id", "transport", "streams"}]`,
+//!   with the count of changes so far in `x-testkit-changes`;
+//!   `?changed_after=N` waits (up to 10 s) for a change past N.
 //!
 //! One user owns every token: all connections share one home timeline,
 //! notifications and conversations.
