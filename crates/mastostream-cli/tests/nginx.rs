@@ -20,6 +20,14 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// An open streaming connection as the server lists it.
+#[derive(Debug)]
+struct Open {
+    id: u64,
+    transport: String,
+    subscribed: bool,
+}
+
 /// `mastostream serve` on a free port, advertising `streaming_url`; killed on drop.
 struct Serve {
     child: Child,
@@ -62,7 +70,7 @@ impl Serve {
     /// The open streaming connections, (id, transport), once the server's
     /// count of changes has passed `after` (at once for `None`), and that
     /// count: the control endpoint's signal.
-    fn connections_after(&self, after: Option<u64>) -> (Vec<(u64, String)>, u64) {
+    fn connections_after(&self, after: Option<u64>) -> (Vec<Open>, u64) {
         let path = match after {
             Some(count) => format!("/api/testkit/connections?changed_after={count}"),
             None => "/api/testkit/connections".to_owned(),
@@ -79,11 +87,10 @@ impl Serve {
         let list: Vec<Value> = serde_json::from_str(&body).unwrap_or_default();
         let list = list
             .iter()
-            .map(|c| {
-                (
-                    c["id"].as_u64().unwrap(),
-                    c["transport"].as_str().unwrap().to_owned(),
-                )
+            .map(|c| Open {
+                id: c["id"].as_u64().unwrap(),
+                transport: c["transport"].as_str().unwrap().to_owned(),
+                subscribed: c["streams"].as_array().is_some_and(|s| !s.is_empty()),
             })
             .collect();
         (list, count)
@@ -91,11 +98,7 @@ impl Serve {
 
     /// Waits, on the server's signal of each change, until the open
     /// connections are `ready`; them.
-    fn wait_until(
-        &self,
-        what: &str,
-        ready: impl Fn(&[(u64, String)]) -> bool,
-    ) -> Vec<(u64, String)> {
+    fn wait_until(&self, what: &str, ready: impl Fn(&[Open]) -> bool) -> Vec<Open> {
         let deadline = Instant::now() + WAIT;
         let mut after = None;
         loop {
@@ -109,14 +112,15 @@ impl Serve {
     }
 
     /// Waits until the server holds a `transport` connection other than
-    /// `except`; its id.
+    /// `except` with a subscription (a WebSocket subscribes after it has
+    /// opened); its id.
     fn wait_for_connection(&self, transport: &str, except: Option<u64>) -> u64 {
-        let other = |(id, t): &(u64, String)| t == transport && Some(*id) != except;
+        let other = |c: &Open| c.transport == transport && c.subscribed && Some(c.id) != except;
         let list = self.wait_until(
             &format!("no {transport} connection through nginx"),
             |list| list.iter().any(other),
         );
-        list.into_iter().find(other).map(|(id, _)| id).unwrap()
+        list.into_iter().find(other).map(|c| c.id).unwrap()
     }
 
     fn publish_delete(&self, id: &str) {

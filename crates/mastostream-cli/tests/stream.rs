@@ -304,32 +304,28 @@ fn several_streams_share_one_websocket_with_the_same_lines() {
             "user",
             "hashtag:local=Rust",
         ]);
-        let child = command.spawn().unwrap();
+        let mut child = command.spawn().unwrap();
         let wanted_connections = if transport == "sse" { 2 } else { 1 };
-        let deadline = std::time::Instant::now() + 10 * SECOND;
-        while server
-            .connections()
-            .iter()
-            .map(|c| c.streams.len())
-            .sum::<usize>()
-            < 2
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{transport}: {:?}",
-                server.connections()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        assert!(
+            server.wait_for_subscriptions(2, 10 * SECOND),
+            "{transport}: {:?}",
+            server.connections()
+        );
         assert_eq!(
             server.connections().len(),
             wanted_connections,
             "{transport}"
         );
         server.publish(Publish::new("delete", "1").to(Channel::User));
-        std::thread::sleep(Duration::from_millis(50));
+        // Over SSE the two streams are two connections: the second event is
+        // published once the first has been printed, so the order is fixed.
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
         server.publish(Publish::new("delete", "2").to(Channel::HashtagLocal("rust".into())));
         let output = common::finish(child);
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
         assert_eq!(
             output.status.code(),
             Some(0),
@@ -337,7 +333,7 @@ fn several_streams_share_one_websocket_with_the_same_lines() {
             stderr(&output)
         );
         assert_eq!(
-            String::from_utf8(output.stdout).unwrap(),
+            first + &rest,
             concat!(
                 "{\"stream\":[\"user\"],\"event\":\"delete\",\"payload\":\"1\"}\n",
                 "{\"stream\":[\"hashtag:local\",\"Rust\"],\"event\":\"delete\",\"payload\":\"2\"}\n",
@@ -365,7 +361,9 @@ fn catch_up_prints_missed_events_then_the_gap() {
     .spawn()
     .unwrap();
     assert!(server.wait_for_connections(1, 10 * SECOND));
-    std::thread::sleep(Duration::from_millis(50));
+    // The stream takes its starting point (a page of the timeline) when it
+    // opens: publish once that page has been served.
+    assert!(server.wait_for_pages(1, 10 * SECOND));
     server.publish(Publish::new("update", status.clone()));
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
