@@ -222,13 +222,23 @@ impl Flavour {
         )
     }
 
-    /// How the server spells ids: GoToSocial's are ULIDs.
+    /// How the server spells ids: GoToSocial's are ULIDs, Pleroma's and
+    /// Akkoma's flake ids, Iceshrimp.NET's its own 16 characters.
     pub fn id_format(self) -> crate::ids::IdFormat {
         match self {
             Flavour::GoToSocial => crate::ids::IdFormat::Ulid,
             Flavour::Pleroma | Flavour::Akkoma => crate::ids::IdFormat::Flake,
+            Flavour::Iceshrimp => crate::ids::IdFormat::Iceshrimp,
             _ => crate::ids::IdFormat::Snowflake,
         }
+    }
+
+    /// Whether a page asked with `min_id` comes oldest first: Iceshrimp.NET
+    /// orders it ascending and does not turn it round
+    /// (Iceshrimp.Backend/Core/Extensions/QueryableExtensions.cs, `Paginate`:
+    /// `{ MinId: not null } => … OrderBy(p => p.Id)`); Mastodon reverses it.
+    pub fn min_id_pages_ascending(self) -> bool {
+        self == Flavour::Iceshrimp
     }
 
     /// Whether the public streams (`PUBLIC_CHANNELS`: public, its local,

@@ -22,7 +22,19 @@ pub enum IdFormat {
     /// (milliseconds, a node id, a sequence) in base 62 (`0-9A-Za-z`), with
     /// no padding: 18 characters for any time since 1973, sorting as strings.
     Flake,
+    /// Iceshrimp.NET's (kaido2ki/Iceshrimp.NET,
+    /// Iceshrimp.Backend/Core/Helpers/IdHelpers.cs): 16 lowercase
+    /// characters, the first eight the milliseconds since 2000-01-01 in base
+    /// 36 (padded with `0`), the last eight random Crockford base-32 in
+    /// lowercase; here those carry the sequence. They sort as strings.
+    Iceshrimp,
 }
+
+/// Iceshrimp.NET's epoch, 2000-01-01, in milliseconds since 1970.
+const ICESHRIMP_EPOCH: u64 = 946_684_800_000;
+
+/// Base 36 in lowercase.
+const BASE36: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
 /// The node part of a flake id this server writes.
 const FLAKE_NODE: u128 = 0x5e_7a_c0_ff_ee_01;
@@ -53,6 +65,20 @@ impl IdFormat {
                     value /= 62;
                 }
                 digits.iter().rev().map(|&d| d as char).collect()
+            }
+            IdFormat::Iceshrimp => {
+                let mut time = (id >> 16).saturating_sub(ICESHRIMP_EPOCH);
+                let mut text = [b'0'; 16];
+                for slot in text[..8].iter_mut().rev() {
+                    *slot = BASE36[(time % 36) as usize];
+                    time /= 36;
+                }
+                let sequence = id & 0xffff;
+                for (i, slot) in text[8..].iter_mut().enumerate() {
+                    let digit = (sequence >> (5 * (7 - i))) & 31;
+                    *slot = CROCKFORD[digit as usize].to_ascii_lowercase();
+                }
+                text.iter().map(|&b| b as char).collect()
             }
         }
     }
@@ -85,6 +111,26 @@ impl IdFormat {
                 }
                 let millis = u64::try_from(value >> 64).ok()?;
                 (millis < (1 << 48)).then_some((millis << 16) | (value & 0xffff) as u64)
+            }
+            IdFormat::Iceshrimp => {
+                let text = text.trim().as_bytes();
+                if text.len() != 16 {
+                    return None;
+                }
+                let mut time: u64 = 0;
+                for &c in &text[..8] {
+                    let digit = BASE36.iter().position(|&d| d == c)?;
+                    time = time * 36 + digit as u64;
+                }
+                let mut sequence: u64 = 0;
+                for &c in &text[8..] {
+                    let digit = CROCKFORD
+                        .iter()
+                        .position(|&d| d == c.to_ascii_uppercase())?;
+                    sequence = (sequence << 5) | digit as u64;
+                }
+                let millis = time + ICESHRIMP_EPOCH;
+                (sequence <= 0xffff && millis < (1 << 48)).then_some((millis << 16) | sequence)
             }
         }
     }
@@ -192,6 +238,23 @@ mod tests {
             assert_eq!(IdFormat::Flake.read(text), Some(id));
         }
         assert!(flakes[0] < flakes[1], "{flakes:?}");
+        let iceshrimp: Vec<String> = ids
+            .iter()
+            .skip(1)
+            .map(|&id| IdFormat::Iceshrimp.write(id))
+            .collect();
+        for (text, &id) in iceshrimp.iter().zip(ids.iter().skip(1)) {
+            assert_eq!(text.len(), 16, "{text}");
+            assert!(text.bytes().all(|b| !b.is_ascii_uppercase()), "{text}");
+            assert_eq!(IdFormat::Iceshrimp.read(text), Some(id));
+        }
+        assert!(iceshrimp[0] < iceshrimp[1], "{iceshrimp:?}");
+        // 2025-11-24T16:00:00Z is 817,228,800,000 ms after 2000-01-01:
+        // "afgwd8g0" in base 36 (worked out apart, in Python).
+        assert_eq!(
+            IdFormat::Iceshrimp.write(1_764_000_000_000 << 16),
+            "afgwd8g000000000"
+        );
     }
 
     #[test]

@@ -215,10 +215,11 @@ fn serve(
         return response;
     }
     let format = state.hub.id_format();
-    let page = page(
-        &state.hub.store(),
-        page_params(query, listing.limits, format),
-    );
+    let params = page_params(query, listing.limits, format);
+    let mut page = page(&state.hub.store(), params);
+    if params.min_id.is_some() && state.hub.flavour.min_id_pages_ascending() {
+        page.items.reverse();
+    }
     let scheme = if state.settings.secure {
         "https"
     } else {

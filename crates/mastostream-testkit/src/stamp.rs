@@ -146,8 +146,12 @@ fn fresh_status(
 ) {
     // GoToSocial dates a remote status's id by its `created_at`, however
     // late it federates in (internal/federation/dereferencing/status.go,
-    // `id.NewULIDFromTime`): a test gives such a status its `created_at`.
-    let remote_created = (ids.format == IdFormat::Ulid
+    // `id.NewULIDFromTime`), and so does Iceshrimp.NET a remote note's by
+    // its `published` (Iceshrimp.Backend/Core/Services/NoteService.cs,
+    // `IdHelpers.GenerateSnowflakeId(createdAt)`): a test gives such a
+    // status its `created_at`.
+    let dates_remote = matches!(ids.format, IdFormat::Ulid | IdFormat::Iceshrimp);
+    let remote_created = (dates_remote
         && status["account"]["acct"]
             .as_str()
             .is_some_and(|acct| acct.contains('@')))

@@ -657,10 +657,12 @@ async fn a_stream_with_no_starting_point_reports_its_gap_incomplete() {
 }
 
 /// Servers whose ids are not Mastodon's numbers, over the WebSocket (they
-/// serve no SSE): GoToSocial's ULIDs, which date a remote post by its
-/// `created_at`, and Pleroma's and Akkoma's flake ids, which date it by its
-/// arrival. An outage's posts come back exactly once and in the server's
-/// order, GoToSocial's back-dated one included.
+/// serve no SSE): GoToSocial's ULIDs and Iceshrimp.NET's 16-character ids,
+/// which date a remote post by its `created_at`, and Pleroma's and
+/// Akkoma's flake ids, which date it by its arrival. An outage's posts come
+/// back exactly once and in the server's order, the back-dated one
+/// included, and Iceshrimp.NET's `min_id` pages (oldest first) come back
+/// oldest first as everyone else's.
 #[tokio::test]
 async fn opaque_ids_and_back_dated_posts_are_caught_up() {
     use mastostream_testkit::Flavour;
@@ -668,6 +670,7 @@ async fn opaque_ids_and_back_dated_posts_are_caught_up() {
         (Flavour::GoToSocial, 26),
         (Flavour::Pleroma, 18),
         (Flavour::Akkoma, 18),
+        (Flavour::Iceshrimp, 16),
     ] {
         let (live, caught) = outage_with_late_post(flavour).await;
         for id in live.iter().chain(&caught) {
@@ -678,7 +681,7 @@ async fn opaque_ids_and_back_dated_posts_are_caught_up() {
             "{flavour:?}: {live:?}"
         );
         assert_eq!(caught.len(), 2, "{flavour:?}: {caught:?}");
-        if flavour == Flavour::GoToSocial {
+        if matches!(flavour, Flavour::GoToSocial | Flavour::Iceshrimp) {
             // The late post sorts between the first two delivered.
             assert!(
                 live[0] < caught[0] && caught[0] < live[1],

@@ -270,6 +270,14 @@ fn position(event: &Event) -> Option<Position> {
     (!id.is_empty()).then_some(Position { kind, id, keys })
 }
 
+/// How two ids of one server sort: by length, then byte by byte. Mastodon's
+/// decimal snowflakes sort so, as do the fixed-width strings of
+/// GoToSocial (ULIDs), Iceshrimp.NET and Pleroma / Akkoma (flake ids, 18
+/// characters for any time since 1973).
+fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
 /// The paging id of a raw REST record of `kind`.
 fn id_of(kind: Kind, raw: &serde_json::value::RawValue) -> Option<String> {
     let event = Event::parse_owned(kind.event_name(), Some(raw.get().to_owned())).ok()?;
@@ -602,14 +610,35 @@ impl Stage {
             pages += 1;
             let full = items.len() >= self.config.page_size;
             let kind = self.sources[index].kind;
-            // The page's newest record (pages come newest first, and are
-            // delivered oldest first, so it is the last one read): where the
-            // next page starts, and where the next catch-up would.
+            // Delivered oldest first. Mastodon, Pleroma and GoToSocial send
+            // a page newest first; Iceshrimp.NET sends one asked with
+            // `min_id` oldest first: the ids at its two ends say which. The
+            // page's newest record, the last one read, is where the next
+            // page starts, and where the next catch-up would.
+            let mut records: Vec<(Result<Event, Error>, Option<Position>)> = items
+                .into_iter()
+                .map(|raw| {
+                    let parsed = Event::parse_owned(kind.event_name(), Some(raw.get().to_owned()))
+                        .map(Event::mark_caught_up);
+                    let at = parsed.as_ref().ok().and_then(position);
+                    (parsed, at)
+                })
+                .collect();
+            let mut ids = records
+                .iter()
+                .filter_map(|(_, at)| at.as_ref().map(|p| &p.id));
+            let first = ids.next();
+            let ascending = match (first, ids.next_back()) {
+                (Some(first), Some(last)) => id_order(first, last).is_lt(),
+                _ => false,
+            };
+            if !ascending {
+                records.reverse();
+            }
             let mut page_newest = None;
-            for raw in items.into_iter().rev() {
-                let event = match Event::parse_owned(kind.event_name(), Some(raw.get().to_owned()))
-                {
-                    Ok(event) => event.mark_caught_up(),
+            for (parsed, at) in records {
+                let event = match parsed {
+                    Ok(event) => event,
                     Err(error) => {
                         if !self.send(Item::Skipped(error)).await {
                             return Ok(None);
@@ -617,7 +646,7 @@ impl Stage {
                         continue;
                     }
                 };
-                let Some(Position { id, keys, .. }) = position(&event) else {
+                let Some(Position { id, keys, .. }) = at else {
                     continue;
                 };
                 page_newest = Some(id.clone());
