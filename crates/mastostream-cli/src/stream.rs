@@ -30,7 +30,8 @@ pub fn exit_code_for(error: &Error) -> ExitCode {
         } => EXIT_AUTH,
         Error::Http {
             status: 400 | 404, ..
-        } => EXIT_BAD_REQUEST,
+        }
+        | Error::Unsupported { .. } => EXIT_BAD_REQUEST,
         _ => EXIT_ERROR,
     })
 }

@@ -53,3 +53,57 @@ fn a_list_stream_from_every_server_prints_mastodon_lines() {
         );
     }
 }
+
+/// A stream the server does not offer ends the command with exit 4 and a
+/// line naming the server and the stream, at once, instead of a silence
+/// (GoToSocial accepts a hashtag stream and never pushes to it).
+#[test]
+fn a_stream_the_server_lacks_is_named_with_the_server() {
+    for (flavour, stream, says) in [
+        (
+            Flavour::GoToSocial,
+            "hashtag=rust",
+            "mastostream: hashtag=rust: GoToSocial (127.0.0.1:",
+        ),
+        (
+            Flavour::Akkoma,
+            "hashtag:local=rust",
+            "mastostream: hashtag:local=rust: Akkoma (127.0.0.1:",
+        ),
+    ] {
+        let server = TestServer::builder()
+            .flavour(flavour)
+            .start_blocking()
+            .unwrap();
+        for transport in ["auto", "ws"] {
+            let child = mastostream(&[
+                "stream",
+                "--server",
+                &server.url(),
+                "--token",
+                "t",
+                "--transport",
+                transport,
+                stream,
+            ])
+            .spawn()
+            .unwrap();
+            let output = finish(child);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(4),
+                "{flavour:?} {transport}: {stderr}"
+            );
+            let line = stderr
+                .lines()
+                .find(|line| line.starts_with(says))
+                .unwrap_or_else(|| panic!("{flavour:?} {transport}: {stderr}"));
+            assert!(
+                line.contains(&format!("does not stream {stream}: ")),
+                "{line}"
+            );
+            assert!(output.stdout.is_empty(), "{flavour:?} {transport}");
+        }
+    }
+}

@@ -84,6 +84,18 @@ pub enum Error {
     /// A background stream's thread could not be started.
     #[error("could not start the listener thread: {0}")]
     Spawn(String),
+    /// The server does not offer the stream asked for (GoToSocial has no
+    /// hashtag streams, say), though it may accept the request and stay
+    /// silent. Not retried.
+    #[error("{server} does not stream {stream}: {reason}")]
+    Unsupported {
+        /// The server software, and the host.
+        server: String,
+        /// The stream, as `name` or `name=argument`.
+        stream: String,
+        /// What the server offers instead.
+        reason: String,
+    },
     /// The stream was closed by the user, or ended.
     #[error("stream closed")]
     Closed,

@@ -17,6 +17,8 @@
 //!   them, when to reconnect and when a silent stream is dead.
 //! - [`ProxyRules`] decides, as curl does from its environment variables,
 //!   which proxy (if any) a connection to a host goes through.
+//! - [`Software`] tells the server software from its instance document,
+//!   and which of Mastodon's streams it lacks.
 //! - [`entities`] holds the typed, forward-compatible Mastodon entities;
 //!   [`Error`] is the one error type.
 //!
@@ -44,6 +46,7 @@ pub mod liveness;
 mod proxy;
 pub mod reconnect;
 pub mod server_wait;
+mod software;
 pub mod sse;
 mod timestamp;
 mod ws_frame;
@@ -58,6 +61,7 @@ pub use label::{Label, read_label};
 pub use liveness::{Liveness, LivenessEvent};
 pub use proxy::{ProxyRules, redact_proxy_url};
 pub use reconnect::{Action, ReconnectPolicy, Reconnector};
+pub use software::Software;
 pub use sse::{SseDecoder, SseError, SseItem, SseMessage};
 pub use timestamp::parse_timestamp;
 pub use ws_frame::{WsEnvelope, WsMessage, decode_ws_envelope, decode_ws_frame};

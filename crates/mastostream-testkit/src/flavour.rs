@@ -307,6 +307,31 @@ impl Flavour {
                 _ => {}
             }
         }
+        // Iceshrimp.NET has the two as well (WebSocketConnection.cs: its
+        // PublicChannel list), labelled with their name (PublicChannel.cs,
+        // `Stream = [Name]`), but no `allow_local_only` parameter.
+        if self == Flavour::Iceshrimp
+            && matches!(
+                name,
+                "public:allow_local_only" | "public:allow_local_only:media"
+            )
+        {
+            return Ok(Channel::Other {
+                name: name.to_owned(),
+                params: Vec::new(),
+            });
+        }
+        // lib/pleroma/web/streamer.ex, `get_topic`: no `hashtag:local`, and
+        // `public:remote` only with an `instance` (one remote server's
+        // posts, which this server does not emulate): a bad topic.
+        if matches!(self, Flavour::Pleroma | Flavour::Akkoma)
+            && matches!(
+                name,
+                "hashtag:local" | "public:remote" | "public:remote:media"
+            )
+        {
+            return Err(ChannelError::UnknownChannel);
+        }
         Channel::from_name(name, arg)
     }
 
@@ -326,6 +351,81 @@ impl Flavour {
             )
     }
 
+    /// Whether anything is ever pushed to `stream` (GoToSocial opens a
+    /// stream of any name from the URL, but pushes only to those in
+    /// internal/stream/stream.go's `AllStatusTimelines` and
+    /// `user:notification`).
+    pub fn pushes(self, stream: &Channel) -> bool {
+        self != Flavour::GoToSocial
+            || matches!(
+                stream,
+                Channel::User
+                    | Channel::UserNotification
+                    | Channel::Public
+                    | Channel::PublicLocal
+                    | Channel::Direct
+                    | Channel::List(_)
+            )
+    }
+
+    /// Whether a stream named in the URL that the server cannot place is
+    /// refused with a bare 404 before the upgrade (Pleroma and Akkoma:
+    /// lib/pleroma/web/mastodon_api/websocket_handler.ex, `init`,
+    /// `{:error, :bad_topic}`), rather than with an error frame after it.
+    pub fn refuses_unknown_before_upgrade(self) -> bool {
+        matches!(self, Flavour::Pleroma | Flavour::Akkoma)
+    }
+
+    /// What `/api/v1/instance` and `/api/v2/instance` say of the software:
+    /// `version` and `source_url`, as each server writes them (Pleroma
+    /// and Akkoma: lib/pleroma/web/mastodon_api/views/instance_view.ex;
+    /// Iceshrimp.NET: Controllers/Mastodon/Schemas/InstanceInfoV2Response.cs;
+    /// GoToSocial: its own version alone, its repository as `source_url`).
+    pub fn instance_software(self) -> (&'static str, &'static str) {
+        match self {
+            Flavour::Mastodon => ("4.6.5", "https://github.com/mastodon/mastodon"),
+            Flavour::Mastodon41 => ("4.1.0", "https://github.com/mastodon/mastodon"),
+            Flavour::GlitchSoc => ("4.5.0+glitch", "https://github.com/glitch-soc/mastodon"),
+            Flavour::Pleroma => ("2.7.2 (compatible; Pleroma 2.7.0)", ""),
+            Flavour::Akkoma => ("2.7.2 (compatible; Akkoma 3.15.2)", ""),
+            Flavour::Iceshrimp => (
+                "4.2.1 (compatible; Iceshrimp.NET/2025.1-beta5)",
+                "https://iceshrimp.dev/iceshrimp/Iceshrimp.NET",
+            ),
+            Flavour::GoToSocial => (
+                "0.19.1",
+                "https://codeberg.org/superseriousbusiness/gotosocial",
+            ),
+        }
+    }
+
+    /// The source this flavour follows: repository, version, files.
+    pub fn source(self) -> &'static str {
+        match self {
+            Flavour::Mastodon => {
+                "mastodon/mastodon v4.6.5, streaming/index.js (and the real server's bytes)"
+            }
+            Flavour::Mastodon41 => {
+                "mastodon/mastodon v4.1.0 (70c0d754, in glitch-soc/mastodon's history), streaming/index.js"
+            }
+            Flavour::GlitchSoc => "glitch-soc/mastodon 839591f2, streaming/index.js",
+            Flavour::Pleroma => {
+                "Pleroma 2.7.0 (the kphrx/pleroma mirror), lib/pleroma/web/mastodon_api/websocket_handler.ex, \
+                 lib/pleroma/web/streamer.ex, lib/pleroma/web/views/streamer_view.ex"
+            }
+            Flavour::Akkoma => "Akkoma (the BDX-town/Akkoma mirror), the same files as Pleroma's",
+            Flavour::GoToSocial => {
+                "superseriousbusiness/gotosocial, internal/api/client/streaming/stream.go, \
+                 internal/stream/stream.go, internal/id/ulid.go"
+            }
+            Flavour::Iceshrimp => {
+                "Iceshrimp.NET b3d9f649 (the kaido2ki/Iceshrimp.NET mirror), \
+                 Iceshrimp.Backend/Controllers/Mastodon/Streaming/, Core/Helpers/IdHelpers.cs, \
+                 Core/Extensions/QueryableExtensions.cs"
+            }
+        }
+    }
+
     /// Whether unsubscribe frames are acted on (Akkoma ignores them).
     pub fn handles_unsubscribe(self) -> bool {
         self != Flavour::Akkoma
@@ -339,7 +439,7 @@ impl Flavour {
     }
 }
 
-/// The timeline a glitch-soc stream of its own reads (Redis
+/// The timeline a glitch-soc (or Iceshrimp.NET) stream of its own reads (Redis
 /// `timeline:public` or `timeline:public:media`), so that it gets what
 /// those do.
 pub fn reads_timeline(stream: &Channel) -> Option<Channel> {

@@ -83,6 +83,9 @@ pub fn upgrade(
         let allow = query.get("allow_local_only").map(String::as_str);
         flavour.channel(name, arg.map(String::as_str), allow)
     });
+    if flavour.refuses_unknown_before_upgrade() && matches!(initial, Some(Err(_))) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let mut upgrade = upgrade;
     if source == Some(TokenSource::Protocol)
         && let Some(protocol) = headers
@@ -232,6 +235,8 @@ async fn connection(
                 return;
             }
         }
+        // GoToSocial opens it, and never pushes to it.
+        Some(Ok(stream)) if !flavour.pushes(&stream) => {}
         Some(Ok(stream)) => {
             hub.subscribe(id, stream.clone());
             subscriptions.push(stream);

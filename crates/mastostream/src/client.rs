@@ -324,6 +324,7 @@ impl ClientBuilder {
                 token_in_query: self.token_in_query,
                 streaming_override,
                 streaming_base: OnceCell::new(),
+                software: OnceCell::new(),
                 request_timeout: self.request_timeout,
                 settings: self.settings,
                 tls,

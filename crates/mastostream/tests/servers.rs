@@ -275,6 +275,98 @@ async fn akkoma_hashtag_streams_by_the_url() {
     );
 }
 
+/// The end of a stream the server lacks: its error, within a few seconds.
+async fn unsupported_end(events: &mut EventStream) -> Error {
+    loop {
+        match next_significant(events, 5 * SECOND).await {
+            Ok(Item::Heartbeat) => {}
+            Err(error) => return error,
+            other => panic!("{}: expected the end, got {other:?}", events.channel()),
+        }
+    }
+}
+
+/// A stream the server lacks ends at once with an error naming the server
+/// and the stream, on either transport, where the server itself would
+/// have said nothing: GoToSocial opens a hashtag stream and never pushes
+/// to it, Akkoma drops a subscribe to `hashtag:local` with a log line;
+/// Pleroma refuses `public:remote` (its own takes an instance). The other
+/// streams of the same client go on; Mastodon and Iceshrimp.NET stream
+/// them all.
+#[tokio::test]
+async fn streams_a_server_lacks_end_with_a_clear_error() {
+    let tag = || Channel::Hashtag("rust".into());
+    let cases = [
+        (Flavour::GoToSocial, tag(), "GoToSocial", "hashtag=rust"),
+        (
+            Flavour::GoToSocial,
+            Channel::PublicMedia,
+            "GoToSocial",
+            "public:media",
+        ),
+        (
+            Flavour::Akkoma,
+            Channel::HashtagLocal("rust".into()),
+            "Akkoma",
+            "hashtag:local=rust",
+        ),
+        (
+            Flavour::Pleroma,
+            Channel::PublicRemote,
+            "Pleroma",
+            "public:remote",
+        ),
+    ];
+    for (flavour, lacking, name, stream) in cases {
+        for transport in [Transport::Auto, Transport::WebSocket] {
+            let server = server(flavour).await;
+            let client = Client::builder(server.url())
+                .token("token")
+                .transport(transport)
+                .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(20)))
+                .build()
+                .unwrap();
+            let mut public = client.stream(Channel::Public);
+            let mut missing = client.stream(lacking.clone());
+            let error = unsupported_end(&mut missing).await;
+            let Error::Unsupported {
+                server: said,
+                stream: named,
+                ..
+            } = &error
+            else {
+                panic!("{flavour:?} {transport:?}: {error:?}");
+            };
+            assert!(said.starts_with(name), "{error}");
+            assert!(said.contains("127.0.0.1"), "{error}");
+            assert_eq!(named, stream, "{error}");
+            let text = error.to_string();
+            assert!(text.contains(name) && text.contains(stream), "{text}");
+            assert!(!error.is_retryable());
+            // The rest of the client streams on.
+            assert!(server.wait_for_subscriptions(1, 2 * SECOND).await);
+            server.publish(Publish::new("announcement.delete", "on").to(Channel::Public));
+            assert_eq!(
+                next_event(&mut public).await,
+                ("announcement.delete".into(), "on".into()),
+                "{flavour:?} {transport:?}"
+            );
+        }
+    }
+    for flavour in [Flavour::Mastodon, Flavour::Iceshrimp] {
+        let server = server(flavour).await;
+        let client = client(&server);
+        let mut rust = client.stream(tag());
+        subscribed(&server, 1).await;
+        server.publish(Publish::new("announcement.delete", "1").to(tag()));
+        assert_eq!(
+            next_event(&mut rust).await,
+            ("announcement.delete".into(), "1".into()),
+            "{flavour:?}"
+        );
+    }
+}
+
 /// Akkoma does not handle unsubscribe: after one, its events keep coming
 /// on the shared connection, and the client drops them instead of handing
 /// them to the subscription that is left.

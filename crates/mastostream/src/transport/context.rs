@@ -10,7 +10,7 @@ use tokio::sync::OnceCell;
 use crate::Error;
 use crate::token::Token;
 use crate::transport::http;
-use mastostream_proto::ReconnectPolicy;
+use mastostream_proto::{Channel, ReconnectPolicy, Software};
 
 /// The settings a stream's connection task works with.
 #[derive(Debug, Clone)]
@@ -77,6 +77,9 @@ pub(crate) struct Context {
     pub token_in_query: bool,
     pub streaming_override: Option<Url>,
     pub streaming_base: OnceCell<Url>,
+    /// The server software, told from the instance document (read with
+    /// discovery, or for a stream that some servers lack).
+    pub software: OnceCell<Software>,
     /// For REST requests only: a stream must not time out as a whole.
     pub request_timeout: Duration,
     pub settings: StreamSettings,
@@ -98,6 +101,33 @@ impl Context {
             .get_or_try_init(|| discover(self))
             .await
             .cloned()
+    }
+
+    /// An [`Error::Unsupported`] when the server is one known to lack
+    /// `channel`. The server is identified only for streams that some
+    /// server lacks; one that cannot be identified is let through.
+    pub(crate) async fn check_stream(&self, channel: &Channel) -> Result<(), Error> {
+        if !Software::some_lack(channel) {
+            return Ok(());
+        }
+        // Discovery, when it has run, noted the software on its way; this
+        // never waits on discovery itself (the WebSocket's task checks a
+        // subscribe while its connect, which may be discovering, waits).
+        let software = *self.software.get_or_init(|| identify(self)).await;
+        match software.lacks(channel) {
+            Some(reason) => Err(Error::Unsupported {
+                server: {
+                    let host = self.server.host_str().unwrap_or_default();
+                    match self.server.port() {
+                        Some(port) => format!("{} ({host}:{port})", software.name()),
+                        None => format!("{} ({host})", software.name()),
+                    }
+                },
+                stream: channel.to_string(),
+                reason: reason.to_owned(),
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -123,30 +153,53 @@ pub(crate) fn parse_base_url(text: &str) -> Result<Url, Error> {
     Ok(url)
 }
 
-/// Reads the streaming URL from the instance endpoints.
-async fn discover(inner: &Context) -> Result<Url, Error> {
-    for (path, pointer) in [
-        ("/api/v2/instance", "/configuration/urls/streaming"),
-        ("/api/v1/instance", "/urls/streaming_api"),
-    ] {
-        let mut url = inner.server.clone();
-        url.set_path(path);
-        let response = match http::send(inner.http.get(url).timeout(inner.request_timeout)).await {
-            Ok(response) => response,
-            Err(error) if error.is_connect() || error.is_timeout() => {
-                return Err(http::network(error));
-            }
-            Err(_) => continue,
-        };
-        if !response.status().is_success() {
-            continue;
+/// The instance documents, newest API first, with where each holds the
+/// streaming URL.
+const INSTANCE_DOCUMENTS: [(&str, &str); 2] = [
+    ("/api/v2/instance", "/configuration/urls/streaming"),
+    ("/api/v1/instance", "/urls/streaming_api"),
+];
+
+/// Fetches one instance document; `Ok(None)` when the server has none
+/// there (or not as JSON), `Err` when it cannot be reached.
+async fn instance_document(
+    inner: &Context,
+    path: &str,
+) -> Result<Option<serde_json::Value>, Error> {
+    let mut url = inner.server.clone();
+    url.set_path(path);
+    let response = match http::send(inner.http.get(url).timeout(inner.request_timeout)).await {
+        Ok(response) => response,
+        Err(error) if error.is_connect() || error.is_timeout() => {
+            return Err(http::network(error));
         }
-        let Ok(bytes) = response.bytes().await else {
+        Err(_) => return Ok(None),
+    };
+    if !response.status().is_success() {
+        return Ok(None);
+    }
+    let Ok(bytes) = response.bytes().await else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+}
+
+/// Notes the software a document names, once.
+fn note_software(inner: &Context, document: &serde_json::Value) {
+    let software = Software::identify(document);
+    if software != Software::Unknown {
+        let _ = inner.software.set(software);
+    }
+}
+
+/// Reads the streaming URL from the instance endpoints (and, on the way,
+/// the server software).
+async fn discover(inner: &Context) -> Result<Url, Error> {
+    for (path, pointer) in INSTANCE_DOCUMENTS {
+        let Some(body) = instance_document(inner, path).await? else {
             continue;
         };
-        let Ok(body) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            continue;
-        };
+        note_software(inner, &body);
         if let Some(found) = body.pointer(pointer).and_then(|v| v.as_str())
             && !found.is_empty()
         {
@@ -155,4 +208,19 @@ async fn discover(inner: &Context) -> Result<Url, Error> {
         }
     }
     Ok(inner.server.clone())
+}
+
+/// The server software from the instance documents; `Unknown` when none
+/// says (or none can be read: the stream then goes ahead and meets
+/// whatever the server does).
+async fn identify(inner: &Context) -> Software {
+    for (path, _) in INSTANCE_DOCUMENTS {
+        if let Ok(Some(body)) = instance_document(inner, path).await {
+            let software = Software::identify(&body);
+            if software != Software::Unknown {
+                return software;
+            }
+        }
+    }
+    Software::Unknown
 }

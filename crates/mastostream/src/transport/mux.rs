@@ -386,6 +386,13 @@ impl MuxTask {
                 tx,
                 state,
             } => {
+                // A stream the server is known to lack ends at once, with
+                // a reason, instead of waiting on a silence.
+                if let Err(error) = self.context.check_stream(&channel).await {
+                    state.send_replace(ConnectionState::Closed(Some(error.clone())));
+                    tx.push(Signal::Ended(error));
+                    return;
+                }
                 let key = channel_key(&channel);
                 state.send_replace(self.state.borrow().clone());
                 self.subscribers.insert(

@@ -1,0 +1,187 @@
+//! Which server software speaks for an instance, told from its instance
+//! document, and which of Mastodon's streams it does not offer.
+//!
+//! A server that lacks a stream does not always say so: GoToSocial opens a
+//! hashtag stream and never pushes to it, Akkoma logs a subscribe it cannot
+//! place and answers nothing. Knowing the software lets a client say so
+//! instead of waiting in silence.
+
+use crate::Channel;
+
+/// The server software behind an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Software {
+    /// Mastodon, or a fork that keeps its streaming server (glitch-soc).
+    Mastodon,
+    /// Pleroma.
+    Pleroma,
+    /// Akkoma.
+    Akkoma,
+    /// GoToSocial.
+    GoToSocial,
+    /// Iceshrimp.NET.
+    Iceshrimp,
+    /// Something else, or a document that says nothing.
+    Unknown,
+}
+
+impl Software {
+    /// The software named by an instance document (`/api/v2/instance` or
+    /// `/api/v1/instance`):
+    /// - Pleroma and Akkoma write `version` as `2.7.2 (compatible; Pleroma
+    ///   2.7.0)` / `… (compatible; Akkoma 3.13.2)`
+    ///   (lib/pleroma/web/mastodon_api/views/instance_view.ex, `named_version`);
+    /// - Iceshrimp.NET as `4.2.1 (compatible; Iceshrimp.NET/…)`
+    ///   (Iceshrimp.Backend/Controllers/Mastodon/Schemas/InstanceInfoV2Response.cs);
+    /// - GoToSocial's `version` is its own number alone, but its v2
+    ///   `source_url` is its repository (…/superseriousbusiness/gotosocial);
+    /// - Mastodon's `version` is a bare version (`4.5.0`, glitch-soc's
+    ///   `4.5.0+glitch`).
+    pub fn identify(instance: &serde_json::Value) -> Software {
+        let text = |key: &str| {
+            instance
+                .get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        };
+        let version = text("version");
+        let source = text("source_url");
+        if let Some((_, compatible)) = version.split_once("(compatible;") {
+            let name = compatible.trim_start();
+            return if name.starts_with("akkoma") {
+                Software::Akkoma
+            } else if name.starts_with("pleroma") {
+                Software::Pleroma
+            } else if name.starts_with("iceshrimp") {
+                Software::Iceshrimp
+            } else {
+                Software::Unknown
+            };
+        }
+        if source.contains("gotosocial") {
+            return Software::GoToSocial;
+        }
+        if source.contains("mastodon") || version.starts_with(|c: char| c.is_ascii_digit()) {
+            return Software::Mastodon;
+        }
+        Software::Unknown
+    }
+
+    /// Its name, as its authors write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Software::Mastodon => "Mastodon",
+            Software::Pleroma => "Pleroma",
+            Software::Akkoma => "Akkoma",
+            Software::GoToSocial => "GoToSocial",
+            Software::Iceshrimp => "Iceshrimp.NET",
+            Software::Unknown => "the server",
+        }
+    }
+
+    /// Why this software does not offer `channel`, or `None` when it does
+    /// (or when that is not known).
+    pub fn lacks(self, channel: &Channel) -> Option<&'static str> {
+        match self {
+            // superseriousbusiness/gotosocial, internal/stream/stream.go
+            // (`AllStatusTimelines`) and internal/api/client/streaming/stream.go:
+            // it pushes to these alone; any other name opens a stream that
+            // stays silent, or is ignored in-band with a log line.
+            Software::GoToSocial => (!matches!(
+                channel,
+                Channel::User
+                    | Channel::UserNotification
+                    | Channel::Public
+                    | Channel::PublicLocal
+                    | Channel::Direct
+                    | Channel::List(_)
+            ))
+            .then_some(
+                "it streams only user, user:notification, public, public:local, direct and list",
+            ),
+            // lib/pleroma/web/streamer.ex, `get_topic`: no `hashtag:local`,
+            // and its `public:remote` is one remote instance's posts, named
+            // by an `instance` parameter; without one it is a bad topic
+            // (Pleroma answers an error, Akkoma nothing at all).
+            Software::Pleroma | Software::Akkoma => match channel {
+                Channel::HashtagLocal(_) => Some("it has no local-only hashtag stream"),
+                Channel::PublicRemote | Channel::PublicRemoteMedia => Some(
+                    "its public:remote streams take one remote instance (an `instance` \
+                     parameter), not all of them",
+                ),
+                _ => None,
+            },
+            Software::Mastodon | Software::Iceshrimp | Software::Unknown => None,
+        }
+    }
+
+    /// Whether some known software lacks `channel`: only for these is the
+    /// server worth identifying before streaming.
+    pub fn some_lack(channel: &Channel) -> bool {
+        [Software::GoToSocial, Software::Pleroma]
+            .iter()
+            .any(|software| software.lacks(channel).is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn each_server_is_told_from_its_instance_document() {
+        let cases = [
+            (json!({"version": "4.5.0"}), Software::Mastodon),
+            (json!({"version": "4.5.0+glitch"}), Software::Mastodon),
+            (
+                json!({"version": "2.7.2 (compatible; Pleroma 2.7.0)"}),
+                Software::Pleroma,
+            ),
+            (
+                json!({"version": "2.7.2 (compatible; Akkoma 3.13.2)"}),
+                Software::Akkoma,
+            ),
+            (
+                json!({"version": "4.2.1 (compatible; Iceshrimp.NET/2025.1)"}),
+                Software::Iceshrimp,
+            ),
+            (
+                json!({"version": "0.17.3", "source_url": "https://codeberg.org/superseriousbusiness/gotosocial"}),
+                Software::GoToSocial,
+            ),
+            (json!({}), Software::Unknown),
+            (json!({"version": "x"}), Software::Unknown),
+        ];
+        for (document, software) in cases {
+            assert_eq!(Software::identify(&document), software, "{document}");
+        }
+    }
+
+    #[test]
+    fn what_each_server_lacks() {
+        let tag = Channel::Hashtag("rust".into());
+        assert!(Software::GoToSocial.lacks(&tag).is_some());
+        assert!(Software::GoToSocial.lacks(&Channel::PublicLocal).is_none());
+        assert!(
+            Software::GoToSocial
+                .lacks(&Channel::List("1".into()))
+                .is_none()
+        );
+        assert!(Software::Akkoma.lacks(&tag).is_none());
+        assert!(
+            Software::Akkoma
+                .lacks(&Channel::HashtagLocal("rust".into()))
+                .is_some()
+        );
+        assert!(Software::Pleroma.lacks(&Channel::PublicRemote).is_some());
+        for channel in [tag, Channel::PublicRemoteMedia, Channel::User] {
+            assert!(Software::Mastodon.lacks(&channel).is_none());
+            assert!(Software::Iceshrimp.lacks(&channel).is_none());
+        }
+        assert!(Software::some_lack(&Channel::PublicMedia));
+        assert!(!Software::some_lack(&Channel::User));
+    }
+}
