@@ -105,24 +105,54 @@ impl Software {
             // and its `public:remote` is one remote instance's posts, named
             // by an `instance` parameter; without one it is a bad topic
             // (Pleroma answers an error, Akkoma nothing at all).
+            // A name it does not know is a bad topic too (`user:pleroma_chat`
+            // is Pleroma's own).
             Software::Pleroma | Software::Akkoma => match channel {
                 Channel::HashtagLocal(_) => Some("it has no local-only hashtag stream"),
                 Channel::PublicRemote | Channel::PublicRemoteMedia => Some(
                     "its public:remote streams take one remote instance (an `instance` \
                      parameter), not all of them",
                 ),
+                Channel::Other { name, .. } if name != "user:pleroma_chat" => {
+                    Some("it streams Mastodon's streams and user:pleroma_chat only")
+                }
                 _ => None,
             },
-            Software::Mastodon | Software::Iceshrimp | Software::Unknown => None,
+            // Iceshrimp.Backend/Controllers/Mastodon/Streaming/WebSocketConnection.cs:
+            // Mastodon's streams and the two `public:allow_local_only`; a
+            // subscribe to any other is dropped without a word.
+            Software::Iceshrimp => match channel {
+                Channel::Other { name, .. }
+                    if !matches!(
+                        name.as_str(),
+                        "public:allow_local_only" | "public:allow_local_only:media"
+                    ) =>
+                {
+                    Some("it streams Mastodon's streams and public:allow_local_only[:media] only")
+                }
+                _ => None,
+            },
+            // Mastodon refuses a name it does not know in words of its own.
+            Software::Mastodon | Software::Unknown => None,
         }
     }
 
-    /// Whether some known software lacks `channel`: only for these is the
-    /// server worth identifying before streaming.
-    pub fn some_lack(channel: &Channel) -> bool {
-        [Software::GoToSocial, Software::Pleroma]
-            .iter()
-            .any(|software| software.lacks(channel).is_some())
+    /// Whether `channel` can share a WebSocket with other streams through an
+    /// in-band subscribe. GoToSocial labels every event with the
+    /// connection's first stream (internal/api/client/streaming/stream.go),
+    /// so on a shared connection its events cannot be told apart; Akkoma's
+    /// in-band subscribe carries no tag or list
+    /// (lib/pleroma/web/mastodon_api/websocket_handler.ex). Such a stream
+    /// needs a WebSocket of its own, the stream named in its URL.
+    pub fn shares_websocket(self, channel: &Channel) -> bool {
+        match self {
+            Software::GoToSocial => false,
+            Software::Akkoma => !matches!(
+                channel,
+                Channel::Hashtag(_) | Channel::HashtagLocal(_) | Channel::List(_)
+            ),
+            _ => true,
+        }
     }
 }
 
@@ -181,7 +211,30 @@ mod tests {
             assert!(Software::Mastodon.lacks(&channel).is_none());
             assert!(Software::Iceshrimp.lacks(&channel).is_none());
         }
-        assert!(Software::some_lack(&Channel::PublicMedia));
-        assert!(!Software::some_lack(&Channel::User));
+        let own = |name: &str| Channel::Other {
+            name: name.into(),
+            params: Vec::new(),
+        };
+        assert!(
+            Software::Iceshrimp
+                .lacks(&own("public:allow_local_only"))
+                .is_none()
+        );
+        assert!(Software::Iceshrimp.lacks(&own("public:bubble")).is_some());
+        assert!(
+            Software::Akkoma
+                .lacks(&own("public:allow_local_only"))
+                .is_some()
+        );
+        assert!(Software::Pleroma.lacks(&own("user:pleroma_chat")).is_none());
+        assert!(
+            Software::Mastodon
+                .lacks(&own("public:allow_local_only"))
+                .is_none()
+        );
+        assert!(!Software::GoToSocial.shares_websocket(&Channel::Public));
+        assert!(!Software::Akkoma.shares_websocket(&Channel::List("1".into())));
+        assert!(Software::Akkoma.shares_websocket(&Channel::Public));
+        assert!(Software::Pleroma.shares_websocket(&Channel::List("1".into())));
     }
 }

@@ -197,7 +197,8 @@ fn error_frame(flavour: Flavour, error: &ChannelError) -> String {
         other => other.to_string(),
     };
     if flavour == Flavour::Mastodon41 {
-        return serde_json::json!({ "error": message }).to_string();
+        // 4.1's `subscribeWebsocketToChannel` sends `err.toString()`.
+        return serde_json::json!({ "error": flavour.error_text(&message) }).to_string();
     }
     serde_json::json!({"error": message, "status": 400}).to_string()
 }
@@ -379,7 +380,12 @@ fn handle_command(
         return None;
     }
     let reply = handle_mastodon_command(hub, connection, &command, (flavour, logged_in), mirror);
-    if flavour == Flavour::Mastodon {
+    // Mastodon 4.1 and glitch-soc answer as Mastodon does (4.1 in its own
+    // words: see `error_frame`).
+    if matches!(
+        flavour,
+        Flavour::Mastodon | Flavour::Mastodon41 | Flavour::GlitchSoc
+    ) {
         return reply;
     }
     // The others answer in their own words (see flavour.rs): Pleroma

@@ -127,8 +127,16 @@ async fn pleroma_answers_are_not_events_and_a_refusal_ends_only_its_stream() {
     let mut rust = client.stream(Channel::Hashtag("rust".into()));
     let mut list = client.stream(Channel::List("42".into()));
     subscribed(&server, 2).await;
+    // A name Pleroma does not have: the client knows, and says so.
     let mut bogus = client.stream(Channel::other("public:bogus", [("x", "y")]));
     match next_significant(&mut bogus, 2 * SECOND).await {
+        Err(Error::Unsupported { server, .. }) => assert!(server.starts_with("Pleroma")),
+        other => panic!("the lacking stream: {other:?}"),
+    }
+    // Pleroma's own chat stream, which the test server does not emulate:
+    // it answers `bad_topic`, as Pleroma does for a topic it cannot place.
+    let mut chat = client.stream(Channel::other("user:pleroma_chat", [] as [(&str, &str); 0]));
+    match next_significant(&mut chat, 2 * SECOND).await {
         Err(Error::Http {
             message: Some(message),
             ..

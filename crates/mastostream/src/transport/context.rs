@@ -42,9 +42,11 @@ pub enum Transport {
     /// Server-Sent Events: one HTTP connection per stream.
     Sse,
     /// One WebSocket per client, all streams multiplexed on it. Mastodon,
-    /// glitch-soc, Pleroma and Iceshrimp.NET multiplex; GoToSocial cannot
-    /// (it labels every event with the connection's first stream) and
-    /// Akkoma takes no hashtag or list in-band: use `Auto` for them.
+    /// glitch-soc, Pleroma and Iceshrimp.NET multiplex; a stream that
+    /// cannot share the connection gets a WebSocket of its own, the stream
+    /// named in its URL: every stream on GoToSocial (it labels every event
+    /// with the connection's first stream) and hashtag and list streams on
+    /// Akkoma (its in-band subscribe takes no tag or list).
     WebSocket,
     /// SSE, switching a stream to a WebSocket of its own (the stream named
     /// in its URL) when SSE answers 400 or 404, is not an event stream, or
@@ -77,8 +79,7 @@ pub(crate) struct Context {
     pub token_in_query: bool,
     pub streaming_override: Option<Url>,
     pub streaming_base: OnceCell<Url>,
-    /// The server software, told from the instance document (read with
-    /// discovery, or for a stream that some servers lack).
+    /// The server software, told from the instance document by discovery.
     pub software: OnceCell<Software>,
     /// For REST requests only: a stream must not time out as a whole.
     pub request_timeout: Duration,
@@ -103,17 +104,19 @@ impl Context {
             .cloned()
     }
 
+    /// The server software, as discovery found it: `None` before discovery
+    /// has run, and for a client given its streaming URL (which skips
+    /// discovery, and with it the identification).
+    pub(crate) fn software(&self) -> Option<Software> {
+        self.software.get().copied()
+    }
+
     /// An [`Error::Unsupported`] when the server is one known to lack
-    /// `channel`. The server is identified only for streams that some
-    /// server lacks; one that cannot be identified is let through.
-    pub(crate) async fn check_stream(&self, channel: &Channel) -> Result<(), Error> {
-        if !Software::some_lack(channel) {
+    /// `channel` (see [`software`](Self::software)).
+    pub(crate) fn check_stream(&self, channel: &Channel) -> Result<(), Error> {
+        let Some(software) = self.software() else {
             return Ok(());
-        }
-        // Discovery, when it has run, noted the software on its way; this
-        // never waits on discovery itself (the WebSocket's task checks a
-        // subscribe while its connect, which may be discovering, waits).
-        let software = *self.software.get_or_init(|| identify(self)).await;
+        };
         match software.lacks(channel) {
             Some(reason) => Err(Error::Unsupported {
                 server: {
@@ -207,20 +210,7 @@ async fn discover(inner: &Context) -> Result<Url, Error> {
             return parse_base_url(found);
         }
     }
+    // Both documents read (or absent): what they did not say stays unknown.
+    let _ = inner.software.set(Software::Unknown);
     Ok(inner.server.clone())
-}
-
-/// The server software from the instance documents; `Unknown` when none
-/// says (or none can be read: the stream then goes ahead and meets
-/// whatever the server does).
-async fn identify(inner: &Context) -> Software {
-    for (path, _) in INSTANCE_DOCUMENTS {
-        if let Ok(Some(body)) = instance_document(inner, path).await {
-            let software = Software::identify(&body);
-            if software != Software::Unknown {
-                return software;
-            }
-        }
-    }
-    Software::Unknown
 }

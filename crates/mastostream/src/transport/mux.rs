@@ -106,6 +106,7 @@ impl MuxHandle {
             lone_drops: false,
             initial: initial.as_ref().map(channel_key),
             initial_channel: initial,
+            delegated: HashMap::new(),
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(task.run())),
@@ -274,6 +275,10 @@ struct MuxTask {
     /// loses (and is told of) what does not fit, like one that shares its
     /// connection, until its queue has room again.
     lone_drops: bool,
+    /// Subscriptions handed to a WebSocket of their own (a stream that
+    /// cannot share this one: see `Software::shares_websocket`), by id:
+    /// where their unsubscribe goes.
+    delegated: HashMap<u64, mpsc::UnboundedSender<Command>>,
 }
 
 /// How long a consumer alone on its WebSocket may keep the connection from
@@ -387,10 +392,17 @@ impl MuxTask {
                 state,
             } => {
                 // A stream the server is known to lack ends at once, with
-                // a reason, instead of waiting on a silence.
-                if let Err(error) = self.context.check_stream(&channel).await {
+                // a reason, instead of waiting on a silence; one that
+                // cannot share this connection gets one of its own. Before
+                // discovery has said what the server is, both wait for
+                // the connection (see `sort_out`).
+                if let Err(error) = self.context.check_stream(&channel) {
                     state.send_replace(ConnectionState::Closed(Some(error.clone())));
                     tx.push(Signal::Ended(error));
+                    return;
+                }
+                if self.must_delegate(&channel) {
+                    self.delegate(id, channel, tx, state);
                     return;
                 }
                 let key = channel_key(&channel);
@@ -427,6 +439,10 @@ impl MuxTask {
                 }
             }
             Command::Unsubscribe { id } => {
+                if let Some(own) = self.delegated.remove(&id) {
+                    let _ = own.send(Command::Unsubscribe { id });
+                    return;
+                }
                 let Some(subscriber) = self.subscribers.remove(&id) else {
                     return;
                 };
@@ -467,6 +483,7 @@ impl MuxTask {
             }
         };
         reconnector.on_connected(Instant::now().into_std());
+        self.sort_out();
         // Re-subscribe every live subscription, in the order they were made.
         self.pending.clear();
         let mut channels: Vec<(&String, &Membership)> = self.channels.iter().collect();
@@ -802,6 +819,83 @@ impl MuxTask {
             .retain(|p| now.duration_since(p.sent) < PENDING_WINDOW);
         let index = pick(&self.pending)?;
         self.pending.remove(index)
+    }
+
+    /// Whether `channel` must leave this connection for one of its own:
+    /// the server, as discovery found it, cannot share one for it.
+    fn must_delegate(&self, channel: &Channel) -> bool {
+        self.initial.is_none()
+            && self
+                .context
+                .software()
+                .is_some_and(|software| !software.shares_websocket(channel))
+    }
+
+    /// Once connected (discovery has run): the subscriptions made before
+    /// the server was known that it lacks end with the reason, and those
+    /// that cannot share the connection move to one of their own.
+    fn sort_out(&mut self) {
+        let ids: Vec<u64> = self.subscribers.keys().copied().collect();
+        for id in ids {
+            let Some(channel) = self
+                .subscribers
+                .get(&id)
+                .and_then(|s| self.channels.get(&s.key))
+                .map(|m| m.channel.clone())
+            else {
+                continue;
+            };
+            let refusal = self.context.check_stream(&channel).err();
+            if refusal.is_none() && !self.must_delegate(&channel) {
+                continue;
+            }
+            let Some(subscriber) = self.subscribers.remove(&id) else {
+                continue;
+            };
+            if let Some(membership) = self.channels.get_mut(&subscriber.key) {
+                membership.members -= 1;
+                if membership.members == 0 {
+                    self.channels.remove(&subscriber.key);
+                }
+            }
+            match refusal {
+                Some(error) => {
+                    subscriber
+                        .state
+                        .send_replace(ConnectionState::Closed(Some(error.clone())));
+                    subscriber.tx.push(Signal::Ended(error));
+                }
+                None => self.delegate(id, channel, subscriber.tx, subscriber.state),
+            }
+        }
+    }
+
+    /// Hands a subscription to a WebSocket of its own, its stream named in
+    /// the URL. That connection lives until the subscription's consumer is
+    /// gone (or its unsubscribe, forwarded, ends it), whatever becomes of
+    /// this one.
+    fn delegate(
+        &mut self,
+        id: u64,
+        channel: Channel,
+        tx: SignalTx,
+        state: watch::Sender<ConnectionState>,
+    ) {
+        tracing::debug!(stream = %channel, "the stream gets a WebSocket of its own");
+        let own = MuxHandle::start_with(self.context.clone(), Some(channel.clone()));
+        let commands = own.shared.commands.clone();
+        let consumer = tx.clone();
+        let _ = commands.send(Command::Subscribe {
+            id,
+            channel,
+            tx,
+            state,
+        });
+        self.delegated.insert(id, commands);
+        drop(tokio::spawn(async move {
+            consumer.closed().await;
+            drop(own);
+        }));
     }
 
     /// Ends every subscription of the refused subscribe `pending` with `error`.

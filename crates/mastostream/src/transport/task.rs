@@ -227,7 +227,7 @@ impl Task {
         let channel = self.channel.clone();
         let opening = async {
             let base = context.streaming_base().await?;
-            context.check_stream(&channel).await?;
+            context.check_stream(&channel)?;
             sse::open(&context, &base, &channel).await
         };
         let auto = self.context.transport == Transport::Auto;
