@@ -12,8 +12,10 @@ use crate::Channel;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Software {
-    /// Mastodon, or a fork that keeps its streaming server (glitch-soc).
+    /// Mastodon.
     Mastodon,
+    /// glitch-soc: Mastodon with local-only posts and streams of its own.
+    GlitchSoc,
     /// Pleroma.
     Pleroma,
     /// Akkoma.
@@ -63,6 +65,10 @@ impl Software {
         if source.contains("gotosocial") {
             return Software::GoToSocial;
         }
+        // lib/mastodon/version.rb in glitch-soc: `+glitch` build metadata.
+        if version.contains("+glitch") || source.contains("glitch-soc") {
+            return Software::GlitchSoc;
+        }
         if source.contains("mastodon") || version.starts_with(|c: char| c.is_ascii_digit()) {
             return Software::Mastodon;
         }
@@ -73,6 +79,7 @@ impl Software {
     pub fn name(self) -> &'static str {
         match self {
             Software::Mastodon => "Mastodon",
+            Software::GlitchSoc => "glitch-soc",
             Software::Pleroma => "Pleroma",
             Software::Akkoma => "Akkoma",
             Software::GoToSocial => "GoToSocial",
@@ -133,8 +140,35 @@ impl Software {
                 _ => None,
             },
             // Mastodon refuses a name it does not know in words of its own.
-            Software::Mastodon | Software::Unknown => None,
+            Software::Mastodon | Software::GlitchSoc | Software::Unknown => None,
         }
+    }
+
+    /// Whether the server takes subscribes to `a` and to `b` on one
+    /// WebSocket as one subscription. glitch-soc keys a connection's
+    /// subscriptions by the Redis channels they read and ignores a second
+    /// subscribe to the same ones (glitch-soc/mastodon, streaming/index.js,
+    /// `subscribeWebsocketToChannel`: `if (subscriptions[channelIds.join(';')])
+    /// return;`), and `public:allow_local_only` reads `timeline:public` as
+    /// `public` does (and `:media` as `public:media`): the second of such a
+    /// pair would get nothing of its own, so it needs a connection apart.
+    pub fn same_subscription(self, a: &Channel, b: &Channel) -> bool {
+        if self != Software::GlitchSoc || a == b {
+            return false;
+        }
+        fn timeline(channel: &Channel) -> Option<&'static str> {
+            match channel {
+                Channel::Public => Some("public"),
+                Channel::PublicMedia => Some("public:media"),
+                Channel::Other { name, .. } => match name.as_str() {
+                    "public" | "public:allow_local_only" => Some("public"),
+                    "public:media" | "public:allow_local_only:media" => Some("public:media"),
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        timeline(a).is_some() && timeline(a) == timeline(b)
     }
 
     /// Whether `channel` can share a WebSocket with other streams through an
@@ -165,7 +199,7 @@ mod tests {
     fn each_server_is_told_from_its_instance_document() {
         let cases = [
             (json!({"version": "4.5.0"}), Software::Mastodon),
-            (json!({"version": "4.5.0+glitch"}), Software::Mastodon),
+            (json!({"version": "4.5.0+glitch"}), Software::GlitchSoc),
             (
                 json!({"version": "2.7.2 (compatible; Pleroma 2.7.0)"}),
                 Software::Pleroma,
@@ -236,5 +270,10 @@ mod tests {
         assert!(!Software::Akkoma.shares_websocket(&Channel::List("1".into())));
         assert!(Software::Akkoma.shares_websocket(&Channel::Public));
         assert!(Software::Pleroma.shares_websocket(&Channel::List("1".into())));
+        let local_only = own("public:allow_local_only");
+        assert!(Software::GlitchSoc.same_subscription(&Channel::Public, &local_only));
+        assert!(!Software::GlitchSoc.same_subscription(&Channel::PublicMedia, &local_only));
+        assert!(!Software::GlitchSoc.same_subscription(&Channel::Public, &Channel::Public));
+        assert!(!Software::Mastodon.same_subscription(&Channel::Public, &local_only));
     }
 }

@@ -453,6 +453,19 @@ pub fn reads_timeline(stream: &Channel) -> Option<Channel> {
     }
 }
 
+/// Whether glitch-soc takes `a` and `b` as one subscription: the same
+/// Redis channel, and at least one of them a stream of its own
+/// (glitch-soc/mastodon streaming/index.js, `subscribeWebsocketToChannel`
+/// keys subscriptions by `channelIds.join(';')`; `public:allow_local_only`
+/// reads `timeline:public`).
+pub fn same_redis_channel(a: &Channel, b: &Channel) -> bool {
+    let (ra, rb) = (reads_timeline(a), reads_timeline(b));
+    if ra.is_none() && rb.is_none() {
+        return false;
+    }
+    ra.unwrap_or_else(|| a.clone()) == rb.unwrap_or_else(|| b.clone())
+}
+
 /// A stream as a one-element topic label: `hashtag:rust`, `list:42`, or
 /// its name.
 fn topic(stream: &Channel) -> String {

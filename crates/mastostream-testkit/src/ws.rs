@@ -429,6 +429,16 @@ fn handle_mastodon_command(
             Ok(stream) if !logged_in && !stream.is_public() => {
                 Some(Reply::Now(scope_frame(flavour)))
             }
+            // glitch-soc holds one subscription per Redis channel: a second
+            // subscribe to the one `public` reads is ignored without a word.
+            Ok(stream)
+                if flavour == Flavour::GlitchSoc
+                    && mirror
+                        .iter()
+                        .any(|s| crate::flavour::same_redis_channel(s, &stream)) =>
+            {
+                None
+            }
             Ok(stream) => {
                 if !mirror.iter().any(|s| s.matches(&stream)) {
                     mirror.push(stream.clone());
@@ -440,6 +450,18 @@ fn handle_mastodon_command(
         },
         "unsubscribe" if !flavour.handles_unsubscribe() => None,
         "unsubscribe" => match command.stream_on(flavour) {
+            // And an unsubscribe from either ends the one it holds.
+            Ok(stream)
+                if flavour == Flavour::GlitchSoc
+                    && let Some(held) = mirror
+                        .iter()
+                        .find(|s| crate::flavour::same_redis_channel(s, &stream))
+                        .cloned() =>
+            {
+                mirror.retain(|s| *s != held);
+                hub.unsubscribe(connection, &held);
+                None
+            }
             Ok(stream) => {
                 mirror.retain(|s| !s.matches(&stream));
                 hub.unsubscribe(connection, &stream);

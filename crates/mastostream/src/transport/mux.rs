@@ -401,7 +401,7 @@ impl MuxTask {
                     tx.push(Signal::Ended(error));
                     return;
                 }
-                if self.must_delegate(&channel) {
+                if self.must_delegate(&channel) || self.collides(&channel, u64::MAX) {
                     self.delegate(id, channel, tx, state);
                     return;
                 }
@@ -831,22 +831,38 @@ impl MuxTask {
                 .is_some_and(|software| !software.shares_websocket(channel))
     }
 
+    /// Whether the server would take a subscribe to `channel` as one it
+    /// already holds here for another stream (made before `before`), and
+    /// ignore it (see `Software::same_subscription`).
+    fn collides(&self, channel: &Channel, before: u64) -> bool {
+        let Some(software) = self.context.software() else {
+            return false;
+        };
+        let key = channel_key(channel);
+        self.channels.iter().any(|(other, membership)| {
+            *other != key
+                && membership.order < before
+                && software.same_subscription(&membership.channel, channel)
+        })
+    }
+
     /// Once connected (discovery has run): the subscriptions made before
     /// the server was known that it lacks end with the reason, and those
     /// that cannot share the connection move to one of their own.
     fn sort_out(&mut self) {
         let ids: Vec<u64> = self.subscribers.keys().copied().collect();
         for id in ids {
-            let Some(channel) = self
+            let Some((channel, order)) = self
                 .subscribers
                 .get(&id)
                 .and_then(|s| self.channels.get(&s.key))
-                .map(|m| m.channel.clone())
+                .map(|m| (m.channel.clone(), m.order))
             else {
                 continue;
             };
             let refusal = self.context.check_stream(&channel).err();
-            if refusal.is_none() && !self.must_delegate(&channel) {
+            if refusal.is_none() && !self.must_delegate(&channel) && !self.collides(&channel, order)
+            {
                 continue;
             }
             let Some(subscriber) = self.subscribers.remove(&id) else {
