@@ -26,6 +26,8 @@ pub enum Command {
     Health(HealthArgs),
     /// Stream the built-in test server's public timeline, in the pretty format.
     Demo(DemoArgs),
+    /// Many instances' local posts as one feed of JSON lines, each status once.
+    Firehose(FirehoseArgs),
 }
 
 /// How events are printed.
@@ -104,6 +106,43 @@ pub struct StreamArgs {
     /// hashtag:local=TAG, list=ID, direct.
     #[arg(required = true, value_name = "STREAM")]
     pub streams: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FirehoseArgs {
+    /// Instances to follow (hosts, or URLs such as `http://127.0.0.1:8080`).
+    #[arg(value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// A file of instances, one a line (`#` comments), each optionally
+    /// followed by where its token is: `$NAME` (an environment variable)
+    /// or a file's path.
+    #[arg(long, value_name = "FILE")]
+    pub instances: Option<std::path::PathBuf>,
+    /// An address or URL for the User-Agent, so that instance admins can
+    /// reach whoever runs the firehose.
+    #[arg(long, value_name = "CONTACT")]
+    pub contact: Option<String>,
+    /// Keep statuses of authors who opted out of indexing (`noindex`,
+    /// `indexable: false`); left out by default.
+    #[arg(long)]
+    pub include_noindex: bool,
+    /// How many status URIs the deduplication window holds.
+    #[arg(long, value_name = "N", default_value_t = mastostream_firehose::dedup::DEFAULT_WINDOW)]
+    pub dedup_window: usize,
+    /// Seconds between two polls of a timeline followed over REST
+    /// (stretched when the instance's rate limit asks for it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub poll_interval: f64,
+    /// Seconds between summary lines on stderr (0: none).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub summary_every: f64,
+    /// Write the per-instance table here as JSON, with each summary and at
+    /// the end.
+    #[arg(long, value_name = "FILE")]
+    pub status: Option<std::path::PathBuf>,
+    /// Stop after this many statuses (0: run until Ctrl-C).
+    #[arg(long, default_value_t = 0)]
+    pub limit: u64,
 }
 
 #[derive(Debug, clap::Args)]

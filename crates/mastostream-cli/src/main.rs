@@ -6,6 +6,7 @@
 mod cli;
 mod decode;
 mod demo;
+mod firehose;
 mod health;
 mod log;
 mod network;
@@ -37,5 +38,6 @@ fn main() -> ExitCode {
         cli::Command::Stream(options) => stream::run(&options),
         cli::Command::Health(options) => health::run(&options),
         cli::Command::Demo(options) => demo::run(&options),
+        cli::Command::Firehose(options) => firehose::run(&options),
     }
 }

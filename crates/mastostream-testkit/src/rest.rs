@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         ("/api/v1/timelines/list/{id}", get(list)),
         ("/api/v1/notifications", get(notifications)),
         ("/api/v1/conversations", get(conversations)),
+        ("/robots.txt", get(robots)),
     ] {
         router = router
             .route(path, handler.clone())
@@ -253,11 +254,32 @@ async fn home(
     })
 }
 
+/// `/robots.txt`, when the server was given one.
+async fn robots(State(state): State<AppState>) -> Response {
+    match &state.settings.robots {
+        Some(text) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain")],
+            text.clone(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 async fn public(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<http::Query>,
 ) -> Response {
+    // Mastodon's Api::V1::Timelines::PublicController with
+    // `timeline_preview` off: `require_user!` answers 422.
+    if !state.settings.timeline_preview && state.settings.tokens.check(&headers, &query).is_err() {
+        return http::json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "This method requires an authenticated user",
+        );
+    }
     let filter = TimelineFilter::Public {
         local: flag(&query, "local"),
         remote: flag(&query, "remote"),

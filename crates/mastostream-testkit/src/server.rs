@@ -35,6 +35,8 @@ pub struct TestServerBuilder {
     capacity: usize,
     flavour: Flavour,
     tls: Option<TlsIdentity>,
+    robots: Option<String>,
+    timeline_preview: bool,
 }
 
 impl Default for TestServerBuilder {
@@ -49,11 +51,27 @@ impl Default for TestServerBuilder {
             capacity: DEFAULT_CAPACITY,
             flavour: Flavour::Mastodon,
             tls: None,
+            robots: None,
+            timeline_preview: true,
         }
     }
 }
 
 impl TestServerBuilder {
+    /// Serves `text` as `/robots.txt` (without it, 404).
+    pub fn robots(mut self, text: impl Into<String>) -> Self {
+        self.robots = Some(text.into());
+        self
+    }
+
+    /// Whether the public timelines answer without a token (default yes;
+    /// Mastodon's `timeline_preview` off answers 422 "This method requires
+    /// an authenticated user").
+    pub fn timeline_preview(mut self, on: bool) -> Self {
+        self.timeline_preview = on;
+        self
+    }
+
     /// The address to listen on (default `127.0.0.1:0`, a free port).
     pub fn addr(mut self, addr: SocketAddr) -> Self {
         self.addr = addr;
@@ -149,6 +167,8 @@ impl TestServerBuilder {
                 streaming_url: self.streaming_url,
                 flavour: self.flavour,
                 secure: tls_config.is_some(),
+                robots: self.robots,
+                timeline_preview: self.timeline_preview,
             }),
             paced_replay: paced,
         };

@@ -25,6 +25,11 @@ pub struct Settings {
     pub flavour: crate::flavour::Flavour,
     /// Whether it serves TLS (its URLs are `https://` and `wss://`).
     pub secure: bool,
+    /// The `/robots.txt` it serves (404 without one).
+    pub robots: Option<String>,
+    /// Whether the public timelines answer without a token (Mastodon's
+    /// `timeline_preview` setting).
+    pub timeline_preview: bool,
 }
 
 /// What every handler shares.

@@ -1,0 +1,262 @@
+//! # mastostream-firehose
+//!
+//! Many instances' public posts as one feed: each instance's `public:local`
+//! stream (so that every post comes from its own server) through the
+//! mastostream engine, with its reconnects, stall detection and catch-up;
+//! where streaming needs a token that was not given, the public local
+//! timeline polled over REST at a pace its rate limit allows; every status
+//! written once, deduplicated by `uri` within a bounded window
+//! ([`dedup::DEFAULT_WINDOW`]), tagged with the instance it came from.
+//!
+//! Considerate by default: a User-Agent that names the tool (and a contact,
+//! when given), `robots.txt` rules for `mastostream` honoured, authors who
+//! opted out of indexing (`noindex: true`, `indexable: false`) left out.
+
+pub mod dedup;
+mod follow;
+pub mod health;
+pub mod instances;
+mod poll;
+pub mod robots;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mastostream::ReconnectPolicy;
+use tokio::sync::mpsc;
+
+pub use follow::Record;
+pub use health::{Health, InstanceState};
+pub use instances::{Instance, parse_list};
+
+/// The name `robots.txt` rules are read for, and the User-Agent starts with.
+pub const AGENT_NAME: &str = "mastostream";
+
+/// What to follow, and how.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The instances.
+    pub instances: Vec<Instance>,
+    /// A contact (an address or URL) for the User-Agent, so that an
+    /// instance's admin can reach whoever runs the firehose.
+    pub contact: Option<String>,
+    /// Keep statuses of authors who opted out of indexing.
+    pub include_noindex: bool,
+    /// How many URIs the deduplication window holds.
+    pub dedup_window: usize,
+    /// The pause between two polls of one instance's timeline (stretched
+    /// when its rate limit asks for it).
+    pub poll_interval: Duration,
+    /// The least time between two requests to one instance.
+    pub min_request_gap: Duration,
+    /// How streams reconnect.
+    pub reconnect: ReconnectPolicy,
+    /// Stop after this many statuses written.
+    pub limit: Option<u64>,
+    /// How often the one-line summary (and the status file) is written.
+    pub summary_every: Option<Duration>,
+    /// Where the per-instance table is written as JSON, with each summary
+    /// and at the end.
+    pub status_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Defaults for `instances`: a 100,000-URI window, polls 10 s apart
+    /// and requests at least 1 s apart, the library's reconnect policy, a
+    /// summary a minute.
+    pub fn new(instances: Vec<Instance>) -> Config {
+        Config {
+            instances,
+            contact: None,
+            include_noindex: false,
+            dedup_window: dedup::DEFAULT_WINDOW,
+            poll_interval: Duration::from_secs(10),
+            min_request_gap: Duration::from_secs(1),
+            reconnect: ReconnectPolicy::default(),
+            limit: None,
+            summary_every: Some(Duration::from_secs(60)),
+            status_file: None,
+        }
+    }
+}
+
+/// What every follower shares.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub http: reqwest::Client,
+    pub user_agent: String,
+    pub poll_interval: Duration,
+    pub min_request_gap: Duration,
+    pub reconnect: ReconnectPolicy,
+}
+
+/// The User-Agent: the tool, its version, and the contact.
+pub fn user_agent(contact: Option<&str>) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    match contact {
+        Some(contact) => format!("{AGENT_NAME}/{version} (firehose; +{contact})"),
+        None => format!("{AGENT_NAME}/{version} (firehose)"),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Probe {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    uri: String,
+    #[serde(default)]
+    account: Option<ProbeAccount>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProbeAccount {
+    #[serde(default)]
+    noindex: Option<bool>,
+    #[serde(default)]
+    indexable: Option<bool>,
+}
+
+/// The health record for `config`'s instances, to hand to [`run`] and read
+/// while it runs.
+pub fn health_for(config: &Config) -> Arc<Health> {
+    Arc::new(Health::new(
+        config.instances.iter().map(|i| i.host.as_str()),
+    ))
+}
+
+/// Follows every instance of `config`, writing each status once to `out`
+/// as a JSON line `{"instance":HOST,"status":STATUS}`, and the summary to
+/// `summary`, keeping `health` (from [`health_for`]) up to date; returns
+/// when `limit` statuses are written or every follower has stopped.
+pub async fn run(
+    config: Config,
+    health: Arc<Health>,
+    out: &mut impl Write,
+    summary: &mut impl Write,
+) -> std::io::Result<()> {
+    let user_agent = user_agent(config.contact.as_deref());
+    let http = reqwest::Client::builder()
+        .user_agent(user_agent.clone())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(std::io::Error::other)?;
+    let settings = Arc::new(Settings {
+        http,
+        user_agent,
+        poll_interval: config.poll_interval,
+        min_request_gap: config.min_request_gap,
+        reconnect: config.reconnect.clone(),
+    });
+    let (tx, mut rx) = mpsc::channel::<Record>(4096);
+    let mut followers = tokio::task::JoinSet::new();
+    for instance in config.instances.clone() {
+        followers.spawn(follow::follow(
+            instance,
+            settings.clone(),
+            health.clone(),
+            tx.clone(),
+        ));
+    }
+    drop(tx);
+    let mut window = dedup::UriWindow::new(config.dedup_window);
+    let mut ticker = config.summary_every.map(|every| {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker
+    });
+    let mut last = (0u64, Instant::now());
+    loop {
+        let tick = async {
+            match &mut ticker {
+                Some(ticker) => {
+                    ticker.tick().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let record = tokio::select! {
+            record = rx.recv() => record,
+            () = tick => {
+                write_summary(&health, &config, &mut last, summary)?;
+                continue;
+            }
+        };
+        let Some(record) = record else {
+            break;
+        };
+        let Ok(probe) = serde_json::from_str::<Probe>(&record.json) else {
+            tracing::debug!(instance = %record.host, "a status that is not a JSON object; skipped");
+            continue;
+        };
+        let opted_out = probe
+            .account
+            .as_ref()
+            .is_some_and(|a| a.noindex == Some(true) || a.indexable == Some(false));
+        if opted_out && !config.include_noindex {
+            health.noindex.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let key = if probe.uri.is_empty() {
+            format!("{} {}", record.host, probe.id)
+        } else {
+            probe.uri
+        };
+        if !window.insert(&key) {
+            health.duplicates.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        write_line(out, &record)?;
+        health.wrote(&record.host);
+        if rx.is_empty() {
+            out.flush()?;
+        }
+        if config
+            .limit
+            .is_some_and(|limit| health.written.load(Ordering::Relaxed) >= limit)
+        {
+            break;
+        }
+    }
+    out.flush()?;
+    followers.abort_all();
+    write_summary(&health, &config, &mut last, summary)?;
+    Ok(())
+}
+
+fn write_line(out: &mut impl Write, record: &Record) -> std::io::Result<()> {
+    out.write_all(b"{\"instance\":")?;
+    serde_json::to_writer(&mut *out, &*record.host)?;
+    out.write_all(b",\"status\":")?;
+    if record.json.contains(['\n', '\r']) {
+        let value: serde_json::Value = serde_json::from_str(&record.json)?;
+        serde_json::to_writer(&mut *out, &value)?;
+    } else {
+        out.write_all(record.json.trim().as_bytes())?;
+    }
+    out.write_all(b"}\n")
+}
+
+fn write_summary(
+    health: &Health,
+    config: &Config,
+    last: &mut (u64, Instant),
+    summary: &mut impl Write,
+) -> std::io::Result<()> {
+    if config.summary_every.is_some() {
+        let line = health.summary((last.0, last.1.elapsed()));
+        writeln!(summary, "{line}")?;
+    }
+    *last = (health.written.load(Ordering::Relaxed), Instant::now());
+    if let Some(path) = &config.status_file {
+        let json = serde_json::to_vec_pretty(&health.to_json())?;
+        let temporary = path.with_extension("tmp");
+        std::fs::write(&temporary, json)?;
+        std::fs::rename(&temporary, path)?;
+    }
+    Ok(())
+}
