@@ -143,6 +143,20 @@ pub struct FirehoseArgs {
     /// Stop after this many statuses (0: run until Ctrl-C).
     #[arg(long, default_value_t = 0)]
     pub limit: u64,
+    /// Publish to this NATS server's JetStream instead of stdout
+    /// (`nats://host:port`), each status with `Nats-Msg-Id` = its `uri`.
+    #[arg(long, value_name = "URL")]
+    pub sink: Option<String>,
+    /// The JetStream stream (created if missing).
+    #[arg(long, value_name = "NAME", default_value = "MASTOSTREAM")]
+    pub sink_stream: String,
+    /// Subjects are `PREFIX.<instance>`.
+    #[arg(long, value_name = "PREFIX", default_value = "mastostream.statuses")]
+    pub sink_subject: String,
+    /// How many statuses wait while NATS is away; past it the oldest are
+    /// dropped and counted as lost.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub sink_buffer: usize,
 }
 
 #[derive(Debug, clap::Args)]

@@ -63,6 +63,16 @@ pub fn run(args: &FirehoseArgs) -> ExitCode {
         Err(message) => return usage(message),
     };
     config.status_file = args.status.clone();
+    if let Some(url) = &args.sink {
+        if !url.starts_with("nats://") {
+            return usage(format!("--sink takes a nats:// URL, not {url:?}"));
+        }
+        let mut sink = mastostream_firehose::SinkConfig::new(url.clone());
+        sink.stream = args.sink_stream.clone();
+        sink.subject_prefix = args.sink_subject.clone();
+        sink.buffer = args.sink_buffer;
+        config.sink = Some(sink);
+    }
     config.limit = (args.limit > 0).then_some(args.limit);
     let runtime = match crate::output::runtime() {
         Ok(runtime) => runtime,

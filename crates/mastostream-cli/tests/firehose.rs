@@ -107,6 +107,10 @@ fn usage_errors_exit_2() {
             "cannot read",
         ),
         (
+            vec!["firehose", "a.example", "--sink", "http://127.0.0.1:4222"],
+            "nats://",
+        ),
+        (
             vec!["firehose", "a.example", "--poll-interval=-1"],
             "--poll-interval",
         ),

@@ -183,13 +183,12 @@ async fn poll_loop(
                         }
                     }
                 }
-                let wait = poll::interval(budget, settings.poll_interval, settings.min_request_gap);
+                // A full page: more are waiting; fetch them as soon as the
+                // request budget allows.
                 if full && !first {
-                    settings
-                        .min_request_gap
-                        .max(wait.min(settings.min_request_gap))
+                    settings.min_request_gap
                 } else {
-                    wait
+                    poll::interval(budget, settings.poll_interval, settings.min_request_gap)
                 }
             }
             Polled::Wait(wait) => {

@@ -1,8 +1,8 @@
 //! How each instance is doing, and the counts the summary line gives.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// What an instance's follower is doing.
@@ -56,6 +56,7 @@ pub struct Health {
     /// Statuses dropped because their author opted out of indexing.
     pub noindex: AtomicU64,
     started: Instant,
+    sink: OnceLock<Arc<crate::sink::Sink>>,
 }
 
 impl Health {
@@ -79,11 +80,22 @@ impl Health {
             duplicates: AtomicU64::new(0),
             noindex: AtomicU64::new(0),
             started: Instant::now(),
+            sink: OnceLock::new(),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
         self.instances.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reports the NATS sink's counts with the feed's.
+    pub fn attach_sink(&self, sink: Arc<crate::sink::Sink>) {
+        let _ = self.sink.set(sink);
+    }
+
+    /// The NATS sink, when there is one.
+    pub fn sink(&self) -> Option<&Arc<crate::sink::Sink>> {
+        self.sink.get()
     }
 
     /// Sets an instance's state; whether it changed.
@@ -134,6 +146,16 @@ impl Health {
             self.duplicates.load(Ordering::Relaxed),
             self.noindex.load(Ordering::Relaxed),
         ));
+        if let Some(sink) = self.sink.get() {
+            let counts = &sink.counts;
+            line.push_str(&format!(
+                " · NATS: {} published, {} duplicates, {} waiting, {} lost",
+                counts.published.load(Ordering::Relaxed),
+                counts.duplicates.load(Ordering::Relaxed),
+                sink.waiting(),
+                counts.lost.load(Ordering::Relaxed),
+            ));
+        }
         line
     }
 
@@ -157,8 +179,17 @@ impl Health {
                 })
             })
             .collect();
+        let sink = self.sink.get().map(|sink| {
+            serde_json::json!({
+                "published": sink.counts.published.load(Ordering::Relaxed),
+                "duplicates": sink.counts.duplicates.load(Ordering::Relaxed),
+                "waiting": sink.waiting(),
+                "lost": sink.counts.lost.load(Ordering::Relaxed),
+            })
+        });
         serde_json::json!({
             "uptime_secs": self.started.elapsed().as_secs(),
+            "nats": sink,
             "written": self.written.load(Ordering::Relaxed),
             "duplicates": self.duplicates.load(Ordering::Relaxed),
             "noindex": self.noindex.load(Ordering::Relaxed),

@@ -18,6 +18,7 @@ pub mod health;
 pub mod instances;
 mod poll;
 pub mod robots;
+pub mod sink;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ use tokio::sync::mpsc;
 pub use follow::Record;
 pub use health::{Health, InstanceState};
 pub use instances::{Instance, parse_list};
+pub use sink::{Sink, SinkConfig};
 
 /// The name `robots.txt` rules are read for, and the User-Agent starts with.
 pub const AGENT_NAME: &str = "mastostream";
@@ -62,6 +64,8 @@ pub struct Config {
     /// Where the per-instance table is written as JSON, with each summary
     /// and at the end.
     pub status_file: Option<PathBuf>,
+    /// Publish to NATS JetStream instead of writing lines.
+    pub sink: Option<SinkConfig>,
 }
 
 impl Config {
@@ -80,6 +84,7 @@ impl Config {
             limit: None,
             summary_every: Some(Duration::from_secs(60)),
             status_file: None,
+            sink: None,
         }
     }
 }
@@ -152,6 +157,11 @@ pub async fn run(
         min_request_gap: config.min_request_gap,
         reconnect: config.reconnect.clone(),
     });
+    let sink = config.sink.clone().map(Sink::new);
+    if let Some(sink) = &sink {
+        health.attach_sink(sink.clone());
+    }
+    let publisher = sink.clone().map(|sink| tokio::spawn(sink.publish_all()));
     let (tx, mut rx) = mpsc::channel::<Record>(4096);
     let mut followers = tokio::task::JoinSet::new();
     for instance in config.instances.clone() {
@@ -201,6 +211,7 @@ pub async fn run(
             health.noindex.fetch_add(1, Ordering::Relaxed);
             continue;
         }
+        // The key the feed is deduplicated by, and JetStream's message id.
         let key = if probe.uri.is_empty() {
             format!("{} {}", record.host, probe.id)
         } else {
@@ -210,7 +221,10 @@ pub async fn run(
             health.duplicates.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        write_line(out, &record)?;
+        match &sink {
+            Some(sink) => sink.push(&record.host, &key, &record.json),
+            None => write_line(out, &record)?,
+        }
         health.wrote(&record.host);
         if rx.is_empty() {
             out.flush()?;
@@ -224,6 +238,14 @@ pub async fn run(
     }
     out.flush()?;
     followers.abort_all();
+    if let (Some(sink), Some(publisher)) = (&sink, publisher) {
+        // What is queued gets its chance to be published (a bounded wait).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while sink.waiting() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        publisher.abort();
+    }
     write_summary(&health, &config, &mut last, summary)?;
     Ok(())
 }

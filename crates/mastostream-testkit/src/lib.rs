@@ -51,6 +51,7 @@ mod flavour;
 mod http;
 mod hub;
 mod ids;
+pub mod nats;
 pub mod nginx;
 pub mod programs;
 mod publish;

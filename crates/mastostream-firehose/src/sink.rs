@@ -1,0 +1,200 @@
+//! Publishing the feed to a NATS JetStream stream instead of stdout: each
+//! status on a subject per instance, with `Nats-Msg-Id` set to its `uri`
+//! so that JetStream itself drops a status another worker already
+//! published within the stream's duplicate window. A publish waits for
+//! JetStream's acknowledgement and is retried until it comes; while NATS is
+//! away statuses wait in a bounded buffer, and what does not fit is
+//! counted as lost, never dropped in silence.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// Where and how to publish.
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    /// `nats://host:port`.
+    pub url: String,
+    /// The JetStream stream (created if missing).
+    pub stream: String,
+    /// Subjects are `PREFIX.<instance>` (the host with `.` and `:` as `_`).
+    pub subject_prefix: String,
+    /// How long JetStream remembers a `Nats-Msg-Id` (the stream's duplicate
+    /// window, when the stream is created here).
+    pub duplicate_window: Duration,
+    /// How many statuses wait while NATS is away.
+    pub buffer: usize,
+}
+
+impl SinkConfig {
+    /// The defaults for `url`: stream `MASTOSTREAM`, subjects
+    /// `mastostream.statuses.<instance>`, a 10-minute duplicate window,
+    /// 100,000 statuses of buffer.
+    pub fn new(url: impl Into<String>) -> SinkConfig {
+        SinkConfig {
+            url: url.into(),
+            stream: "MASTOSTREAM".into(),
+            subject_prefix: "mastostream.statuses".into(),
+            duplicate_window: Duration::from_secs(600),
+            buffer: 100_000,
+        }
+    }
+
+    /// The subject for statuses from `host`.
+    pub fn subject(&self, host: &str) -> String {
+        let token: String = host
+            .chars()
+            .map(|c| match c {
+                '.' | ':' | '*' | '>' | ' ' => '_',
+                other => other,
+            })
+            .collect();
+        format!("{}.{token}", self.subject_prefix)
+    }
+}
+
+/// A status on its way to JetStream.
+#[derive(Debug)]
+struct Pending {
+    subject: String,
+    id: String,
+    json: String,
+}
+
+/// What the sink has done.
+#[derive(Debug, Default)]
+pub struct SinkCounts {
+    /// Acknowledged by JetStream as stored.
+    pub published: AtomicU64,
+    /// Acknowledged as a duplicate of one it holds (another worker's).
+    pub duplicates: AtomicU64,
+    /// Dropped because the buffer was full while NATS was away.
+    pub lost: AtomicU64,
+    /// Failed publishes retried.
+    pub retries: AtomicU64,
+}
+
+/// The buffer between the feed and the publishing task.
+#[derive(Debug)]
+pub struct Sink {
+    config: SinkConfig,
+    queue: Mutex<VecDeque<Pending>>,
+    wake: Notify,
+    /// The counts, for the summary.
+    pub counts: SinkCounts,
+}
+
+impl Sink {
+    /// A sink for `config`; [`publish_all`](Self::publish_all) drains it.
+    pub fn new(config: SinkConfig) -> Arc<Sink> {
+        Arc::new(Sink {
+            config,
+            queue: Mutex::new(VecDeque::new()),
+            wake: Notify::new(),
+            counts: SinkCounts::default(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Pending>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a status; never waits. Past the bound the oldest waiting one
+    /// is dropped and counted as lost.
+    pub fn push(&self, host: &str, id: &str, json: &str) {
+        let mut queue = self.lock();
+        if queue.len() >= self.config.buffer.max(1) {
+            queue.pop_front();
+            self.counts.lost.fetch_add(1, Ordering::Relaxed);
+        }
+        queue.push_back(Pending {
+            subject: self.config.subject(host),
+            id: id.to_owned(),
+            json: json.to_owned(),
+        });
+        drop(queue);
+        self.wake.notify_one();
+    }
+
+    /// How many statuses wait.
+    pub fn waiting(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Connects (again and again while NATS is away), makes sure the stream
+    /// exists, and publishes what is queued, each acknowledged before the
+    /// next; runs until the task is dropped.
+    pub async fn publish_all(self: Arc<Self>) {
+        let mut failures: u32 = 0;
+        loop {
+            match self.connect().await {
+                Ok(jetstream) => {
+                    failures = 0;
+                    if let Err(error) = self.drain(&jetstream).await {
+                        tracing::warn!(%error, "NATS: publishing broke off; statuses wait and are retried");
+                    }
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    if failures == 1 {
+                        tracing::warn!(%error, "NATS is not reachable; statuses wait (up to the buffer) and are retried");
+                    }
+                }
+            }
+            self.counts.retries.fetch_add(1, Ordering::Relaxed);
+            let pause = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    async fn connect(&self) -> Result<async_nats::jetstream::Context, String> {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(self.config.url.as_str())
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", self.config.url))?;
+        let jetstream = async_nats::jetstream::new(client);
+        jetstream
+            .get_or_create_stream(async_nats::jetstream::stream::Config {
+                name: self.config.stream.clone(),
+                subjects: vec![format!("{}.>", self.config.subject_prefix)],
+                duplicate_window: self.config.duplicate_window,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("cannot make the stream {}: {e}", self.config.stream))?;
+        Ok(jetstream)
+    }
+
+    /// Publishes until the connection fails; the status that failed stays
+    /// at the front of the queue.
+    async fn drain(&self, jetstream: &async_nats::jetstream::Context) -> Result<(), String> {
+        loop {
+            let next = self
+                .lock()
+                .front()
+                .map(|p| (p.subject.clone(), p.id.clone(), p.json.clone()));
+            let Some((subject, id, json)) = next else {
+                self.wake.notified().await;
+                continue;
+            };
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+            let ack = jetstream
+                .publish_with_headers(subject, headers, json.into_bytes().into())
+                .await
+                .map_err(|e| e.to_string())?
+                .await
+                .map_err(|e| e.to_string())?;
+            if ack.duplicate {
+                self.counts.duplicates.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.counts.published.fetch_add(1, Ordering::Relaxed);
+            }
+            self.lock().pop_front();
+        }
+    }
+}
