@@ -6,9 +6,11 @@
 //! cargo run --release -p mastostream-bench -- latency      # publish → consumer, p50/p99
 //! cargo run --release -p mastostream-bench -- scale        # 10k idle streams, 1k active
 //! cargo run --release -p mastostream-bench -- soak         # an hour of faults, exactly-once
+//! cargo run --release -p mastostream-bench -- firehose     # 1,000 instances, 2,000 statuses/s
 //! ```
 
 mod clients;
+mod firehose;
 mod latency;
 mod measure;
 mod peers;
@@ -40,6 +42,8 @@ enum Command {
     Scale(scale::ScaleArgs),
     /// Hours under random faults: exactly-once delivery with catch-up, flat memory, no leaks.
     Soak(soak::SoakArgs),
+    /// `mastostream firehose` over many simulated instances: CPU, memory, exactly once.
+    Firehose(firehose::FirehoseArgs),
     /// (child) Count events with mastostream.
     #[command(hide = true)]
     Count {
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
         Command::Latency(args) => latency::run(args).map(|text| println!("{text}")),
         Command::Scale(args) => scale::run(args).map(|text| println!("{text}")),
         Command::Soak(args) => soak::run(args).map(|text| println!("{text}")),
+        Command::Firehose(args) => firehose::run(args).map(|text| println!("{text}")),
         Command::Count {
             target,
             wire,
