@@ -171,6 +171,15 @@ impl Software {
         timeline(a).is_some() && timeline(a) == timeline(b)
     }
 
+    /// Whether the WebSocket takes the token in an `Authorization: Bearer`
+    /// header. Pleroma and Akkoma read it only from `?access_token=` or
+    /// `Sec-WebSocket-Protocol` (lib/pleroma/web/mastodon_api/websocket_handler.ex,
+    /// `authenticate_request(access_token, sec_websocket)`): a header alone
+    /// makes the connection anonymous, and its user streams are refused.
+    pub fn takes_bearer_on_websocket(self) -> bool {
+        !matches!(self, Software::Pleroma | Software::Akkoma)
+    }
+
     /// Whether `channel` can share a WebSocket with other streams through an
     /// in-band subscribe. GoToSocial labels every event with the
     /// connection's first stream (internal/api/client/streaming/stream.go),
@@ -267,6 +276,8 @@ mod tests {
                 .is_none()
         );
         assert!(!Software::GoToSocial.shares_websocket(&Channel::Public));
+        assert!(!Software::Akkoma.takes_bearer_on_websocket());
+        assert!(Software::GoToSocial.takes_bearer_on_websocket());
         assert!(!Software::Akkoma.shares_websocket(&Channel::List("1".into())));
         assert!(Software::Akkoma.shares_websocket(&Channel::Public));
         assert!(Software::Pleroma.shares_websocket(&Channel::List("1".into())));

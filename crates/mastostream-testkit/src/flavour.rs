@@ -426,6 +426,15 @@ impl Flavour {
         }
     }
 
+    /// Whether the WebSocket upgrade reads an `Authorization: Bearer`
+    /// header. Pleroma and Akkoma take the token only from
+    /// `?access_token=` or `Sec-WebSocket-Protocol`
+    /// (lib/pleroma/web/mastodon_api/websocket_handler.ex,
+    /// `authenticate_request(access_token, sec_websocket)`).
+    pub fn reads_bearer_on_websocket(self) -> bool {
+        !matches!(self, Flavour::Pleroma | Flavour::Akkoma)
+    }
+
     /// Whether unsubscribe frames are acted on (Akkoma ignores them).
     pub fn handles_unsubscribe(self) -> bool {
         self != Flavour::Akkoma

@@ -47,7 +47,19 @@ pub fn upgrade(
         return response;
     }
     let flavour = state.settings.flavour;
-    let checked = state.settings.tokens.check(&headers, &query);
+    let checked = state
+        .settings
+        .tokens
+        .check(&headers, &query)
+        .and_then(|(token, source)| {
+            // Pleroma and Akkoma read no Authorization header here
+            // (websocket_handler.ex, `authenticate_request`).
+            if source == TokenSource::Header && !flavour.reads_bearer_on_websocket() {
+                Err(AuthError::Missing)
+            } else {
+                Ok((token, source))
+            }
+        });
     let logged_in = checked.is_ok();
     let source = match checked {
         Ok((_, source)) => Some(source),

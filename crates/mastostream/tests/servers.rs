@@ -567,3 +567,34 @@ async fn mastodon_4_1_public_streams_without_a_token_and_its_old_bytes() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Pleroma and Akkoma read the WebSocket's token from `?access_token=` or
+/// `Sec-WebSocket-Protocol`, never from an `Authorization` header (the
+/// default): once discovery has named the server, the client sends it as
+/// the subprotocol, and the user stream opens. Given the streaming URL
+/// (no discovery, so no name), the header is sent and refused.
+#[tokio::test]
+async fn pleroma_and_akkoma_get_the_token_where_they_read_it() {
+    for flavour in [Flavour::Pleroma, Flavour::Akkoma] {
+        let server = server(flavour).await;
+        let client = client(&server);
+        let mut user = client.stream(Channel::User);
+        subscribed(&server, 1).await;
+        server.publish(Publish::new("announcement.delete", "9").to(Channel::User));
+        assert_eq!(
+            next_event(&mut user).await,
+            ("announcement.delete".into(), "9".into()),
+            "{flavour:?}"
+        );
+        let undiscovered = Client::builder(server.url())
+            .streaming_url(server.url())
+            .token("token")
+            .transport(Transport::WebSocket)
+            .reconnect(ReconnectPolicy::Off)
+            .build()
+            .unwrap();
+        let mut refused = undiscovered.stream(Channel::User);
+        let error = common::final_error(&mut refused, 2 * SECOND).await;
+        assert!(error.is_auth(), "{flavour:?}: {error}");
+    }
+}

@@ -76,7 +76,20 @@ pub(crate) async fn connect(
         }
     }
     tracing::debug!(url = %url, "opening WebSocket");
-    if let (Some(token), WsAuth::Query) = (&inner.token, inner.ws_auth) {
+    // The default, a Bearer header, is not read by every server: where
+    // discovery found one that ignores it, the token goes as the
+    // subprotocol instead.
+    let ws_auth = match inner.ws_auth {
+        WsAuth::Header
+            if inner
+                .software()
+                .is_some_and(|software| !software.takes_bearer_on_websocket()) =>
+        {
+            WsAuth::Protocol
+        }
+        other => other,
+    };
+    if let (Some(token), WsAuth::Query) = (&inner.token, ws_auth) {
         url.query_pairs_mut()
             .append_pair("access_token", token.expose());
     }
@@ -86,7 +99,7 @@ pub(crate) async fn connect(
         .map_err(|e| Error::Config(format!("bad WebSocket URL: {}", redact(e))))?;
     let headers = request.headers_mut();
     if let Some(token) = &inner.token {
-        let (name, value) = match inner.ws_auth {
+        let (name, value) = match ws_auth {
             WsAuth::Header => ("authorization", format!("Bearer {}", token.expose())),
             WsAuth::Protocol => ("sec-websocket-protocol", token.expose().to_owned()),
             WsAuth::Query => ("", String::new()),
