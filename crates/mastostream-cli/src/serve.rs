@@ -108,6 +108,10 @@ pub fn run(args: &ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // The handlers are in place before the first line says the server
+        // is up: a SIGTERM sent right after reading it must not find the
+        // default action (death by signal) still there.
+        let stop = StopSignals::install();
         let mut stdout = std::io::stdout();
         let _ = match &ca_file {
             Some(path) => writeln!(
@@ -119,7 +123,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             None => writeln!(stdout, "listening on {}", server.url()),
         };
         let _ = stdout.flush();
-        wait_for_stop_signal().await;
+        stop.wait().await;
         server.shutdown().await;
         if let Some(path) = ca_file {
             let _ = std::fs::remove_file(&path);
@@ -131,18 +135,35 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     })
 }
 
-/// Ctrl-C, or SIGTERM on Unix.
-async fn wait_for_stop_signal() {
+/// Ctrl-C, or SIGTERM on Unix, listened for from the moment it is made.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    unix: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn install() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let unix = signal(SignalKind::interrupt())
+                .and_then(|interrupt| Ok((interrupt, signal(SignalKind::terminate())?)))
+                .ok();
+            StopSignals { unix }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut interrupt, mut term)) = self.unix {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = interrupt.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
