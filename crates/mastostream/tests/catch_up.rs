@@ -751,3 +751,59 @@ async fn outage_with_late_post(
     }
     (live, caught)
 }
+
+/// A stream that joins a WebSocket already open is told it is connected
+/// like the first one, so its catch-up fetches its starting point and its
+/// first outage comes back whole. (The multiplexer once only set the late
+/// stream's state: its catch-up never started, and, on a multiplexer that
+/// had connected before its first stream's subscribe was read, neither did
+/// that one's — which made the compatibility matrix report LOST at random.)
+#[tokio::test]
+async fn a_stream_joining_an_open_websocket_catches_up() {
+    let Setup {
+        server,
+        client,
+        events: _first,
+        mut state,
+    } = open(
+        Channel::PublicLocal,
+        Transport::WebSocket,
+        CatchUpConfig::default(),
+    )
+    .await;
+    let mut late = client.stream(Channel::Hashtag("rust".into()));
+    let mut first_items = Vec::new();
+    loop {
+        let item = tokio::time::timeout(SECOND, late.next())
+            .await
+            .expect("the late stream said nothing")
+            .expect("ended")
+            .unwrap();
+        let connected = matches!(item, Item::Connected);
+        first_items.push(format!("{item:?}"));
+        if connected {
+            break;
+        }
+    }
+    assert!(server.wait_for_subscriptions(2, SECOND).await);
+    assert!(
+        server.wait_for_pages(2, SECOND).await,
+        "the late stream fetched no starting point; it said {first_items:?}"
+    );
+    cut(&server, &mut state).await;
+    let rust = Channel::Hashtag("rust".into());
+    let publish = publisher(&rust);
+    for _ in 0..3 {
+        publish(&server);
+    }
+    let mut caught = Vec::new();
+    let gap = loop {
+        let event = next_event(&mut late).await;
+        match event.kind() {
+            EventKind::Gap(gap) => break gap.clone(),
+            _ => caught.push(event),
+        }
+    };
+    assert!(gap.complete);
+    assert_exactly_once_in_order("the late stream", &caught, 3);
+}

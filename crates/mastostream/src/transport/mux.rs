@@ -406,7 +406,16 @@ impl MuxTask {
                     return;
                 }
                 let key = channel_key(&channel);
-                state.send_replace(self.state.borrow().clone());
+                // A stream that joins a connection already on its way or
+                // open is told so, as the ones there were: a catch-up
+                // stage fetches its starting points on `Connected`.
+                let now = self.state.borrow().clone();
+                if matches!(now, ConnectionState::Connecting | ConnectionState::Open)
+                    && let Some(item) = now.as_item()
+                {
+                    tx.push(Signal::Item(item));
+                }
+                state.send_replace(now);
                 self.subscribers.insert(
                     id,
                     Subscriber {
