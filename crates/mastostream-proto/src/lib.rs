@@ -61,7 +61,7 @@ pub use label::{Label, read_label};
 pub use liveness::{Liveness, LivenessEvent};
 pub use proxy::{ProxyRules, redact_proxy_url};
 pub use reconnect::{Action, ReconnectPolicy, Reconnector};
-pub use software::Software;
+pub use software::{Software, WebSocketToken};
 pub use sse::{SseDecoder, SseError, SseItem, SseMessage};
 pub use timestamp::parse_timestamp;
 pub use ws_frame::{WsEnvelope, WsMessage, decode_ws_envelope, decode_ws_frame};

@@ -28,6 +28,19 @@ pub enum Software {
     Unknown,
 }
 
+/// Where a server's WebSocket upgrade takes the token from (see
+/// [`Software::websocket_token`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WebSocketToken {
+    /// `Authorization: Bearer`.
+    Header,
+    /// `Sec-WebSocket-Protocol` (echoed back by the server).
+    Protocol,
+    /// The `access_token` query parameter.
+    Query,
+}
+
 impl Software {
     /// The software named by an instance document (`/api/v2/instance` or
     /// `/api/v1/instance`):
@@ -113,15 +126,22 @@ impl Software {
             // by an `instance` parameter; without one it is a bad topic
             // (Pleroma answers an error, Akkoma nothing at all).
             // A name it does not know is a bad topic too (`user:pleroma_chat`
-            // is Pleroma's own).
+            // is Pleroma's own; Akkoma dropped chats: BDX-town/Akkoma
+            // 071bb07a, lib/pleroma/web/streamer.ex, `@user_streams`).
             Software::Pleroma | Software::Akkoma => match channel {
                 Channel::HashtagLocal(_) => Some("it has no local-only hashtag stream"),
                 Channel::PublicRemote | Channel::PublicRemoteMedia => Some(
                     "its public:remote streams take one remote instance (an `instance` \
                      parameter), not all of them",
                 ),
-                Channel::Other { name, .. } if name != "user:pleroma_chat" => {
-                    Some("it streams Mastodon's streams and user:pleroma_chat only")
+                Channel::Other { name, .. }
+                    if self == Software::Akkoma || name != "user:pleroma_chat" =>
+                {
+                    Some(if self == Software::Akkoma {
+                        "it streams Mastodon's streams only"
+                    } else {
+                        "it streams Mastodon's streams and user:pleroma_chat only"
+                    })
                 }
                 _ => None,
             },
@@ -171,13 +191,22 @@ impl Software {
         timeline(a).is_some() && timeline(a) == timeline(b)
     }
 
-    /// Whether the WebSocket takes the token in an `Authorization: Bearer`
-    /// header. Pleroma and Akkoma read it only from `?access_token=` or
-    /// `Sec-WebSocket-Protocol` (lib/pleroma/web/mastodon_api/websocket_handler.ex,
-    /// `authenticate_request(access_token, sec_websocket)`): a header alone
-    /// makes the connection anonymous, and its user streams are refused.
-    pub fn takes_bearer_on_websocket(self) -> bool {
-        !matches!(self, Software::Pleroma | Software::Akkoma)
+    /// Where the WebSocket upgrade reads the token. Pleroma 2.6 and later
+    /// (a Phoenix socket transport: kphrx/pleroma 2.7.0,
+    /// lib/pleroma/web/mastodon_api/websocket_handler.ex, `connect/1`) read
+    /// only `?access_token=` (or, once connected, an in-band
+    /// `pleroma:authenticate` frame); Akkoma kept the cowboy handler
+    /// (BDX-town/Akkoma 071bb07a, the same file, `init/2`), which reads
+    /// `?access_token=` or `Sec-WebSocket-Protocol` and echoes the latter.
+    /// Neither reads an `Authorization` header: with one alone the
+    /// connection is anonymous, and its user streams are refused. The rest
+    /// read the header (Mastodon, GoToSocial, Iceshrimp.NET).
+    pub fn websocket_token(self) -> WebSocketToken {
+        match self {
+            Software::Pleroma => WebSocketToken::Query,
+            Software::Akkoma => WebSocketToken::Protocol,
+            _ => WebSocketToken::Header,
+        }
     }
 
     /// Whether `channel` can share a WebSocket with other streams through an
@@ -270,14 +299,19 @@ mod tests {
                 .is_some()
         );
         assert!(Software::Pleroma.lacks(&own("user:pleroma_chat")).is_none());
+        assert!(Software::Akkoma.lacks(&own("user:pleroma_chat")).is_some());
         assert!(
             Software::Mastodon
                 .lacks(&own("public:allow_local_only"))
                 .is_none()
         );
         assert!(!Software::GoToSocial.shares_websocket(&Channel::Public));
-        assert!(!Software::Akkoma.takes_bearer_on_websocket());
-        assert!(Software::GoToSocial.takes_bearer_on_websocket());
+        assert_eq!(Software::Akkoma.websocket_token(), WebSocketToken::Protocol);
+        assert_eq!(Software::Pleroma.websocket_token(), WebSocketToken::Query);
+        assert_eq!(
+            Software::GoToSocial.websocket_token(),
+            WebSocketToken::Header
+        );
         assert!(!Software::Akkoma.shares_websocket(&Channel::List("1".into())));
         assert!(Software::Akkoma.shares_websocket(&Channel::Public));
         assert!(Software::Pleroma.shares_websocket(&Channel::List("1".into())));

@@ -7,7 +7,11 @@
 
 use mastostream_proto::{Channel, ChannelError};
 
+use crate::auth::TokenSource;
 use crate::publish::Encoded;
+
+/// Pleroma's stream of chat updates.
+pub const PLEROMA_CHAT: &str = "user:pleroma_chat";
 
 /// Which server the WebSocket behaves as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -321,6 +325,15 @@ impl Flavour {
                 params: Vec::new(),
             });
         }
+        // Pleroma's chat stream (lib/pleroma/web/streamer.ex, `@user_streams`;
+        // Akkoma dropped chats and has no such topic): a user stream,
+        // labelled `["user:pleroma_chat"]` (views/streamer_view.ex).
+        if self == Flavour::Pleroma && name == PLEROMA_CHAT {
+            return Ok(Channel::Other {
+                name: name.to_owned(),
+                params: Vec::new(),
+            });
+        }
         // lib/pleroma/web/streamer.ex, `get_topic`: no `hashtag:local`, and
         // `public:remote` only with an `instance` (one remote server's
         // posts, which this server does not emulate): a bad topic.
@@ -337,8 +350,12 @@ impl Flavour {
 
     /// Whether the streaming server drops `encoded` for a subscriber of
     /// `stream` (glitch-soc: a local-only post's update on a stream that
-    /// does not allow them).
+    /// does not allow them; Mastodon 4.3 and later: an event without a
+    /// payload, see `sends_payload_less`).
     pub fn drops(self, encoded: &Encoded, stream: &Channel) -> bool {
+        if !encoded.has_payload && !self.sends_payload_less() {
+            return true;
+        }
         self == Flavour::GlitchSoc
             && encoded.local_only
             && matches!(encoded.event.as_str(), "update" | "status.update")
@@ -410,13 +427,18 @@ impl Flavour {
             }
             Flavour::GlitchSoc => "glitch-soc/mastodon 839591f2, streaming/index.js",
             Flavour::Pleroma => {
-                "Pleroma 2.7.0 (the kphrx/pleroma mirror), lib/pleroma/web/mastodon_api/websocket_handler.ex, \
-                 lib/pleroma/web/streamer.ex, lib/pleroma/web/views/streamer_view.ex"
+                "Pleroma 2.7.0 (the kphrx/pleroma mirror at 112caa05), \
+                 lib/pleroma/web/mastodon_api/websocket_handler.ex, lib/pleroma/web/streamer.ex, \
+                 lib/pleroma/web/views/streamer_view.ex, lib/pleroma/web/activity_pub/side_effects.ex"
             }
-            Flavour::Akkoma => "Akkoma (the BDX-town/Akkoma mirror), the same files as Pleroma's",
+            Flavour::Akkoma => {
+                "Akkoma (the BDX-town/Akkoma mirror at 071bb07a, its CHANGELOG up to 2025.10; \
+                 websocket_handler.ex as of 13e2a811), the same files as Pleroma's"
+            }
             Flavour::GoToSocial => {
-                "superseriousbusiness/gotosocial, internal/api/client/streaming/stream.go, \
-                 internal/stream/stream.go, internal/id/ulid.go"
+                "superseriousbusiness/gotosocial 57cb4fe7 (v0.20.0-rc1 + 8), \
+                 internal/api/client/streaming/stream.go, internal/stream/stream.go, \
+                 internal/id/ulid.go"
             }
             Flavour::Iceshrimp => {
                 "Iceshrimp.NET b3d9f649 (the kaido2ki/Iceshrimp.NET mirror), \
@@ -426,13 +448,51 @@ impl Flavour {
         }
     }
 
-    /// Whether the WebSocket upgrade reads an `Authorization: Bearer`
-    /// header. Pleroma and Akkoma take the token only from
-    /// `?access_token=` or `Sec-WebSocket-Protocol`
-    /// (lib/pleroma/web/mastodon_api/websocket_handler.ex,
-    /// `authenticate_request(access_token, sec_websocket)`).
-    pub fn reads_bearer_on_websocket(self) -> bool {
-        !matches!(self, Flavour::Pleroma | Flavour::Akkoma)
+    /// Whether the WebSocket upgrade reads a token from `source`. Pleroma
+    /// 2.7's Phoenix transport reads only `?access_token=`
+    /// (kphrx/pleroma 112caa05, lib/pleroma/web/mastodon_api/websocket_handler.ex,
+    /// `connect/1`), and sends back no subprotocol; Akkoma's cowboy handler
+    /// reads `?access_token=` or `Sec-WebSocket-Protocol`, echoing the
+    /// latter (BDX-town/Akkoma 071bb07a, the same file, `init/2`). Neither
+    /// reads an `Authorization` header.
+    pub fn reads_token_from(self, source: TokenSource) -> bool {
+        match self {
+            Flavour::Pleroma => source == TokenSource::Query,
+            Flavour::Akkoma => source != TokenSource::Header,
+            _ => true,
+        }
+    }
+
+    /// Whether a WebSocket may open with no token (its user streams then
+    /// refused): Mastodon 4.1 (`alwaysRequireAuth` off), and Pleroma and
+    /// Akkoma (`authenticate_request(nil)` is an anonymous user; a user
+    /// stream named in the URL is then refused with 401 before the upgrade).
+    pub fn anonymous_websocket(self) -> bool {
+        matches!(
+            self,
+            Flavour::Mastodon41 | Flavour::Pleroma | Flavour::Akkoma
+        )
+    }
+
+    /// Whether a connection can log in after it opened: Pleroma's in-band
+    /// `{"type":"pleroma:authenticate","token":…}` (websocket_handler.ex,
+    /// `handle_client_event`), answered with a `pleroma:respond` whose
+    /// result is `success`, or `error` with `unauthorized` (a bad token) or
+    /// `already_authenticated` (a connection that has a user already).
+    /// Akkoma has no such frame (its handler, `websocket_handle`).
+    pub fn authenticates_in_band(self) -> bool {
+        self == Flavour::Pleroma
+    }
+
+    /// Whether events published with no payload reach subscribers. From
+    /// Mastodon 4.3 (mastodon/mastodon 1335083b, streaming/index.js, the
+    /// `streamFrom` listener: `if (!message?.event || !message?.payload)
+    /// return`) they are dropped: `filters_changed`, which Rails publishes
+    /// without one, no longer reaches clients. Before (4.1, 4.2) it did, as
+    /// `data: undefined` over SSE and a frame without `payload` over the
+    /// WebSocket. glitch-soc at 839591f2 has the same guard.
+    pub fn sends_payload_less(self) -> bool {
+        !matches!(self, Flavour::Mastodon | Flavour::GlitchSoc)
     }
 
     /// Whether unsubscribe frames are acted on (Akkoma ignores them).

@@ -338,6 +338,20 @@ impl Hub {
                 store.put_conversation(&conversation_id, key, publish.payload.to_string().into());
                 vec![explicit.unwrap_or(Channel::Direct)]
             }
+            // Pleroma sends a chat message's update to the user's stream and
+            // to its chat stream (kphrx/pleroma,
+            // lib/pleroma/web/activity_pub/side_effects.ex: the topics
+            // `["user", "user:pleroma_chat"]`).
+            "pleroma:chat_update" => match explicit {
+                Some(stream) => vec![stream],
+                None => vec![
+                    Channel::User,
+                    Channel::Other {
+                        name: crate::flavour::PLEROMA_CHAT.to_owned(),
+                        params: Vec::new(),
+                    },
+                ],
+            },
             // Announcements, filters_changed and anything else go to the user's stream.
             _ => vec![explicit.unwrap_or(Channel::User)],
         }

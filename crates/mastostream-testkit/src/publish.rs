@@ -126,6 +126,9 @@ pub struct Encoded {
     pub ws_tail: Bytes,
     /// A glitch-soc local-only post (`"local_only": true`).
     pub local_only: bool,
+    /// Whether it was published with a payload (Mastodon 4.3 and later
+    /// send nothing without one).
+    pub has_payload: bool,
     /// The same update with `"filtered":[]` added, for a Mastodon 4.1
     /// server's logged-in subscribers of public and hashtag streams.
     pub with_filtered: Option<Arc<Encoded>>,
@@ -158,6 +161,7 @@ impl Encoded {
             sse_data: sse_data.freeze(),
             ws_tail: Bytes::from(ws_tail),
             local_only: false,
+            has_payload: data.is_some(),
             with_filtered: None,
         }
     }

@@ -47,24 +47,27 @@ pub fn upgrade(
         return response;
     }
     let flavour = state.settings.flavour;
-    let checked = state
-        .settings
-        .tokens
-        .check(&headers, &query)
-        .and_then(|(token, source)| {
-            // Pleroma and Akkoma read no Authorization header here
-            // (websocket_handler.ex, `authenticate_request`).
-            if source == TokenSource::Header && !flavour.reads_bearer_on_websocket() {
-                Err(AuthError::Missing)
-            } else {
-                Ok((token, source))
-            }
-        });
+    // What the server does not read is not there for it (Pleroma reads
+    // only the query, Akkoma no header: see `Flavour::reads_token_from`;
+    // every flavour reads the query).
+    let mut readable = headers.clone();
+    if !flavour.reads_token_from(TokenSource::Header) {
+        readable.remove(header::AUTHORIZATION);
+    }
+    if !flavour.reads_token_from(TokenSource::Protocol) {
+        readable.remove(header::SEC_WEBSOCKET_PROTOCOL);
+    }
+    let checked = state.settings.tokens.check(&readable, &query);
     let logged_in = checked.is_ok();
     let source = match checked {
         Ok((_, source)) => Some(source),
-        // Mastodon 4.1 took anonymous connections for the public streams.
-        Err(AuthError::Missing) if flavour.anonymous_public() => None,
+        // Mastodon 4.1 took anonymous connections for the public streams,
+        // and Pleroma and Akkoma take them still.
+        Err(AuthError::Missing) if flavour.anonymous_websocket() => None,
+        // websocket_handler.ex, `handle_error`: a bad token is a 401.
+        Err(_) if flavour.refuses_unknown_before_upgrade() => {
+            return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+        }
         // …and refused others through the ws library: a bare 401.
         Err(_) if flavour.anonymous_public() => {
             return Response::builder()
@@ -95,8 +98,16 @@ pub fn upgrade(
         let allow = query.get("allow_local_only").map(String::as_str);
         flavour.channel(name, arg.map(String::as_str), allow)
     });
-    if flavour.refuses_unknown_before_upgrade() && matches!(initial, Some(Err(_))) {
-        return StatusCode::NOT_FOUND.into_response();
+    if flavour.refuses_unknown_before_upgrade() {
+        match &initial {
+            Some(Err(_)) => return StatusCode::NOT_FOUND.into_response(),
+            // websocket_handler.ex: `get_topic` refuses a user stream to an
+            // anonymous connection, and `handle_error` answers 401.
+            Some(Ok(stream)) if !logged_in && !stream.is_public() => {
+                return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+            }
+            _ => {}
+        }
     }
     let mut upgrade = upgrade;
     if source == Some(TokenSource::Protocol)
@@ -110,14 +121,14 @@ pub fn upgrade(
     let hub = state.hub.clone();
     let ping_interval = state.settings.ping_interval;
     let cursor = state.paced_replay.clone().map(Cursor::new);
+    let tokens = state.settings.tokens.clone();
     upgrade
         .read_buffer_size(16 * 1024)
         .on_upgrade(move |socket| {
             connection(
                 socket,
                 hub,
-                flavour,
-                logged_in,
+                (flavour, logged_in, tokens),
                 ping_interval,
                 initial,
                 cursor,
@@ -229,8 +240,7 @@ fn text(frame: String) -> Message {
 async fn connection(
     socket: WebSocket,
     hub: Arc<Hub>,
-    flavour: Flavour,
-    logged_in: bool,
+    (flavour, mut logged_in, tokens): (Flavour, bool, crate::auth::TokenPolicy),
     ping_interval: std::time::Duration,
     initial: Option<Result<Channel, ChannelError>>,
     mut cursor: Option<Cursor>,
@@ -293,6 +303,14 @@ async fn connection(
                 }
             }
             message = incoming.next() => match message {
+                Some(Ok(Message::Text(frame))) if flavour.authenticates_in_band() && authenticate_frame(frame.as_str()).is_some() => {
+                    let token = authenticate_frame(frame.as_str()).unwrap_or_default();
+                    let (reply, now) = authenticate(flavour, &tokens, logged_in, &token);
+                    logged_in = now;
+                    if sink.send(text(reply)).await.is_err() {
+                        return;
+                    }
+                }
                 Some(Ok(Message::Text(frame))) => {
                     match handle_command(&hub, (flavour, logged_in), id, frame.as_str(), &mut subscriptions) {
                         Some(Reply::Now(reply)) if sink.send(text(reply.clone())).await.is_err() => return,
@@ -356,6 +374,43 @@ async fn connection(
             }
         }
     }
+}
+
+/// The token of Pleroma's in-band `{"type":"pleroma:authenticate",
+/// "token":…}` frame, if `frame` is one.
+fn authenticate_frame(frame: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(frame).ok()?;
+    if value.get("type")?.as_str()? != "pleroma:authenticate" {
+        return None;
+    }
+    // A frame without a string token matches none of the handler's
+    // clauses: Pleroma only logs it (an empty token fails below instead).
+    value.get("token")?.as_str().map(str::to_owned)
+}
+
+/// Pleroma's answer to `pleroma:authenticate` on a connection `logged_in`
+/// or not, and whether it is logged in after (websocket_handler.ex,
+/// `handle_client_event`: only an anonymous connection may log in).
+fn authenticate(
+    flavour: Flavour,
+    tokens: &crate::auth::TokenPolicy,
+    logged_in: bool,
+    token: &str,
+) -> (String, bool) {
+    const KIND: &str = "pleroma:authenticate";
+    if logged_in {
+        return (respond(flavour, KIND, Some("already_authenticated")), true);
+    }
+    let mut query = std::collections::HashMap::new();
+    query.insert("access_token".to_owned(), token.to_owned());
+    match tokens.check(&HeaderMap::new(), &query) {
+        Ok(_) => (respond(flavour, KIND, None), true),
+        Err(_) => (respond(flavour, KIND, Some("unauthorized")), false),
+    }
+}
+
+fn respond(flavour: Flavour, kind: &str, refusal: Option<&str>) -> String {
+    flavour.answer(kind, refusal).unwrap_or_default()
 }
 
 /// Mastodon's text for a list the token's user does not own.

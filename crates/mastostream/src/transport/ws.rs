@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::{self, http::HeaderValue};
 use crate::Error;
 use crate::transport::context::{Context, WsAuth};
 use crate::transport::{proxy, tls};
-use mastostream_proto::Channel;
+use mastostream_proto::{Channel, WebSocketToken};
 
 /// The byte stream under a WebSocket: plain TCP or TLS.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -77,17 +77,12 @@ pub(crate) async fn connect(
     }
     tracing::debug!(url = %url, "opening WebSocket");
     // The default, a Bearer header, is not read by every server: where
-    // discovery found one that ignores it, the token goes as the
-    // subprotocol instead.
-    let ws_auth = match inner.ws_auth {
-        WsAuth::Header
-            if inner
-                .software()
-                .is_some_and(|software| !software.takes_bearer_on_websocket()) =>
-        {
-            WsAuth::Protocol
-        }
-        other => other,
+    // discovery found one that ignores it, the token goes where that
+    // server reads it (the URL is logged above, before it holds a token).
+    let ws_auth = match (inner.ws_auth, inner.software().map(|s| s.websocket_token())) {
+        (WsAuth::Header, Some(WebSocketToken::Protocol)) => WsAuth::Protocol,
+        (WsAuth::Header, Some(WebSocketToken::Query)) => WsAuth::Query,
+        (chosen, _) => chosen,
     };
     if let (Some(token), WsAuth::Query) = (&inner.token, ws_auth) {
         url.query_pairs_mut()
@@ -154,6 +149,18 @@ pub(crate) async fn connect(
         Err(_) => Err(network_text("the WebSocket handshake timed out")),
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(tungstenite::Error::Http(response))) => Err(refused(&response)),
+        // Asked to take the token as a subprotocol, the server chose none:
+        // it does not read the token there (Pleroma 2.7), and asking again
+        // would go the same way.
+        Ok(Err(tungstenite::Error::Protocol(
+            tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(
+                tungstenite::error::SubProtocolError::NoSubProtocol,
+            ),
+        ))) => Err(Error::Config(
+            "the server does not take the token as a subprotocol \
+             (Sec-WebSocket-Protocol): choose WsAuth::Header or WsAuth::Query"
+                .into(),
+        )),
         Ok(Err(error)) => Err(network_text(&redact(error))),
     }
 }
