@@ -414,11 +414,29 @@ impl Client {
     /// the client's default.
     #[cfg(feature = "catch-up")]
     pub fn stream_with_catch_up(&self, channel: Channel, catch_up: CatchUpSetting) -> EventStream {
-        EventStream::new(transport::open(&self.inner, channel, catch_up))
+        EventStream::new(transport::open(&self.inner, channel, catch_up, None))
+    }
+
+    /// Opens a stream that resumes after the record `id` (a status id, as
+    /// the server gave it; for the user stream, home and notifications both
+    /// page from it): when it first connects, what its timelines hold after
+    /// `id` is delivered, caught up, then a [`Gap`](crate::Gap), then the
+    /// live events — as after an outage. Catch-up is on for it, with the
+    /// client's settings (or the defaults). For a process that recorded
+    /// the last id it handled and starts again, or hands a stream over.
+    #[cfg(feature = "catch-up")]
+    pub fn stream_resuming(&self, channel: Channel, id: impl Into<String>) -> EventStream {
+        let config = self.inner.catch_up.unwrap_or_default();
+        EventStream::new(transport::open(
+            &self.inner,
+            channel,
+            Some(config),
+            Some(id.into()),
+        ))
     }
 
     pub(crate) fn open(&self, channel: Channel) -> TaskHandle {
-        transport::open(&self.inner, channel, self.inner.catch_up)
+        transport::open(&self.inner, channel, self.inner.catch_up, None)
     }
 
     /// [`open`](Self::open) on `runtime`, from any thread.

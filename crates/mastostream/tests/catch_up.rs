@@ -807,3 +807,53 @@ async fn a_stream_joining_an_open_websocket_catches_up() {
     assert!(gap.complete);
     assert_exactly_once_in_order("the late stream", &caught, 3);
 }
+
+/// A stream resumed after a recorded id: what the timeline holds after it
+/// arrives first, caught up and in order, then a complete gap, then the
+/// live events; what came before the id does not.
+#[tokio::test]
+async fn a_stream_resumes_after_a_recorded_id() {
+    for transport in [Transport::Sse, Transport::WebSocket] {
+        let server = TestServer::builder().start().await.unwrap();
+        for _ in 0..4 {
+            server.publish(Publish::new("update", status("alice", "x")));
+        }
+        let body = reqwest::get(format!(
+            "{}/api/v1/timelines/public?local=true",
+            server.url()
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+        let page: Vec<Value> = serde_json::from_str(&body).unwrap();
+        let store: Vec<u64> = page
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().parse().unwrap())
+            .collect();
+        // Newest first: resume after the second oldest.
+        let after = store[2];
+        let client = client(&server, transport, CatchUpConfig::default()).await;
+        let mut events = client.stream_resuming(Channel::PublicLocal, after.to_string());
+        let mut caught = Vec::new();
+        let gap = loop {
+            let event = next_event(&mut events).await;
+            match event.kind() {
+                EventKind::Gap(gap) => break gap.clone(),
+                _ => caught.push(event),
+            }
+        };
+        assert!(gap.complete, "{transport:?}");
+        assert!(caught.iter().all(Event::is_caught_up), "{transport:?}");
+        let ids: Vec<u64> = caught.iter().map(id_of).collect();
+        assert_eq!(ids, vec![store[1], store[0]], "{transport:?}");
+        assert!(server.wait_for_subscriptions(1, SECOND).await);
+        server.publish(Publish::new("update", status("alice", "x")));
+        let live = next_event(&mut events).await;
+        assert!(
+            !live.is_caught_up() && id_of(&live) > store[0],
+            "{transport:?}"
+        );
+    }
+}

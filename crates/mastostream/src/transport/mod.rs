@@ -44,7 +44,10 @@ pub(crate) fn open(
     context: &std::sync::Arc<context::Context>,
     channel: mastostream_proto::Channel,
     catch_up: CatchUpSetting,
+    resume_after: Option<String>,
 ) -> handle::TaskHandle {
+    #[cfg(not(feature = "catch-up"))]
+    let _ = resume_after;
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return handle::failed(
             channel,
@@ -67,7 +70,7 @@ pub(crate) fn open(
     };
     match catch_up {
         #[cfg(feature = "catch-up")]
-        Some(config) => catch_up::wrap(context.clone(), handle, config),
+        Some(config) => catch_up::wrap(context.clone(), handle, config, resume_after),
         #[cfg(not(feature = "catch-up"))]
         Some(never) => match never {},
         None => handle,
