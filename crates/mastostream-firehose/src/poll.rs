@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use mastostream_proto::server_wait;
+use mastostream_proto::{id_order, server_wait};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
@@ -32,12 +32,6 @@ pub enum Polled {
 
 /// Statuses a page asks for (Mastodon's maximum).
 pub const PAGE: usize = 40;
-
-/// Sorts ids as servers order them: by length, then byte by byte (decimal
-/// snowflakes, and the fixed-width strings of the others).
-fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
 
 /// Fetches the statuses after `min_id` (the newest ones when `None`).
 pub async fn page(

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mastostream_firehose::{Config, Health, Instance, SinkConfig, health_for, run};
 use mastostream_proto::Channel;
@@ -46,15 +46,12 @@ async fn stored(nats: &NatsServer) -> u64 {
 
 /// Waits until `health` has passed on `count` statuses.
 async fn passed_on(health: &Arc<Health>, count: u64) {
-    let deadline = Instant::now() + WAIT;
-    while health.written.load(Ordering::Relaxed) < count {
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            health.summary((0, Duration::from_secs(1)))
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let passed = tokio::time::timeout(WAIT, health.wait_written(count)).await;
+    assert!(
+        passed.is_ok(),
+        "{}",
+        health.summary((0, Duration::from_secs(1)))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

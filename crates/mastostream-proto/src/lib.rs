@@ -41,6 +41,7 @@ mod decoder;
 pub mod entities;
 mod error;
 mod event;
+mod ids;
 mod label;
 pub mod liveness;
 mod proxy;
@@ -57,6 +58,7 @@ pub use channel::{
 pub use decoder::{EventDecoder, StreamItem, sse_error};
 pub use error::{Error, human_duration, reason_phrase};
 pub use event::{Event, EventKind, Gap, KNOWN_EVENTS, Payload};
+pub use ids::id_order;
 pub use label::{Label, read_label};
 pub use liveness::{Liveness, LivenessEvent};
 pub use proxy::{ProxyRules, redact_proxy_url};

@@ -17,6 +17,8 @@ use mastostream::{
 use mastostream_proto::Channel;
 use mastostream_testkit::{Fault, Flavour, Publish, TestServer};
 
+mod common;
+
 const SECOND: Duration = Duration::from_secs(1);
 /// How long a check waits for anything.
 const PATIENCE: Duration = Duration::from_secs(5);
@@ -35,11 +37,7 @@ const SERVERS: [(Flavour, &str); 7] = [
 ];
 
 async fn server(flavour: Flavour) -> TestServer {
-    TestServer::builder()
-        .flavour(flavour)
-        .start()
-        .await
-        .unwrap()
+    common::flavoured_server(flavour).await
 }
 
 fn client(server: &TestServer, transport: Transport) -> mastostream::ClientBuilder {
@@ -332,7 +330,7 @@ async fn catch_up(flavour: Flavour) -> String {
             _ => return format!("{LOST}: {} of 2 caught up", caught.len()),
         }
     }
-    let order = |a: &String, b: &String| a.len().cmp(&b.len()).then_with(|| a.cmp(b));
+    let order = |a: &String, b: &String| mastostream_proto::id_order(a, b);
     let in_order = caught.len() == 2 && order(&caught[0], &caught[1]).is_lt();
     let fresh = caught.iter().all(|id| !live.contains(id));
     let back_dated = order(&caught[0], &live[1]).is_lt();

@@ -15,11 +15,7 @@ use common::next_significant;
 const SECOND: Duration = Duration::from_secs(1);
 
 async fn server(flavour: Flavour) -> TestServer {
-    TestServer::builder()
-        .flavour(flavour)
-        .start()
-        .await
-        .unwrap()
+    common::flavoured_server(flavour).await
 }
 
 fn client(server: &TestServer) -> Client {

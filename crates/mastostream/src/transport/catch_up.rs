@@ -41,7 +41,7 @@ use crate::transport::handle::TaskHandle;
 use crate::transport::http;
 use crate::transport::queue::{Overflow, Pushed, Signal, SignalTx, queue};
 use crate::transport::race::{self, First};
-use mastostream_proto::{Channel, Event, EventKind, Gap, percent_encode};
+use mastostream_proto::{Channel, Event, EventKind, Gap, id_order, percent_encode};
 
 /// Catch-up settings.
 ///
@@ -270,14 +270,6 @@ fn position(event: &Event) -> Option<Position> {
     (!id.is_empty()).then_some(Position { kind, id, keys })
 }
 
-/// How two ids of one server sort: by length, then byte by byte. Mastodon's
-/// decimal snowflakes sort so, as do the fixed-width strings of
-/// GoToSocial (ULIDs), Iceshrimp.NET and Pleroma / Akkoma (flake ids, 18
-/// characters for any time since 1973).
-fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
 /// The paging id of a raw REST record of `kind`.
 fn id_of(kind: Kind, raw: &serde_json::value::RawValue) -> Option<String> {
     let event = Event::parse_owned(kind.event_name(), Some(raw.get().to_owned())).ok()?;
@@ -327,6 +319,7 @@ pub(crate) fn wrap(
     context: Arc<Context>,
     mut upstream: TaskHandle,
     config: CatchUpConfig,
+    resume_after: Option<String>,
 ) -> TaskHandle {
     let (tx, signals) = queue(context.queue_limit);
     let (state_tx, state) = watch::channel(upstream.state.borrow().clone());
@@ -336,15 +329,24 @@ pub(crate) fn wrap(
     let malformed_ends = upstream.malformed_ends;
     // Heartbeats pass through; the consumer's handle decides whether to show them.
     upstream.heartbeats = true;
+    let mut sources = sources(&channel);
+    // Resuming: every timeline of the stream starts from that id, and the
+    // first connection is caught up as if it ended an outage.
+    let outage_since = resume_after.map(|id| {
+        for source in &mut sources {
+            source.newest = Some(id.clone());
+        }
+        SystemTime::now()
+    });
     let mut stage = Stage {
         context,
-        sources: sources(&channel),
+        sources,
         seen: Seen::new(config.dedup_capacity),
         config,
         channel: channel.clone(),
         tx,
-        outage_since: None,
-        opened: false,
+        opened: outage_since.is_some(),
+        outage_since,
     };
     let task = tokio::spawn(async move {
         loop {

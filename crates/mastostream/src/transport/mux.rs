@@ -293,6 +293,13 @@ fn hold_limit(stall_timeout: Option<Duration>) -> Duration {
     stall_timeout.map_or(MAX_HOLD, |t| (t / 4).min(MAX_HOLD))
 }
 
+/// Where a subscription goes (see `MuxTask::placement`).
+enum Placement {
+    Here,
+    OwnConnection,
+    Refused(Error),
+}
+
 /// Why a connection ended.
 enum End {
     /// Every handle is gone.
@@ -396,14 +403,17 @@ impl MuxTask {
                 // cannot share this connection gets one of its own. Before
                 // discovery has said what the server is, both wait for
                 // the connection (see `sort_out`).
-                if let Err(error) = self.context.check_stream(&channel) {
-                    state.send_replace(ConnectionState::Closed(Some(error.clone())));
-                    tx.push(Signal::Ended(error));
-                    return;
-                }
-                if self.must_delegate(&channel) || self.collides(&channel, u64::MAX) {
-                    self.delegate(id, channel, tx, state);
-                    return;
+                match self.placement(&channel, u64::MAX) {
+                    Placement::Here => {}
+                    Placement::Refused(error) => {
+                        state.send_replace(ConnectionState::Closed(Some(error.clone())));
+                        tx.push(Signal::Ended(error));
+                        return;
+                    }
+                    Placement::OwnConnection => {
+                        self.delegate(id, channel, tx, state);
+                        return;
+                    }
                 }
                 let key = channel_key(&channel);
                 // A stream that joins a connection already on its way or
@@ -832,6 +842,19 @@ impl MuxTask {
 
     /// Whether `channel` must leave this connection for one of its own:
     /// the server, as discovery found it, cannot share one for it.
+    /// Where a subscription to `channel` (made in `order`) goes: ended at
+    /// once for a stream the server is known to lack, to a WebSocket of
+    /// its own for one that cannot share this one, else here.
+    fn placement(&self, channel: &Channel, order: u64) -> Placement {
+        if let Err(error) = self.context.check_stream(channel) {
+            return Placement::Refused(error);
+        }
+        if self.must_delegate(channel) || self.collides(channel, order) {
+            return Placement::OwnConnection;
+        }
+        Placement::Here
+    }
+
     fn must_delegate(&self, channel: &Channel) -> bool {
         self.initial.is_none()
             && self
@@ -869,9 +892,8 @@ impl MuxTask {
             else {
                 continue;
             };
-            let refusal = self.context.check_stream(&channel).err();
-            if refusal.is_none() && !self.must_delegate(&channel) && !self.collides(&channel, order)
-            {
+            let placement = self.placement(&channel, order);
+            if matches!(placement, Placement::Here) {
                 continue;
             }
             let Some(subscriber) = self.subscribers.remove(&id) else {
@@ -883,14 +905,14 @@ impl MuxTask {
                     self.channels.remove(&subscriber.key);
                 }
             }
-            match refusal {
-                Some(error) => {
+            match placement {
+                Placement::Refused(error) => {
                     subscriber
                         .state
                         .send_replace(ConnectionState::Closed(Some(error.clone())));
                     subscriber.tx.push(Signal::Ended(error));
                 }
-                None => self.delegate(id, channel, subscriber.tx, subscriber.state),
+                _ => self.delegate(id, channel, subscriber.tx, subscriber.state),
             }
         }
     }

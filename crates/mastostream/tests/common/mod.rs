@@ -35,3 +35,14 @@ pub async fn final_error(events: &mut EventStream, wait: Duration) -> Error {
         }
     }
 }
+
+/// A test server behaving as `flavour`.
+pub async fn flavoured_server(
+    flavour: mastostream_testkit::Flavour,
+) -> mastostream_testkit::TestServer {
+    mastostream_testkit::TestServer::builder()
+        .flavour(flavour)
+        .start()
+        .await
+        .unwrap()
+}
