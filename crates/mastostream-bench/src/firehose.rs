@@ -31,6 +31,11 @@ pub struct FirehoseArgs {
     /// Seconds of publishing.
     #[arg(long, default_value_t = 30.0)]
     pub seconds: f64,
+    /// Firehose processes sharing the instances through a nats-server of
+    /// the bench's own (`--coordinate`, each publishing to its JetStream
+    /// with `--sink`); 1: one process writing lines.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
 }
 
 const TOKEN: &str = "bench-token";
@@ -68,6 +73,9 @@ fn cpu_of(pid: u32) -> Duration {
 }
 
 pub fn run(args: &FirehoseArgs) -> Result<String, String> {
+    if args.workers > 1 {
+        return run_coordinated(args);
+    }
     measure::raise_fd_limit();
     let binary = std::env::current_exe()
         .map_err(|e| e.to_string())?
@@ -228,6 +236,244 @@ pub fn run(args: &FirehoseArgs) -> Result<String, String> {
     let _ = writeln!(out, "| peak RSS | {:.1} MiB |", peak as f64 / 1024.0);
     if uris != total || lines != uris {
         return Err(format!("the feed was not exactly once:\n{out}"));
+    }
+    Ok(out)
+}
+
+/// A worker's figures from its `--status` file.
+#[derive(Debug, Default, Clone)]
+struct WorkerFigures {
+    streaming: u64,
+    written: u64,
+    published: u64,
+    duplicates: u64,
+}
+
+fn read_figures(path: &std::path::Path) -> WorkerFigures {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return WorkerFigures::default();
+    };
+    let Ok(table) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return WorkerFigures::default();
+    };
+    let streaming = table["instances"].as_array().map_or(0, |all| {
+        all.iter().filter(|i| i["state"] == "streaming").count() as u64
+    });
+    WorkerFigures {
+        streaming,
+        written: table["written"].as_u64().unwrap_or(0),
+        published: table["nats"]["published"].as_u64().unwrap_or(0),
+        duplicates: table["nats"]["duplicates"].as_u64().unwrap_or(0),
+    }
+}
+
+/// The farthest a figure is from the mean of all, as a fraction of it.
+fn spread(values: &[u64]) -> f64 {
+    let mean = values.iter().sum::<u64>() as f64 / values.len().max(1) as f64;
+    values
+        .iter()
+        .map(|v| (*v as f64 - mean).abs() / mean.max(1.0))
+        .fold(0.0, f64::max)
+}
+
+/// `--workers N`: N coordinated firehose processes, each publishing to the
+/// same JetStream; measures their CPU and memory, how evenly they share
+/// instances and statuses, and that JetStream stored each status once.
+fn run_coordinated(args: &FirehoseArgs) -> Result<String, String> {
+    measure::raise_fd_limit();
+    let binary = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .with_file_name("mastostream");
+    if !binary.is_file() {
+        return Err(format!(
+            "{} is missing: build it first (cargo build --release -p mastostream-cli)",
+            binary.display()
+        ));
+    }
+    let nats = mastostream_testkit::nats::NatsServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let servers: Vec<TestServer> = runtime.block_on(async {
+        let mut servers = Vec::with_capacity(args.instances);
+        for _ in 0..args.instances {
+            servers.push(
+                TestServer::builder()
+                    .token(TOKEN)
+                    .start()
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        Ok::<_, String>(servers)
+    })?;
+    let dir = std::env::temp_dir().join(format!(
+        "mastostream-bench-coordinated-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let list = dir.join("instances.txt");
+    let mut text = String::new();
+    for server in &servers {
+        text.push_str(&format!("{} $FIREHOSE_BENCH_TOKEN\n", server.url()));
+    }
+    std::fs::write(&list, text).map_err(|e| e.to_string())?;
+    let mut children = Vec::new();
+    let mut status_files = Vec::new();
+    for worker in 0..args.workers {
+        let status_file = dir.join(format!("worker{worker}.json"));
+        let child = Command::new(&binary)
+            .args(["firehose", "--summary-every", "1", "--instances"])
+            .arg(&list)
+            .args(["--coordinate", &nats.url(), "--sink", &nats.url()])
+            .args(["--lease", "10", "--worker", &format!("worker{worker}")])
+            .arg("--status")
+            .arg(&status_file)
+            .env("FIREHOSE_BENCH_TOKEN", TOKEN)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        children.push(child);
+        status_files.push(status_file);
+    }
+    let stop = |children: &mut Vec<std::process::Child>| {
+        for child in children.iter_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    };
+    // Open: every instance streamed by one worker, and the split settled
+    // (each worker at its share or one under).
+    let share = args.instances.div_ceil(args.workers) as u64;
+    let opening = Instant::now();
+    let settled = loop {
+        let figures: Vec<WorkerFigures> = status_files.iter().map(|f| read_figures(f)).collect();
+        let streaming: u64 = figures.iter().map(|f| f.streaming).sum();
+        if streaming == args.instances as u64 && figures.iter().all(|f| f.streaming + 1 >= share) {
+            break true;
+        }
+        if opening.elapsed() > Duration::from_secs(300) {
+            break false;
+        }
+        // The status files are rewritten every second.
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let open_secs = opening.elapsed().as_secs_f64();
+    if !settled {
+        stop(&mut children);
+        return Err("the workers did not settle on a split within 5 minutes".into());
+    }
+    let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
+    let cpu_before: Vec<Duration> = pids.iter().map(|p| cpu_of(*p)).collect();
+    let started = Instant::now();
+    let total = (args.rate * args.seconds).round() as u64;
+    let mut published = 0u64;
+    let mut copies = 0u64;
+    let mut shared_budget = 0.0;
+    while published < total {
+        let due = ((started.elapsed().as_secs_f64() * args.rate) as u64).min(total);
+        while published < due {
+            let server = (published as usize) % servers.len();
+            let event = Publish::new("update", status(published)).to(Channel::PublicLocal);
+            servers[server].publish(event.clone());
+            copies += 1;
+            shared_budget += args.shared;
+            if shared_budget >= 1.0 {
+                shared_budget -= 1.0;
+                servers[(server + 1) % servers.len()].publish(event);
+                copies += 1;
+            }
+            published += 1;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let publish_secs = started.elapsed().as_secs_f64();
+    // Until JetStream has stored every status (the files say so; at most 60 s).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let figures = loop {
+        let figures: Vec<WorkerFigures> = status_files.iter().map(|f| read_figures(f)).collect();
+        let stored: u64 = figures.iter().map(|f| f.published).sum();
+        if stored >= total || Instant::now() > deadline {
+            break figures;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let wall = started.elapsed().as_secs_f64();
+    let cpu: Vec<f64> = pids
+        .iter()
+        .zip(&cpu_before)
+        .map(|(pid, before)| cpu_of(*pid).saturating_sub(*before).as_secs_f64())
+        .collect();
+    let peaks: Vec<u64> = pids
+        .iter()
+        .map(|pid| measure::proc_status_kib(&pid.to_string(), "VmHWM"))
+        .collect();
+    stop(&mut children);
+    drop(nats);
+    let _ = std::fs::remove_dir_all(&dir);
+    let stored: u64 = figures.iter().map(|f| f.published).sum();
+    let dropped: u64 = figures.iter().map(|f| f.duplicates).sum();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} instances (test servers in the bench process), {} `mastostream firehose --coordinate --sink` \
+         workers on one nats-server; {} statuses in {publish_secs:.1} s ({:.0}/s), {copies} copies \
+         published ({:.0}% on two instances)\n",
+        args.instances,
+        args.workers,
+        total,
+        total as f64 / publish_secs,
+        args.shared * 100.0
+    );
+    let _ = writeln!(
+        out,
+        "| worker | instances streamed | statuses passed to JetStream | CPU (cores) | peak RSS |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for (i, f) in figures.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "| worker{i} | {} | {} | {:.2} | {:.1} MiB |",
+            f.streaming,
+            f.written,
+            cpu[i] / wall,
+            peaks[i] as f64 / 1024.0
+        );
+    }
+    let streamed: Vec<u64> = figures.iter().map(|f| f.streaming).collect();
+    let written: Vec<u64> = figures.iter().map(|f| f.written).collect();
+    let _ = writeln!(out);
+    let _ = writeln!(out, "| what | figure |\n|---|---:|");
+    let _ = writeln!(out, "| split settled after | {open_secs:.1} s |");
+    let _ = writeln!(
+        out,
+        "| farthest from the mean: instances | {:.1}% |",
+        spread(&streamed) * 100.0
+    );
+    let _ = writeln!(
+        out,
+        "| farthest from the mean: statuses | {:.1}% |",
+        spread(&written) * 100.0
+    );
+    let _ = writeln!(out, "| statuses JetStream stored | {stored} of {total} |");
+    let _ = writeln!(
+        out,
+        "| duplicates JetStream dropped (`Nats-Msg-Id`) | {dropped} |"
+    );
+    let _ = writeln!(
+        out,
+        "| CPU of all workers while publishing | {:.2} cores |",
+        cpu.iter().sum::<f64>() / wall
+    );
+    if stored != total {
+        return Err(format!("JetStream did not store every status once:\n{out}"));
+    }
+    if spread(&written) > 0.2 || spread(&streamed) > 0.2 {
+        return Err(format!("the workers did not share within ±20%:\n{out}"));
     }
     Ok(out)
 }

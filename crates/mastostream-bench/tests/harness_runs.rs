@@ -88,3 +88,41 @@ fn soak_for_a_minute_under_faults_loses_nothing() {
     assert!(report.contains("WS: 6"), "{report}");
     assert!(!report.contains("FAILED"), "{report}");
 }
+
+#[test]
+fn firehose_writes_every_status_once() {
+    let report = bench(&[
+        "firehose",
+        "--instances",
+        "20",
+        "--rate",
+        "200",
+        "--seconds",
+        "3",
+    ]);
+    assert!(
+        report.contains("| distinct statuses written | 600 of 600 |"),
+        "{report}"
+    );
+    assert!(report.contains("| duplicates written | 0 |"), "{report}");
+}
+
+#[test]
+fn coordinated_firehose_workers_share_and_store_each_status_once() {
+    let report = bench(&[
+        "firehose",
+        "--workers",
+        "3",
+        "--instances",
+        "30",
+        "--rate",
+        "200",
+        "--seconds",
+        "3",
+    ]);
+    assert!(
+        report.contains("| statuses JetStream stored | 600 of 600 |"),
+        "{report}"
+    );
+    assert!(report.contains("| worker2 | 10 |"), "{report}");
+}

@@ -157,6 +157,24 @@ pub struct FirehoseArgs {
     /// dropped and counted as lost.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub sink_buffer: usize,
+    /// Share the instances with other workers through this NATS server's
+    /// JetStream key-value buckets (`nats://host:port`): each instance is
+    /// leased by one worker, renewed, and taken over (resuming after the
+    /// last status recorded) when its worker dies.
+    #[arg(long, value_name = "URL")]
+    pub coordinate: Option<String>,
+    /// The coordination buckets' prefix (`PREFIX-leases`, `-workers`,
+    /// `-positions`).
+    #[arg(long, value_name = "PREFIX", default_value = "mastostream-firehose")]
+    pub coordinate_bucket: String,
+    /// Seconds a lease lasts unrenewed (renewed every third of it): how
+    /// long a dead worker's instances wait for a new owner.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15.0)]
+    pub lease: f64,
+    /// This worker's name among the coordinated workers (default: host
+    /// name and process id).
+    #[arg(long, value_name = "NAME")]
+    pub worker: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

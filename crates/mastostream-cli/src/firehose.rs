@@ -73,6 +73,22 @@ pub fn run(args: &FirehoseArgs) -> ExitCode {
         sink.buffer = args.sink_buffer;
         config.sink = Some(sink);
     }
+    if let Some(url) = &args.coordinate {
+        if !url.starts_with("nats://") {
+            return usage(format!("--coordinate takes a nats:// URL, not {url:?}"));
+        }
+        let mut coordinate = mastostream_firehose::CoordinateConfig::new(url.clone());
+        coordinate.bucket = args.coordinate_bucket.clone();
+        coordinate.lease = match seconds(args.lease, "lease") {
+            Ok(lease) if lease >= Duration::from_secs(1) => lease,
+            Ok(_) => return usage("--lease must be at least 1 second"),
+            Err(message) => return usage(message),
+        };
+        if let Some(worker) = &args.worker {
+            coordinate.worker = worker.clone();
+        }
+        config.coordinate = Some(coordinate);
+    }
     config.limit = (args.limit > 0).then_some(args.limit);
     let runtime = match crate::output::runtime() {
         Ok(runtime) => runtime,

@@ -25,12 +25,15 @@ pub struct Record {
     pub json: String,
 }
 
-/// Follows `instance` until the feed is gone or the instance cannot be followed.
+/// Follows `instance` until the feed is gone or the instance cannot be
+/// followed; after the status `resume_after` when given (another worker's
+/// last), else from now.
 pub async fn follow(
     instance: Instance,
     settings: Arc<Settings>,
     health: Arc<Health>,
     out: mpsc::Sender<Record>,
+    resume_after: Option<String>,
 ) {
     let host: Arc<str> = instance.host.clone().into();
     let set = |state: InstanceState| {
@@ -55,7 +58,16 @@ pub async fn follow(
         return;
     }
     if may_stream {
-        match stream(&instance, &settings, &host, &out, &set).await {
+        match stream(
+            &instance,
+            &settings,
+            &host,
+            &out,
+            &set,
+            resume_after.as_deref(),
+        )
+        .await
+        {
             Ended::ConsumerGone => return,
             Ended::Refused(error)
                 if may_poll && (error.is_auth() || matches!(error, Error::Unsupported { .. })) =>
@@ -71,7 +83,7 @@ pub async fn follow(
             }
         }
     }
-    poll_loop(&instance, &settings, &host, &out, &set).await;
+    poll_loop(&instance, &settings, &host, &out, &set, resume_after).await;
 }
 
 fn state_word(state: &InstanceState) -> &'static str {
@@ -105,6 +117,7 @@ async fn stream(
     host: &Arc<str>,
     out: &mpsc::Sender<Record>,
     set: &impl Fn(InstanceState),
+    resume_after: Option<&str>,
 ) -> Ended {
     let mut builder = Client::builder(instance.url.clone())
         .user_agent(settings.user_agent.clone())
@@ -117,7 +130,10 @@ async fn stream(
         Ok(client) => client,
         Err(error) => return Ended::Refused(error),
     };
-    let mut events = client.stream(Channel::PublicLocal);
+    let mut events = match resume_after {
+        Some(id) => client.stream_resuming(Channel::PublicLocal, id),
+        None => client.stream(Channel::PublicLocal),
+    };
     while let Some(item) = events.next().await {
         match item {
             Ok(Item::Event(event)) => {
@@ -150,12 +166,13 @@ async fn poll_loop(
     host: &Arc<str>,
     out: &mpsc::Sender<Record>,
     set: &impl Fn(InstanceState),
+    resume_after: Option<String>,
 ) {
     let token = instance.token.as_deref();
-    let mut cursor: Option<String> = None;
-    // The first page only says where the timeline stands: the feed starts
-    // now, as a stream would.
-    let mut started = false;
+    // Resuming, the first page is what came after; else it only says where
+    // the timeline stands: the feed starts now, as a stream would.
+    let mut started = resume_after.is_some();
+    let mut cursor: Option<String> = resume_after;
     let mut failures: u32 = 0;
     loop {
         let pause = match poll::page(&settings.http, &instance.url, token, cursor.as_deref()).await

@@ -23,6 +23,8 @@ pub enum InstanceState {
     Disallowed,
     /// It failed for good.
     Failed(String),
+    /// Another worker holds its lease (see `coordinate`).
+    Elsewhere,
 }
 
 impl InstanceState {
@@ -35,6 +37,7 @@ impl InstanceState {
             InstanceState::Unsupported(_) => "unsupported",
             InstanceState::Disallowed => "disallowed",
             InstanceState::Failed(_) => "failed",
+            InstanceState::Elsewhere => "elsewhere",
         }
     }
 }
@@ -57,6 +60,8 @@ pub struct Health {
     pub noindex: AtomicU64,
     started: Instant,
     sink: OnceLock<Arc<crate::sink::Sink>>,
+    /// Woken at each status written.
+    progress: tokio::sync::Notify,
 }
 
 impl Health {
@@ -81,6 +86,7 @@ impl Health {
             noindex: AtomicU64::new(0),
             started: Instant::now(),
             sink: OnceLock::new(),
+            progress: tokio::sync::Notify::new(),
         }
     }
 
@@ -120,6 +126,21 @@ impl Health {
         if let Some(entry) = self.lock().get_mut(host) {
             entry.statuses += 1;
         }
+        self.progress.notify_waiters();
+    }
+
+    /// Waits until `count` statuses have been written in all.
+    pub async fn wait_written(&self, count: u64) {
+        loop {
+            let progress = self.progress.notified();
+            let mut progress = std::pin::pin!(progress);
+            // Registered before the check: a status written in between wakes it.
+            progress.as_mut().enable();
+            if self.written.load(Ordering::Relaxed) >= count {
+                return;
+            }
+            progress.await;
+        }
     }
 
     /// The one-line summary: instances by state, statuses a second since
@@ -141,6 +162,10 @@ impl Health {
             count("backing off"),
             count("failed") + count("unsupported") + count("disallowed"),
         );
+        let elsewhere = count("elsewhere");
+        if elsewhere > 0 {
+            line.push_str(&format!(", {elsewhere} held by other workers"));
+        }
         line.push_str(&format!(
             " · {rate:.1} statuses/s · {written} written · {} duplicates dropped · {} noindex dropped",
             self.duplicates.load(Ordering::Relaxed),

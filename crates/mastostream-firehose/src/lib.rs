@@ -12,6 +12,7 @@
 //! when given), `robots.txt` rules for `mastostream` honoured, authors who
 //! opted out of indexing (`noindex: true`, `indexable: false`) left out.
 
+pub mod coordinate;
 pub mod dedup;
 mod follow;
 pub mod health;
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use mastostream::ReconnectPolicy;
 use tokio::sync::mpsc;
 
+pub use coordinate::{CoordinateConfig, Positions};
 pub use follow::Record;
 pub use health::{Health, InstanceState};
 pub use instances::{Instance, parse_list};
@@ -66,6 +68,9 @@ pub struct Config {
     pub status_file: Option<PathBuf>,
     /// Publish to NATS JetStream instead of writing lines.
     pub sink: Option<SinkConfig>,
+    /// Share the instances with other workers through JetStream
+    /// key-value buckets: follow only those this worker leases.
+    pub coordinate: Option<CoordinateConfig>,
 }
 
 impl Config {
@@ -85,6 +90,7 @@ impl Config {
             summary_every: Some(Duration::from_secs(60)),
             status_file: None,
             sink: None,
+            coordinate: None,
         }
     }
 }
@@ -162,17 +168,47 @@ pub async fn run(
         health.attach_sink(sink.clone());
     }
     let publisher = sink.clone().map(|sink| tokio::spawn(sink.publish_all()));
-    let (tx, mut rx) = mpsc::channel::<Record>(4096);
-    let mut followers = tokio::task::JoinSet::new();
-    for instance in config.instances.clone() {
-        followers.spawn(follow::follow(
-            instance,
-            settings.clone(),
-            health.clone(),
-            tx.clone(),
-        ));
+    let positions = Arc::new(Positions::default());
+    if let Some(sink) = &sink {
+        sink.track_positions(positions.clone());
     }
-    drop(tx);
+    let (tx, mut rx) = mpsc::channel::<Record>(4096);
+    let mut followers = Followers {
+        running: tokio::task::JoinSet::new(),
+        by_host: std::collections::HashMap::new(),
+        settings: settings.clone(),
+        health: health.clone(),
+    };
+    // Coordinated, the followers come and go as leases do; else every
+    // instance is followed from the start.
+    let (changes_tx, mut changes) = mpsc::unbounded_channel::<coordinate::Change>();
+    let coordinator = match &config.coordinate {
+        Some(coordinate) => {
+            for instance in &config.instances {
+                health.set(&instance.host, InstanceState::Elsewhere);
+            }
+            let hosts = config.instances.iter().map(|i| i.host.clone()).collect();
+            Some(tokio::spawn(coordinate::run(
+                coordinate.clone(),
+                hosts,
+                positions.clone(),
+                changes_tx,
+            )))
+        }
+        None => {
+            drop(changes_tx);
+            for instance in config.instances.clone() {
+                followers.start(instance, &tx, None);
+            }
+            None
+        }
+    };
+    // Uncoordinated, the feed ends when every follower has.
+    let feed = if coordinator.is_some() {
+        Some(tx)
+    } else {
+        None
+    };
     let mut window = dedup::UriWindow::new(config.dedup_window);
     let mut ticker = config.summary_every.map(|every| {
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -193,6 +229,22 @@ pub async fn run(
             record = rx.recv() => record,
             () = tick => {
                 write_summary(&health, &config, &mut last, summary)?;
+                continue;
+            }
+            Some(change) = changes.recv() => {
+                match (change, &feed) {
+                    (coordinate::Change::Acquired { host, resume_after }, Some(tx)) => {
+                        if let Some(instance) = config.instances.iter().find(|i| i.host == host) {
+                            health.set(&host, InstanceState::Starting);
+                            followers.start(instance.clone(), tx, resume_after);
+                        }
+                    }
+                    (coordinate::Change::Released { host }, _) => {
+                        followers.stop(&host);
+                        health.set(&host, InstanceState::Elsewhere);
+                    }
+                    _ => {}
+                }
                 continue;
             }
         };
@@ -222,8 +274,13 @@ pub async fn run(
             continue;
         }
         match &sink {
-            Some(sink) => sink.push(&record.host, &key, &record.json),
-            None => write_line(out, &record)?,
+            Some(sink) => sink.push(&record.host, &key, &probe.id, &record.json),
+            None => {
+                write_line(out, &record)?;
+                if !probe.id.is_empty() {
+                    positions.delivered(&record.host, &probe.id);
+                }
+            }
         }
         health.wrote(&record.host);
         if rx.is_empty() {
@@ -237,17 +294,51 @@ pub async fn run(
         }
     }
     out.flush()?;
-    followers.abort_all();
+    followers.running.abort_all();
+    if let Some(coordinator) = coordinator {
+        coordinator.abort();
+    }
     if let (Some(sink), Some(publisher)) = (&sink, publisher) {
         // What is queued gets its chance to be published (a bounded wait).
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while sink.waiting() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), sink.wait_drained()).await;
         publisher.abort();
     }
     write_summary(&health, &config, &mut last, summary)?;
     Ok(())
+}
+
+/// The running followers, by instance.
+struct Followers {
+    running: tokio::task::JoinSet<()>,
+    by_host: std::collections::HashMap<String, tokio::task::AbortHandle>,
+    settings: Arc<Settings>,
+    health: Arc<Health>,
+}
+
+impl Followers {
+    fn start(
+        &mut self,
+        instance: Instance,
+        tx: &mpsc::Sender<Record>,
+        resume_after: Option<String>,
+    ) {
+        self.stop(&instance.host);
+        let host = instance.host.clone();
+        let handle = self.running.spawn(follow::follow(
+            instance,
+            self.settings.clone(),
+            self.health.clone(),
+            tx.clone(),
+            resume_after,
+        ));
+        self.by_host.insert(host, handle);
+    }
+
+    fn stop(&mut self, host: &str) {
+        if let Some(handle) = self.by_host.remove(host) {
+            handle.abort();
+        }
+    }
 }
 
 fn write_line(out: &mut impl Write, record: &Record) -> std::io::Result<()> {

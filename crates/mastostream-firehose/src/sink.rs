@@ -60,8 +60,13 @@ impl SinkConfig {
 #[derive(Debug)]
 struct Pending {
     subject: String,
+    /// `Nats-Msg-Id`: the status's URI.
     id: String,
     json: String,
+    /// Where it came from, and its id there: once acknowledged, the
+    /// instance's position (see [`Sink::track_positions`]).
+    host: Arc<str>,
+    status_id: String,
 }
 
 /// What the sink has done.
@@ -83,8 +88,11 @@ pub struct Sink {
     config: SinkConfig,
     queue: Mutex<VecDeque<Pending>>,
     wake: Notify,
+    /// Woken when the queue runs empty.
+    drained: Notify,
     /// The counts, for the summary.
     pub counts: SinkCounts,
+    positions: std::sync::OnceLock<Arc<crate::coordinate::Positions>>,
 }
 
 impl Sink {
@@ -94,8 +102,17 @@ impl Sink {
             config,
             queue: Mutex::new(VecDeque::new()),
             wake: Notify::new(),
+            drained: Notify::new(),
             counts: SinkCounts::default(),
+            positions: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Notes in `positions` each status JetStream acknowledges (stored or
+    /// a duplicate): what a worker that takes an instance over resumes
+    /// after, so nothing queued here and lost with this process is skipped.
+    pub fn track_positions(&self, positions: Arc<crate::coordinate::Positions>) {
+        let _ = self.positions.set(positions);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Pending>> {
@@ -104,7 +121,7 @@ impl Sink {
 
     /// Queues a status; never waits. Past the bound the oldest waiting one
     /// is dropped and counted as lost.
-    pub fn push(&self, host: &str, id: &str, json: &str) {
+    pub fn push(&self, host: &Arc<str>, id: &str, status_id: &str, json: &str) {
         let mut queue = self.lock();
         if queue.len() >= self.config.buffer.max(1) {
             queue.pop_front();
@@ -114,9 +131,25 @@ impl Sink {
             subject: self.config.subject(host),
             id: id.to_owned(),
             json: json.to_owned(),
+            host: host.clone(),
+            status_id: status_id.to_owned(),
         });
         drop(queue);
         self.wake.notify_one();
+    }
+
+    /// Waits until nothing waits to be published.
+    pub async fn wait_drained(&self) {
+        loop {
+            let drained = self.drained.notified();
+            let mut drained = std::pin::pin!(drained);
+            // Registered before the check: a drain in between wakes it.
+            drained.as_mut().enable();
+            if self.waiting() == 0 {
+                return;
+            }
+            drained.await;
+        }
     }
 
     /// How many statuses wait.
@@ -194,7 +227,19 @@ impl Sink {
             } else {
                 self.counts.published.fetch_add(1, Ordering::Relaxed);
             }
-            self.lock().pop_front();
+            let (done, empty) = {
+                let mut queue = self.lock();
+                let done = queue.pop_front();
+                (done, queue.is_empty())
+            };
+            if empty {
+                self.drained.notify_waiters();
+            }
+            if let (Some(done), Some(positions)) = (done, self.positions.get())
+                && !done.status_id.is_empty()
+            {
+                positions.delivered(&done.host, &done.status_id);
+            }
         }
     }
 }
