@@ -72,10 +72,17 @@ fn cpu_of(pid: u32) -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 1000 / per_second)
 }
 
-pub fn run(args: &FirehoseArgs) -> Result<String, String> {
-    if args.workers > 1 {
-        return run_coordinated(args);
-    }
+/// What both modes start from: the `mastostream` binary, a runtime holding
+/// the simulated instances, and a directory with their list.
+struct Setup {
+    binary: std::path::PathBuf,
+    runtime: tokio::runtime::Runtime,
+    servers: Vec<TestServer>,
+    dir: std::path::PathBuf,
+    list: std::path::PathBuf,
+}
+
+fn setup(args: &FirehoseArgs, name: &str) -> Result<Setup, String> {
     measure::raise_fd_limit();
     let binary = std::env::current_exe()
         .map_err(|e| e.to_string())?
@@ -104,8 +111,7 @@ pub fn run(args: &FirehoseArgs) -> Result<String, String> {
         }
         Ok::<_, String>(servers)
     })?;
-    let dir =
-        std::env::temp_dir().join(format!("mastostream-bench-firehose-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("mastostream-bench-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let list = dir.join("instances.txt");
     let mut text = String::new();
@@ -113,6 +119,55 @@ pub fn run(args: &FirehoseArgs) -> Result<String, String> {
         text.push_str(&format!("{} $FIREHOSE_BENCH_TOKEN\n", server.url()));
     }
     std::fs::write(&list, text).map_err(|e| e.to_string())?;
+    Ok(Setup {
+        binary,
+        runtime,
+        servers,
+        dir,
+        list,
+    })
+}
+
+/// Publishes `args.rate` statuses a second for `args.seconds`, every 10 ms
+/// a batch, round-robin over the instances, a share of them also on the
+/// next instance; returns the statuses, the copies and the seconds taken.
+fn publish(servers: &[TestServer], args: &FirehoseArgs) -> (u64, u64, f64) {
+    let started = Instant::now();
+    let total = (args.rate * args.seconds).round() as u64;
+    let mut published = 0u64;
+    let mut copies = 0u64;
+    let mut shared_budget = 0.0;
+    while published < total {
+        let due = ((started.elapsed().as_secs_f64() * args.rate) as u64).min(total);
+        while published < due {
+            let server = (published as usize) % servers.len();
+            let event = Publish::new("update", status(published)).to(Channel::PublicLocal);
+            servers[server].publish(event.clone());
+            copies += 1;
+            shared_budget += args.shared;
+            if shared_budget >= 1.0 {
+                shared_budget -= 1.0;
+                servers[(server + 1) % servers.len()].publish(event);
+                copies += 1;
+            }
+            published += 1;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (total, copies, started.elapsed().as_secs_f64())
+}
+
+pub fn run(args: &FirehoseArgs) -> Result<String, String> {
+    if args.workers > 1 {
+        return run_coordinated(args);
+    }
+    let Setup {
+        binary,
+        runtime,
+        servers,
+        dir,
+        list,
+    } = setup(args, "firehose")?;
     let mut child = Command::new(&binary)
         .args(["firehose", "--summary-every", "0", "--instances"])
         .arg(&list)
@@ -162,29 +217,7 @@ pub fn run(args: &FirehoseArgs) -> Result<String, String> {
     // of the statuses also on the next instance.
     let cpu_before = cpu_of(pid);
     let started = Instant::now();
-    let total = (args.rate * args.seconds).round() as u64;
-    let mut published = 0u64;
-    let mut copies = 0u64;
-    let mut shared_budget = 0.0;
-    let tick = Duration::from_millis(10);
-    while published < total {
-        let due = ((started.elapsed().as_secs_f64() * args.rate) as u64).min(total);
-        while published < due {
-            let server = (published as usize) % servers.len();
-            let event = Publish::new("update", status(published)).to(Channel::PublicLocal);
-            servers[server].publish(event.clone());
-            copies += 1;
-            shared_budget += args.shared;
-            if shared_budget >= 1.0 {
-                shared_budget -= 1.0;
-                servers[(server + 1) % servers.len()].publish(event);
-                copies += 1;
-            }
-            published += 1;
-        }
-        std::thread::sleep(tick);
-    }
-    let publish_secs = started.elapsed().as_secs_f64();
+    let (total, copies, publish_secs) = publish(&servers, args);
     // Wait (up to 30 s) for the last statuses to come out.
     let deadline = Instant::now() + Duration::from_secs(30);
     while written.lock().unwrap_or_else(|e| e.into_inner()).1.len() < total as usize
@@ -280,46 +313,14 @@ fn spread(values: &[u64]) -> f64 {
 /// same JetStream; measures their CPU and memory, how evenly they share
 /// instances and statuses, and that JetStream stored each status once.
 fn run_coordinated(args: &FirehoseArgs) -> Result<String, String> {
-    measure::raise_fd_limit();
-    let binary = std::env::current_exe()
-        .map_err(|e| e.to_string())?
-        .with_file_name("mastostream");
-    if !binary.is_file() {
-        return Err(format!(
-            "{} is missing: build it first (cargo build --release -p mastostream-cli)",
-            binary.display()
-        ));
-    }
     let nats = mastostream_testkit::nats::NatsServer::start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let servers: Vec<TestServer> = runtime.block_on(async {
-        let mut servers = Vec::with_capacity(args.instances);
-        for _ in 0..args.instances {
-            servers.push(
-                TestServer::builder()
-                    .token(TOKEN)
-                    .start()
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
-        }
-        Ok::<_, String>(servers)
-    })?;
-    let dir = std::env::temp_dir().join(format!(
-        "mastostream-bench-coordinated-{}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let list = dir.join("instances.txt");
-    let mut text = String::new();
-    for server in &servers {
-        text.push_str(&format!("{} $FIREHOSE_BENCH_TOKEN\n", server.url()));
-    }
-    std::fs::write(&list, text).map_err(|e| e.to_string())?;
+    let Setup {
+        binary,
+        runtime: _runtime,
+        servers,
+        dir,
+        list,
+    } = setup(args, "coordinated")?;
     let mut children = Vec::new();
     let mut status_files = Vec::new();
     for worker in 0..args.workers {
@@ -370,28 +371,7 @@ fn run_coordinated(args: &FirehoseArgs) -> Result<String, String> {
     let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
     let cpu_before: Vec<Duration> = pids.iter().map(|p| cpu_of(*p)).collect();
     let started = Instant::now();
-    let total = (args.rate * args.seconds).round() as u64;
-    let mut published = 0u64;
-    let mut copies = 0u64;
-    let mut shared_budget = 0.0;
-    while published < total {
-        let due = ((started.elapsed().as_secs_f64() * args.rate) as u64).min(total);
-        while published < due {
-            let server = (published as usize) % servers.len();
-            let event = Publish::new("update", status(published)).to(Channel::PublicLocal);
-            servers[server].publish(event.clone());
-            copies += 1;
-            shared_budget += args.shared;
-            if shared_budget >= 1.0 {
-                shared_budget -= 1.0;
-                servers[(server + 1) % servers.len()].publish(event);
-                copies += 1;
-            }
-            published += 1;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let publish_secs = started.elapsed().as_secs_f64();
+    let (total, copies, publish_secs) = publish(&servers, args);
     // Until JetStream has stored every status (the files say so; at most 60 s).
     let deadline = Instant::now() + Duration::from_secs(60);
     let figures = loop {
