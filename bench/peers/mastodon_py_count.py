@@ -4,6 +4,11 @@
 The harness (crates/mastostream-bench) installs requirements.txt into a venv and runs
 
     python mastodon_py_count.py --server URL --token TOKEN --stream public --count N [--timeout SECS] [--verbose]
+        [--engine mastodon.py|mastostream]
+
+With --engine mastostream the same Mastodon instance and listener stream through the
+mastostream Python package (mastostream.use_engine(api)): the row "mastostream (Python,
+listener)", a Python handler per event on our engine.
 
 timing the whole process (wall and CPU) against mastostream's own client.
 
@@ -147,6 +152,7 @@ def main():
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--timeout", type=float, default=3600, help="whole-run limit in seconds")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--engine", default="mastodon.py", choices=["mastodon.py", "mastostream"])
     args = parser.parse_args()
     if args.count < 1:
         fail("--count must be at least 1")
@@ -159,6 +165,12 @@ def main():
 
     listener = CountingListener(args.count)
     api = Mastodon(api_base_url=args.server, access_token=args.token, version_check_mode="none")
+    client = f"Mastodon.py {version('Mastodon.py')}"
+    if args.engine == "mastostream":
+        import mastostream
+
+        mastostream.use_engine(api)
+        client = f"mastostream {mastostream.__version__} (Mastodon.py {version('Mastodon.py')} listener)"
     try:
         # Returns only if the server ends the stream cleanly; errors raise.
         start_stream(api, args.stream, listener, timeout=min(args.timeout, 300))
@@ -178,7 +190,7 @@ def main():
         fail(f"stream ended after {events} of {args.count} events")
     if sum(listener.by_name.values()) != events:
         fail(f"on_any_event saw {sum(listener.by_name.values())} events but handlers {events}")
-    report = {"client": f"Mastodon.py {version('Mastodon.py')}", "events": events, "peak_rss_kib": peak_rss_kib()}
+    report = {"client": client, "events": events, "peak_rss_kib": peak_rss_kib()}
     print(json.dumps(report, separators=(",", ":")))
 
 

@@ -51,6 +51,40 @@ pub fn python_env() -> Result<PathBuf, String> {
     Ok(python)
 }
 
+/// A venv with the mastostream Python package (built by maturin in this
+/// binary's profile, so a release benchmark measures a release wheel) and
+/// Mastodon.py; returns its python. `crates/mastostream-py/dev/venv.py`
+/// does the work, as for the Python tests.
+pub fn mastostream_python_env() -> Result<PathBuf, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let crate_dir = root.join("crates/mastostream-py");
+    let profile = if cfg!(debug_assertions) {
+        "dev"
+    } else {
+        "release"
+    };
+    let output = Command::new("python3")
+        .arg(crate_dir.join("dev/venv.py"))
+        .arg("--venv")
+        .arg(root.join(format!("target/py-venv-{profile}")))
+        .arg("--requirements")
+        .arg(crate_dir.join("tests/requirements.txt"))
+        .args(["--profile", profile])
+        .env_remove("CARGO_MANIFEST_DIR")
+        .output()
+        .map_err(|e| format!("cannot start python3: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+        return Err(format!("dev/venv.py failed: {}", tail.join(" | ")));
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .map(PathBuf::from)
+        .ok_or_else(|| "dev/venv.py printed no python".to_owned())
+}
+
 /// The npm packages of `package-lock.json`, installed once.
 pub fn node_env() -> Result<(), String> {
     let peers = peers_dir();
@@ -76,13 +110,18 @@ pub struct Peer {
     pub program: PathBuf,
     /// The script it runs.
     pub script: PathBuf,
+    /// Arguments before our clients' ones.
+    pub args: &'static [&'static str],
 }
 
 impl Peer {
     /// The command counting the target's events, with our clients' arguments.
     pub fn command(&self, target: &Target) -> Command {
         let mut command = Command::new(&self.program);
-        command.arg(&self.script).args(target.args());
+        command
+            .arg(&self.script)
+            .args(self.args)
+            .args(target.args());
         command
     }
 }
@@ -97,8 +136,20 @@ pub fn available() -> (Vec<Peer>, Vec<(&'static str, String)>) {
             label: "Mastodon.py (SSE)",
             program: python,
             script: peers.join("mastodon_py_count.py"),
+            args: &[],
         }),
         Err(reason) => missing.push(("Mastodon.py (SSE)", reason)),
+    }
+    // The same script and listener (Mastodon.py's StreamListener, its
+    // entities), the engine swapped in by `mastostream.use_engine`.
+    match mastostream_python_env() {
+        Ok(python) => ready.push(Peer {
+            label: "mastostream (Python, listener)",
+            program: python,
+            script: peers.join("mastodon_py_count.py"),
+            args: &["--engine", "mastostream"],
+        }),
+        Err(reason) => missing.push(("mastostream (Python, listener)", reason)),
     }
     match node_env() {
         Ok(()) => {
@@ -111,6 +162,7 @@ pub fn available() -> (Vec<Peer>, Vec<(&'static str, String)>) {
                         label,
                         program: PathBuf::from("node"),
                         script: peers.join(script),
+                        args: &[],
                     });
                 }
             }

@@ -28,6 +28,7 @@ fn throughput_counts_every_event_for_every_client() {
         "limit: bare serde_json typed parse",
         "mastostream decoder alone",
         "Mastodon.py (SSE)",
+        "mastostream (Python, listener)",
         "masto.js (WS)",
     ] {
         let line = table

@@ -1,0 +1,163 @@
+"""Streams as iterators: ``async for event in client.stream("public")`` (or
+plain ``for``). Events come as :class:`StreamEvent`; with ``lifecycle=True``
+also :class:`Notice` items (connected, reconnecting, skipped, lagged)."""
+
+import asyncio
+import collections
+
+from . import entities, errors
+from .lifecycle import open_feed
+
+
+class StreamEvent:
+    """One event: its ``name``, its ``payload`` (parsed when first read, as
+    Mastodon.py's listeners would get it), the ``raw`` text the server sent,
+    and whether it was ``caught_up`` (fetched back after an outage)."""
+
+    __slots__ = ("name", "raw", "caught_up", "_payload", "_parsed")
+
+    def __init__(self, name, raw, caught_up):
+        self.name = name
+        self.raw = raw
+        self.caught_up = caught_up
+        self._parsed = False
+        self._payload = None
+
+    @property
+    def payload(self):
+        if not self._parsed:
+            self._payload = entities.cast(self.name, self.raw)
+            self._parsed = True
+        return self._payload
+
+    def __repr__(self):
+        return f"<StreamEvent {self.name} {self.raw[:60] if self.raw else None!r}>"
+
+
+class Notice:
+    """A change of the connection: ``kind`` is ``"connecting"``,
+    ``"connected"``, ``"reconnecting"`` (``error``, ``delay``), ``"skipped"``
+    (``error``: a malformed event passed over), ``"lagged"`` (``lost``) or
+    ``"heartbeat"``."""
+
+    __slots__ = ("kind", "error", "delay", "lost")
+
+    def __init__(self, kind, error=None, delay=None, lost=None):
+        self.kind = kind
+        self.error = error
+        self.delay = delay
+        self.lost = lost
+
+    def __repr__(self):
+        return f"<Notice {self.kind}>"
+
+
+class EventIterator:
+    """The items of one stream; ``close()`` (or leaving ``async with`` /
+    ``with``) ends it."""
+
+    def __init__(self, engine, name, params, heartbeats=False, lifecycle=False):
+        self._feed = open_feed(engine)
+        self._feed.subscribe(name, params)
+        self._heartbeats = heartbeats
+        self._lifecycle = lifecycle
+        self._pending = collections.deque()
+        self._done = False
+
+    def close(self):
+        self._done = True
+        self._feed.close()
+
+    def _take(self):
+        """The next item to hand out from the pending ones, or None."""
+        while self._pending:
+            item = self._pending.popleft()
+            kind = item[1]
+            if kind == "event":
+                return StreamEvent(item[2], item[3], item[4])
+            if kind == "end":
+                self.close()
+                if item[2] is not None:
+                    raise errors.from_engine(item[2])
+                return None
+            if kind == "heartbeat":
+                if self._heartbeats:
+                    return Notice("heartbeat")
+            elif self._lifecycle:
+                if kind == "reconnecting":
+                    return Notice(kind, error=errors.from_engine(item[4]), delay=item[3])
+                if kind == "skipped":
+                    return Notice(kind, error=errors.from_engine(item[2]))
+                if kind == "lagged":
+                    return Notice(kind, lost=item[2])
+                return Notice(kind)
+        return None
+
+    # Blocking iteration.
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        while True:
+            item = self._take()
+            if item is not None:
+                return item
+            if self._done:
+                raise StopIteration
+            batch = self._feed.next(None)
+            if batch is None:
+                raise StopIteration
+            self._pending.extend(batch)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # asyncio: the engine calls back when items arrive; no thread waits.
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        while True:
+            item = self._take()
+            if item is not None:
+                return item
+            if self._done:
+                raise StopAsyncIteration
+            batch = await self._next_batch()
+            if batch is None:
+                raise StopAsyncIteration
+            self._pending.extend(batch)
+
+    def _next_batch(self):
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+
+        def settle(batch):
+            if future.cancelled():
+                # The awaiting task was cancelled: keep the items for the next call.
+                self._pending.extend(batch or ())
+            else:
+                future.set_result(batch)
+
+        def deliver(batch):
+            try:
+                loop.call_soon_threadsafe(settle, batch)
+            except RuntimeError:
+                pass  # the loop is closed: nobody is waiting any more
+
+        self._feed.next_async(deliver)
+        return future
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        self.close()
+
+    async def aclose(self):
+        self.close()

@@ -1,0 +1,100 @@
+"""Drives a feed's items into listeners: the loop behind the blocking calls,
+the background handles and the WebSocket handle."""
+
+import collections
+import threading
+
+from . import errors
+from .listener import Dispatcher
+
+
+class Route:
+    """One subscription of a feed: its listener and what it has seen."""
+
+    def __init__(self, listener, for_stream, subscription=None):
+        self.dispatcher = Dispatcher(listener, for_stream)
+        self.subscription = subscription
+        self.connected_once = False
+        self.ended = False
+        self.error = None
+
+
+class Pump:
+    """Reads batches from a feed and calls each subscription's listener.
+
+    ``on_abort`` is called as Mastodon.py calls it: when an established
+    connection breaks or sends something malformed (once per listener per
+    outage, also when the engine then reconnects), but not when the first
+    connection is refused, which simply raises."""
+
+    def __init__(self, feed):
+        self.feed = feed
+        self.routes = {}
+        self.lock = threading.Lock()
+        self.receiving = False
+        self._aborted = set()
+        # Items not yet dispatched: a handler that raises leaves the rest here.
+        self._pending = collections.deque()
+
+    def add(self, subscription_id, route):
+        with self.lock:
+            self.routes[subscription_id] = route
+
+    def remove(self, subscription_id):
+        with self.lock:
+            return self.routes.pop(subscription_id, None)
+
+    def live_routes(self):
+        with self.lock:
+            return [r for r in self.routes.values() if not r.ended]
+
+    def _abort_once(self, route, error):
+        key = id(route.dispatcher.listener)
+        if key not in self._aborted:
+            self._aborted.add(key)
+            route.dispatcher.abort(error)
+
+    def abort_all(self, error):
+        """``on_abort(error)`` once for each listener."""
+        seen = set()
+        for route in self.live_routes():
+            if id(route.dispatcher.listener) not in seen:
+                seen.add(id(route.dispatcher.listener))
+                route.dispatcher.abort(error)
+
+    def handle(self, batch):
+        """Dispatches a batch (and what a raising handler left of the last
+        one). Returns the routes that ended in it."""
+        pending = self._pending
+        pending.extend(batch)
+        ended = []
+        while pending:
+            item = pending.popleft()
+            route = self.routes.get(item[0])
+            if route is None:  # unsubscribed meanwhile
+                continue
+            kind = item[1]
+            if kind == "event":
+                route.dispatcher.event(item[2], item[3])
+            elif kind == "heartbeat":
+                route.dispatcher.heartbeat()
+            elif kind == "connected":
+                route.connected_once = True
+                self.receiving = True
+                self._aborted.discard(id(route.dispatcher.listener))
+            elif kind == "connecting":
+                self.receiving = False
+            elif kind == "reconnecting":
+                self.receiving = False
+                self._abort_once(route, errors.from_engine(item[4]))
+            elif kind == "skipped":
+                # Passed over, nothing else lost; Mastodon.py would have
+                # aborted and reconnected here.
+                route.dispatcher.abort(errors.from_engine(item[2]))
+            elif kind == "end":
+                route.ended = True
+                self.receiving = False
+                if item[2] is not None:
+                    route.error = errors.from_engine(item[2])
+                ended.append(route)
+        return ended

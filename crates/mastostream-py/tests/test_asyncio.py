@@ -1,0 +1,49 @@
+"""The asyncio iterator and the blocking one."""
+
+import asyncio
+
+from conftest import in_thread, status
+
+from mastostream import StreamEvent, StreamingClient
+
+
+def test_async_for_gets_events_and_a_cancelled_wait_loses_none(server):
+    c = StreamingClient(server.url, access_token=server.token)
+
+    async def main():
+        got = []
+        async with c.stream("hashtag", tag="rust") as events:
+            # A wait that is cancelled before anything arrives...
+            try:
+                await asyncio.wait_for(events.__anext__(), 0.2)
+            except asyncio.TimeoutError:
+                pass
+            await asyncio.to_thread(server.wait_subscribed, ["hashtag", "rust"])
+            for n in range(5):
+                await asyncio.to_thread(server.publish, "update", status(n), ["hashtag", "rust"])
+            # ...loses nothing: its batch is kept for the next one.
+            async for event in events:
+                assert isinstance(event, StreamEvent)
+                got.append((event.name, event.payload.content, event.raw is not None))
+                if len(got) == 5:
+                    break
+        return got
+
+    got = asyncio.run(main())
+    assert got == [("update", f"<p>post {n}</p>", True) for n in range(5)]
+    server.wait_idle()
+
+
+def test_the_iterator_reports_lifecycle_when_asked(server):
+    c = StreamingClient(server.url, access_token=server.token)
+    kinds = []
+    with c.stream("public", lifecycle=True) as events:
+        for item in events:
+            kinds.append(getattr(item, "kind", None) or item.name)
+            if kinds == ["connecting", "connected"]:
+                thread, _ = in_thread(server.publish,
+                                      "update", status(1), "public")
+                thread.join(10)
+            if "update" in kinds:
+                break
+    assert kinds[:2] == ["connecting", "connected"] and kinds[-1] == "update"

@@ -1,0 +1,68 @@
+"""stream_open_websocket: one connection, several subscriptions."""
+
+import queue
+
+import mastodon
+from conftest import status
+
+from mastostream import MastodonIllegalArgumentError, StreamingClient, StreamListener
+import pytest
+
+
+class Tagged(StreamListener):
+    def __init__(self):
+        self.events = queue.Queue()
+        self.errors = queue.Queue()
+
+    def on_update(self, status, for_stream=None):
+        self.events.put((status.content, for_stream))
+
+    def on_websocket_error(self, error, for_stream=None):
+        self.errors.put((error, for_stream))
+
+
+def test_subscriptions_share_one_websocket_and_are_routed(server):
+    c = StreamingClient(server.url, access_token=server.token)
+    default = Tagged()
+    rust = Tagged()
+    handle = c.stream_open_websocket(default)
+    try:
+        handle.subscribe("hashtag", listener=rust, tag="rust")
+        c.stream_public(default, local=True, websocket_handle=handle)
+        server.wait_subscribed(["hashtag", "rust"])
+        server.wait_subscribed(["public:local"])
+        assert len(server.connections()) == 1
+        server.publish("update", status(1), stream=["hashtag", "rust"])
+        server.publish("update", status(2), stream="public:local")
+        assert rust.events.get(timeout=10) == ("<p>post 1</p>", ["hashtag", "rust"])
+        assert default.events.get(timeout=10) == ("<p>post 2</p>", ["public:local"])
+        assert handle.is_receiving()
+        with pytest.raises(MastodonIllegalArgumentError):
+            handle.subscribe("hashtag", tag="Rust")  # already subscribed (case-insensitive)
+        handle.unsubscribe("hashtag", tag="rust")
+        server.wait_for(lambda listing: all(["hashtag", "rust"] not in c["streams"] for c in listing),
+                        "the unsubscribe")
+        assert [s.stream for s in handle.subscriptions()] == ["public:local"]
+    finally:
+        handle.close()
+    assert not handle.is_alive()
+    server.wait_idle()
+
+
+def test_a_refused_subscription_goes_to_on_websocket_error_and_the_rest_go_on(server):
+    c = StreamingClient(server.url, access_token=server.token)
+    listener = Tagged()
+    server.fault(kind="refuse_list", list="42")
+    handle = c.stream_open_websocket(listener)
+    try:
+        c.stream_list("42", listener, websocket_handle=handle)
+        c.stream_public(listener, websocket_handle=handle)
+        error, for_stream = listener.errors.get(timeout=15)
+        assert isinstance(error, mastodon.errors.MastodonAPIError)
+        assert for_stream == ["list", "42"]
+        server.wait_subscribed(["public"])
+        server.publish("update", status(3), stream="public")
+        assert listener.events.get(timeout=10) == ("<p>post 3</p>", ["public"])
+        assert [s.stream for s in handle.subscriptions()] == ["public"]
+    finally:
+        handle.close()
