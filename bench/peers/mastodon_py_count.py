@@ -4,11 +4,12 @@
 The harness (crates/mastostream-bench) installs requirements.txt into a venv and runs
 
     python mastodon_py_count.py --server URL --token TOKEN --stream public --count N [--timeout SECS] [--verbose]
-        [--engine mastodon.py|mastostream]
+        [--engine mastodon.py|mastostream|mastostream-plain]
 
 With --engine mastostream the same Mastodon instance and listener stream through the
-mastostream Python package (mastostream.use_engine(api)): the row "mastostream (Python,
-listener)", a Python handler per event on our engine.
+mastostream Python package (mastostream.use_engine(api)), payloads still cast into
+Mastodon.py's entity classes; with mastostream-plain into mastostream's attribute dicts
+(entities="plain"), the package's cheap form. A Python handler per event either way.
 
 timing the whole process (wall and CPU) against mastostream's own client.
 
@@ -52,9 +53,10 @@ class _Timeout(Exception):
 
 
 class CountingListener(StreamListener):
-    def __init__(self, target):
+    def __init__(self, target, plain=False):
         super().__init__()
         self.target = target
+        self.plain = plain
         self.by_name = collections.Counter()  # raw event names, from on_any_event
         self.by_handler = collections.Counter()  # which on_xxx handler ran, and the payload's class
 
@@ -62,6 +64,8 @@ class CountingListener(StreamListener):
         # Cheap check that Mastodon.py parsed the payload. Status payloads arrive as Status for
         # "update" but as a plain AttribAccessDict for "status.update" (Mastodon.py keys its type
         # table by "status_update"), so only attribute access is required of JSON objects.
+        if expect is not None and self.plain and expect is not str and expect != (str, int):
+            expect = dict  # attribute dicts, not Mastodon.py's classes
         if expect is not None and not isinstance(payload, expect):
             raise TypeError(f"{handler}: unparsed payload {payload!r:.200}")
         self.by_handler[f"{handler}({type(payload).__name__})"] += 1
@@ -152,7 +156,7 @@ def main():
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--timeout", type=float, default=3600, help="whole-run limit in seconds")
     parser.add_argument("--verbose", action="store_true")
-    parser.add_argument("--engine", default="mastodon.py", choices=["mastodon.py", "mastostream"])
+    parser.add_argument("--engine", default="mastodon.py", choices=["mastodon.py", "mastostream", "mastostream-plain"])
     args = parser.parse_args()
     if args.count < 1:
         fail("--count must be at least 1")
@@ -163,14 +167,16 @@ def main():
     signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, args.timeout)
 
-    listener = CountingListener(args.count)
+    listener = CountingListener(args.count, plain=args.engine == "mastostream-plain")
     api = Mastodon(api_base_url=args.server, access_token=args.token, version_check_mode="none")
     client = f"Mastodon.py {version('Mastodon.py')}"
-    if args.engine == "mastostream":
+    if args.engine.startswith("mastostream"):
         import mastostream
 
-        mastostream.use_engine(api)
-        client = f"mastostream {mastostream.__version__} (Mastodon.py {version('Mastodon.py')} listener)"
+        plain = args.engine == "mastostream-plain"
+        mastostream.use_engine(api, entities="plain" if plain else "auto")
+        entities = "attribute dicts" if plain else "Mastodon.py entities"
+        client = f"mastostream {mastostream.__version__} (Mastodon.py {version('Mastodon.py')} listener, {entities})"
     try:
         # Returns only if the server ends the stream cleanly; errors raise.
         start_stream(api, args.stream, listener, timeout=min(args.timeout, 300))

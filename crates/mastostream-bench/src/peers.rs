@@ -142,13 +142,24 @@ pub fn available() -> (Vec<Peer>, Vec<(&'static str, String)>) {
     }
     // The same script and listener (Mastodon.py's StreamListener, its
     // entities), the engine swapped in by `mastostream.use_engine`.
+    // Payloads as the package gives them by default without Mastodon.py
+    // (attribute dicts), and cast into Mastodon.py's classes as the drop-in
+    // does when it is installed.
     match mastostream_python_env() {
-        Ok(python) => ready.push(Peer {
-            label: "mastostream (Python, listener)",
-            program: python,
-            script: peers.join("mastodon_py_count.py"),
-            args: &["--engine", "mastostream"],
-        }),
+        Ok(python) => {
+            ready.push(Peer {
+                label: "mastostream (Python, listener)",
+                program: python.clone(),
+                script: peers.join("mastodon_py_count.py"),
+                args: &["--engine", "mastostream-plain"],
+            });
+            ready.push(Peer {
+                label: "mastostream (Python, listener, Mastodon.py entities)",
+                program: python,
+                script: peers.join("mastodon_py_count.py"),
+                args: &["--engine", "mastostream"],
+            });
+        }
         Err(reason) => missing.push(("mastostream (Python, listener)", reason)),
     }
     match node_env() {

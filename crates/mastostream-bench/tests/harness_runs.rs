@@ -29,6 +29,7 @@ fn throughput_counts_every_event_for_every_client() {
         "mastostream decoder alone",
         "Mastodon.py (SSE)",
         "mastostream (Python, listener)",
+        "mastostream (Python, listener, Mastodon.py entities)",
         "masto.js (WS)",
     ] {
         let line = table

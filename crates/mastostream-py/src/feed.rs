@@ -252,15 +252,17 @@ impl Feed {
         Ok(())
     }
 
-    /// Whether subscription `id` (or, without one, every subscription) has
-    /// its connection open.
+    /// Whether subscription `id` has its connection open; without one,
+    /// whether every subscription has (on a WebSocket feed, whether the
+    /// WebSocket is open, with or without subscriptions).
     #[pyo3(signature = (id=None))]
     fn is_receiving(&self, id: Option<u64>) -> bool {
         let subscriptions = lock(&self.subscriptions);
         let open = |s: &Subscription| s.state.borrow().is_open();
-        match id {
-            Some(id) => subscriptions.get(&id).is_some_and(open),
-            None => !subscriptions.is_empty() && subscriptions.values().all(open),
+        match (id, lock(&self.mux).as_ref()) {
+            (Some(id), _) => subscriptions.get(&id).is_some_and(open),
+            (None, Some(mux)) => mux.state().is_open() && subscriptions.values().all(open),
+            (None, None) => !subscriptions.is_empty() && subscriptions.values().all(open),
         }
     }
 

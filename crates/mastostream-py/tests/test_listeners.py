@@ -294,3 +294,17 @@ def test_the_token_is_not_in_reprs(server):
     assert server.token not in repr(c)
     assert server.token not in repr(c.engine())
     assert mastostream.__version__
+
+
+def test_plain_entities_are_attribute_dicts_even_with_mastodon_py(server):
+    listener = Recorder(stop_after=2)
+    thread, _ = publish_when_subscribed(server, ["public"], [("update", status(1)), ("delete", "100001")])
+    with pytest.raises(Done):
+        client(server, entities="plain").stream_public(listener)
+    thread.join(10)
+    update = listener.calls[0][1]
+    assert type(update) is mastostream.AttribDict and type(update.account) is mastostream.AttribDict
+    assert update.account.acct == "alice" and update["content"] == "<p>post 1</p>"
+    assert listener.calls[1][1] == "100001"
+    with pytest.raises(MastodonIllegalArgumentError):
+        client(server, entities="fancy")

@@ -1,6 +1,7 @@
 """stream_open_websocket: one connection, several subscriptions."""
 
 import queue
+import time
 
 import mastodon
 from conftest import status
@@ -66,3 +67,53 @@ def test_a_refused_subscription_goes_to_on_websocket_error_and_the_rest_go_on(se
         assert [s.stream for s in handle.subscriptions()] == ["public"]
     finally:
         handle.close()
+
+
+def test_a_raising_handler_on_the_websocket_is_reported_as_mastodon_py_reports_it(server):
+    c = StreamingClient(server.url, access_token=server.token)
+
+    class Raising(Tagged):
+        def __init__(self):
+            super().__init__()
+            self.aborts = queue.Queue()
+
+        def on_update(self, status, for_stream=None):
+            super().on_update(status, for_stream)
+            if status.content == "<p>post 1</p>":
+                raise RuntimeError("handler bug")
+
+        def on_abort(self, err):
+            self.aborts.put(err)
+
+    listener = Raising()
+    # With reconnect, Mastodon.py reports the exception to on_abort as a
+    # network error and goes on; so does this handle, losing nothing.
+    handle = c.stream_open_websocket(listener, reconnect_async=True)
+    try:
+        handle.subscribe("public")
+        server.wait_subscribed(["public"])
+        server.publish("update", status(1), stream="public")
+        server.publish("update", status(2), stream="public")
+        error = listener.aborts.get(timeout=10)
+        assert isinstance(error, mastodon.errors.MastodonNetworkError)
+        assert "handler bug" in str(error)
+        assert [listener.events.get(timeout=10)[0] for _ in range(2)] == ["<p>post 1</p>", "<p>post 2</p>"]
+        assert handle.is_alive()
+    finally:
+        handle.close()
+
+
+def test_an_open_websocket_without_subscriptions_is_receiving(server):
+    c = StreamingClient(server.url, access_token=server.token)
+    handle = c.stream_open_websocket(Tagged())
+    try:
+        server.wait_for(lambda listing: len(listing) == 1, "the WebSocket")
+        # The server holds the connection; the client's state follows it at
+        # once (the upgrade's answer), bounded here in case it does not.
+        deadline = time.monotonic() + 10
+        while not handle.is_receiving() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert handle.is_receiving()
+    finally:
+        handle.close()
+    assert not handle.is_receiving()

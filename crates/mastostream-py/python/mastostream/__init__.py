@@ -15,7 +15,7 @@ Or keep Mastodon.py and swap the engine: ``mastostream.use_engine(api)``.
 from ._native import __version__
 from .client import Mastodon, StreamingClient
 from .dropin import use_engine
-from .entities import AttribAccessDict
+from .entities import AttribAccessDict, AttribDict
 from .errors import (
     MastodonAPIError,
     MastodonError,
@@ -32,6 +32,7 @@ from .listener import CallbackStreamListener, StreamListener
 __all__ = [
     "__version__",
     "AttribAccessDict",
+    "AttribDict",
     "CallbackStreamListener",
     "EventIterator",
     "Mastodon",

@@ -14,9 +14,10 @@ class StreamEvent:
     Mastodon.py's listeners would get it), the ``raw`` text the server sent,
     and whether it was ``caught_up`` (fetched back after an outage)."""
 
-    __slots__ = ("name", "raw", "caught_up", "_payload", "_parsed")
+    __slots__ = ("name", "raw", "caught_up", "_payload", "_parsed", "_cast")
 
-    def __init__(self, name, raw, caught_up):
+    def __init__(self, name, raw, caught_up, cast=entities.cast):
+        self._cast = cast
         self.name = name
         self.raw = raw
         self.caught_up = caught_up
@@ -26,7 +27,7 @@ class StreamEvent:
     @property
     def payload(self):
         if not self._parsed:
-            self._payload = entities.cast(self.name, self.raw)
+            self._payload = self._cast(self.name, self.raw)
             self._parsed = True
         return self._payload
 
@@ -56,7 +57,8 @@ class EventIterator:
     """The items of one stream; ``close()`` (or leaving ``async with`` /
     ``with``) ends it."""
 
-    def __init__(self, engine, name, params, heartbeats=False, lifecycle=False):
+    def __init__(self, engine, name, params, heartbeats=False, lifecycle=False, cast=entities.cast):
+        self._cast = cast
         self._feed = open_feed(engine)
         self._feed.subscribe(name, params)
         self._heartbeats = heartbeats
@@ -74,7 +76,7 @@ class EventIterator:
             item = self._pending.popleft()
             kind = item[1]
             if kind == "event":
-                return StreamEvent(item[2], item[3], item[4])
+                return StreamEvent(item[2], item[3], item[4], self._cast)
             if kind == "end":
                 self.close()
                 if item[2] is not None:

@@ -69,8 +69,9 @@ class StreamHandle(_Worker):
     reconnects after the same wait and catches up if the client was made
     with ``catch_up=True``."""
 
-    def __init__(self, engine, name, params, listener, reconnect_async, reconnect_async_wait_sec):
+    def __init__(self, engine, name, params, listener, reconnect_async, reconnect_async_wait_sec, cast=None):
         super().__init__()
+        self._cast = cast
         self.listener = listener
         self.reconnect_async = reconnect_async
         self.reconnect_async_wait_sec = reconnect_async_wait_sec
@@ -123,7 +124,7 @@ class StreamHandle(_Worker):
                 return None
             subscription = feed.subscribe(self._name, self._params)
             pump = Pump(feed)
-            route = Route(self.listener, None)
+            route = Route(self.listener, None, cast=self._cast)
             pump.add(subscription, route)
             self._pump = pump
             while True:
@@ -182,8 +183,9 @@ class WebSocketStreamHandle(_Worker):
     or the handle's. With ``reconnect_async`` the engine reconnects and sends
     every live subscription again."""
 
-    def __init__(self, engine, listener=None, reconnect_async=False):
+    def __init__(self, engine, listener=None, reconnect_async=False, cast=None):
         super().__init__()
+        self._cast = cast
         self.listener = listener
         self.reconnect = reconnect_async
         self._lock = threading.RLock()
@@ -227,7 +229,7 @@ class WebSocketStreamHandle(_Worker):
                 raise errors.MastodonIllegalArgumentError(str(err)) from err
             subscription = WebSocketSubscription(self, stream, params, listener, number)
             self._subscriptions[key] = subscription
-            self._pump.add(number, Route(listener, _for_stream(stream, params), subscription))
+            self._pump.add(number, Route(listener, _for_stream(stream, params), subscription, self._cast))
         return subscription
 
     def unsubscribe(self, stream, **params):
@@ -240,13 +242,17 @@ class WebSocketStreamHandle(_Worker):
         self._unsubscribe(subscription)
         return self
 
-    def _unsubscribe(self, subscription):
+    def _forget(self, subscription):
+        """Drops a subscription from the handle's books."""
         with self._lock:
             key = _subscription_key(subscription.stream, subscription.params)
             if self._subscriptions.get(key) is subscription:
                 del self._subscriptions[key]
             subscription.active = False
         self._pump.remove(subscription._number)
+
+    def _unsubscribe(self, subscription):
+        self._forget(subscription)
         self._feed.unsubscribe(subscription._number)
 
     def close(self):
@@ -257,13 +263,7 @@ class WebSocketStreamHandle(_Worker):
         super().close()
 
     def _ended(self, route):
-        subscription = route.subscription
-        with self._lock:
-            key = _subscription_key(subscription.stream, subscription.params)
-            if self._subscriptions.get(key) is subscription:
-                del self._subscriptions[key]
-            subscription.active = False
-        self._pump.remove(subscription._number)
+        self._forget(route.subscription)
         error = route.error
         if error is None or self.closed:
             return

@@ -31,8 +31,9 @@ class Dispatcher:
     lookups and their signatures are read once per event name (Mastodon.py
     inspects both signatures for every event)."""
 
-    def __init__(self, listener, for_stream=None):
+    def __init__(self, listener, for_stream=None, cast=entities.cast):
         self.listener = listener
+        self._cast = cast
         self.for_stream = for_stream
         self._routes = {}
         on_any = getattr(listener, "on_any_event", None)
@@ -51,7 +52,7 @@ class Dispatcher:
 
     def event(self, name, raw):
         """One event: ``raw`` is its payload text, or None."""
-        payload = entities.cast(name, raw)
+        payload = self._cast(name, raw)
         for_stream = self.for_stream
         if self._on_any is not None:
             if self._on_any_for_stream:

@@ -11,8 +11,8 @@ from .listener import Dispatcher
 class Route:
     """One subscription of a feed: its listener and what it has seen."""
 
-    def __init__(self, listener, for_stream, subscription=None):
-        self.dispatcher = Dispatcher(listener, for_stream)
+    def __init__(self, listener, for_stream, subscription=None, cast=None):
+        self.dispatcher = Dispatcher(listener, for_stream, *(() if cast is None else (cast,)))
         self.subscription = subscription
         self.connected_once = False
         self.ended = False
