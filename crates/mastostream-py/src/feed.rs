@@ -145,23 +145,41 @@ fn to_list<'py>(py: Python<'py>, batch: Vec<Tagged>) -> PyResult<Bound<'py, PyLi
 
 #[pymethods]
 impl Feed {
+    /// A number for a subscription to be made with `subscribe(..., number)`,
+    /// so that its items can be routed before the call returns.
+    fn reserve(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::SeqCst)
+    }
+
     /// Subscribes to `name` with `params` (a list of `(key, value)`);
-    /// returns the subscription's number, which leads each of its items.
-    #[pyo3(signature = (name, params=Vec::new()))]
-    fn subscribe(&self, name: &str, params: Vec<(String, String)>) -> PyResult<u64> {
+    /// returns the subscription's number (`number`, if reserved), which
+    /// leads each of its items.
+    #[pyo3(signature = (name, params=Vec::new(), number=None))]
+    fn subscribe(
+        &self,
+        name: &str,
+        params: Vec<(String, String)>,
+        number: Option<u64>,
+    ) -> PyResult<u64> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(PyValueError::new_err("the feed is closed"));
         }
         let channel = channel(name, &params)?;
         let runtime = runtime::get().map_err(PyRuntimeError::new_err)?;
         let _entered = runtime.enter();
+        // Heartbeats are SSE's comment lines; Mastodon.py's WebSocket
+        // calls no handle_heartbeat for pings.
         let events = match lock(&self.mux).as_ref() {
             Some(mux) => mux.subscribe(channel),
-            None => self.engine.get().client.stream(channel),
-        }
-        .with_heartbeats(true);
+            None => self
+                .engine
+                .get()
+                .client
+                .stream(channel)
+                .with_heartbeats(true),
+        };
         let state = events.watch_state();
-        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let id = number.unwrap_or_else(|| self.reserve());
         let task = runtime
             .spawn(forward(id, events, self.tx.clone()))
             .abort_handle();
@@ -263,6 +281,36 @@ impl Feed {
             (Some(id), _) => subscriptions.get(&id).is_some_and(open),
             (None, Some(mux)) => mux.state().is_open() && subscriptions.values().all(open),
             (None, None) => !subscriptions.is_empty() && subscriptions.values().all(open),
+        }
+    }
+
+    /// On a WebSocket feed, waits until its connection is open (`None`) or
+    /// has failed (the error tuple), up to `timeout` seconds (then `None`),
+    /// with the GIL released. `None` at once on an SSE feed.
+    fn wait_connected(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyAny>>> {
+        let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
+        loop {
+            let state = match lock(&self.mux).as_ref() {
+                Some(mux) => mux.state(),
+                None => return Ok(None),
+            };
+            match state {
+                ConnectionState::Open => return Ok(None),
+                ConnectionState::Reconnecting { reason, .. }
+                | ConnectionState::Closed(Some(reason)) => {
+                    return Ok(Some(
+                        crate::item::error_tuple(py, &reason)?.into_any().unbind(),
+                    ));
+                }
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            // The multiplexer offers its state, not a signal; ten polls a
+            // second... a hundred, for a connection that takes milliseconds.
+            py.detach(|| std::thread::sleep(Duration::from_millis(10)));
+            py.check_signals()?;
         }
     }
 

@@ -34,6 +34,8 @@ fn kind(error: &Error) -> &'static str {
     match error {
         Error::MalformedEvent { .. } => "malformed",
         Error::EventTooLarge { .. } => "too_large",
+        // The server closed the body normally (Mastodon.py: the call returns).
+        Error::Network { message, .. } if message == "the server ended the stream" => "ended",
         Error::Network { .. } => "network",
         Error::Certificate { .. } => "certificate",
         Error::Stalled { .. } => "stalled",

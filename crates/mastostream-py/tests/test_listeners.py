@@ -308,3 +308,20 @@ def test_plain_entities_are_attribute_dicts_even_with_mastodon_py(server):
     assert listener.calls[1][1] == "100001"
     with pytest.raises(MastodonIllegalArgumentError):
         client(server, entities="fancy")
+
+
+def test_a_stream_the_server_ends_returns_none_without_on_abort(server):
+    listener = Recorder(stop_after=100)
+
+    def end_it():
+        server.wait_subscribed(["public"])
+        try:
+            server.fault(kind="end")  # the response's last chunk
+        except Exception:
+            server.fault(kind="disconnect")  # the call under test must end either way
+            raise
+
+    thread, _ = in_thread(end_it)
+    assert client(server).stream_public(listener) is None
+    thread.join(10)
+    assert listener.aborts == []

@@ -65,6 +65,8 @@ def test_a_refused_subscription_goes_to_on_websocket_error_and_the_rest_go_on(se
         server.publish("update", status(3), stream="public")
         assert listener.events.get(timeout=10) == ("<p>post 3</p>", ["public"])
         assert [s.stream for s in handle.subscriptions()] == ["public"]
+        # The refused subscription is gone from the engine too.
+        assert handle.is_receiving()
     finally:
         handle.close()
 
@@ -117,3 +119,11 @@ def test_an_open_websocket_without_subscriptions_is_receiving(server):
     finally:
         handle.close()
     assert not handle.is_receiving()
+
+
+def test_opening_a_websocket_with_a_refused_token_raises(server):
+    c = StreamingClient(server.url, access_token="wrong")
+    with pytest.raises(mastodon.errors.MastodonNetworkError) as raised:
+        c.stream_open_websocket(Tagged())
+    assert raised.value.status == 401
+    assert "wrong" not in str(raised.value)

@@ -49,6 +49,7 @@ pub fn apply(state: &AppState, fault: Fault) -> Result<usize, String> {
     let open = state.hub.connections().len();
     match fault {
         Fault::Disconnect => state.hub.faults.disconnect_all(),
+        Fault::End => state.hub.faults.end_all(),
         Fault::Stall { seconds } => {
             let duration = Duration::try_from_secs_f64(seconds)
                 .map_err(|_| format!("bad stall duration: {seconds}"))?;

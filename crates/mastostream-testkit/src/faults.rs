@@ -15,6 +15,10 @@ pub enum Fault {
     /// Drop every streaming connection now, like a server restart: no final
     /// chunk on SSE, no close frame on WebSocket.
     Disconnect,
+    /// End every SSE response normally, with its last chunk, as a server or
+    /// proxy that closes the response does (WebSocket connections are left
+    /// alone). A client sees the stream end, not break.
+    End,
     /// Send nothing at all (events, heartbeats, pings) for a while.
     Stall {
         /// How long, in seconds (fractions allowed).
@@ -118,6 +122,7 @@ pub struct Reject {
 pub struct FaultState {
     disconnect: watch::Sender<u64>,
     stall_until: watch::Sender<Option<Instant>>,
+    end: watch::Sender<u64>,
     reject: Mutex<Option<Reject>>,
     reject_rest: Mutex<Option<Reject>>,
     reject_subscribe: Mutex<Option<(u16, String, u32)>>,
@@ -129,6 +134,7 @@ impl Default for FaultState {
         FaultState {
             disconnect: watch::channel(0).0,
             stall_until: watch::channel(None).0,
+            end: watch::channel(0).0,
             reject: Mutex::new(None),
             reject_rest: Mutex::new(None),
             reject_subscribe: Mutex::new(None),
@@ -141,6 +147,16 @@ impl FaultState {
     /// Drops every connection open now.
     pub fn disconnect_all(&self) {
         self.disconnect.send_modify(|generation| *generation += 1);
+    }
+
+    /// Ends every SSE response open now, normally.
+    pub fn end_all(&self) {
+        self.end.send_modify(|generation| *generation += 1);
+    }
+
+    /// A receiver that changes when SSE responses are to end.
+    pub fn watch_end(&self) -> watch::Receiver<u64> {
+        self.end.subscribe()
     }
 
     /// Silences every connection for `duration`.

@@ -134,6 +134,7 @@ fn open(state: AppState, stream: Channel, logged_in: bool) -> Response {
     // Watch for disconnects before the connection is visible: a test that
     // waits for the subscription and then disconnects must not be missed.
     let disconnect = state.hub.faults.watch_disconnect();
+    let end = state.hub.faults.watch_end();
     let (registration, events) = state.hub.register(Transport::Sse, vec![stream]);
     let hub = state.hub.clone();
     let heartbeat = state.settings.heartbeat;
@@ -147,7 +148,7 @@ fn open(state: AppState, stream: Channel, logged_in: bool) -> Response {
                 logged_in,
                 heartbeat,
             },
-            disconnect,
+            (disconnect, end),
             events,
             cursor,
             &subscription,
@@ -198,7 +199,10 @@ struct Session {
 async fn run(
     hub: &Arc<crate::hub::Hub>,
     session: Session,
-    mut disconnect: tokio::sync::watch::Receiver<u64>,
+    (mut disconnect, mut end): (
+        tokio::sync::watch::Receiver<u64>,
+        tokio::sync::watch::Receiver<u64>,
+    ),
     mut events: mpsc::UnboundedReceiver<Outgoing>,
     mut cursor: Option<Cursor>,
     subscription: &[Channel],
@@ -232,6 +236,8 @@ async fn run(
         tokio::select! {
             biased;
             _ = disconnect.changed() => return abort(body).await,
+            // Dropping the sender ends the body with its last chunk.
+            _ = end.changed() => return Ok(()),
             _ = body.closed() => return Err(Closed),
             _ = stall.changed() => {}
             _ = ticks.tick() => send(body, Bytes::from_static(flavour.heartbeat())).await?,

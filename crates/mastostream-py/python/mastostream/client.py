@@ -38,8 +38,8 @@ def _run_blocking(engine, name, params, listener, cast):
             if batch is None:
                 return None
             if pump.handle(batch):
-                if route.error is None:
-                    return None
+                if route.error is None or route.error.kind == "ended":
+                    return None  # the server ended the stream
                 if route.connected_once:
                     route.dispatcher.abort(route.error)
                 raise route.error
@@ -212,8 +212,8 @@ class StreamingClient:
         problem = self.engine().health()
         if problem is None:
             return True
-        if problem[0] == "http":
-            return False
+        if problem[0] == "http" and problem[2] == 200:
+            return False  # answered, but not OK
         raise errors.from_engine(problem)
 
     # Beyond Mastodon.py.

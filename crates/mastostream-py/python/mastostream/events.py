@@ -65,6 +65,11 @@ class EventIterator:
         self._lifecycle = lifecycle
         self._pending = collections.deque()
         self._done = False
+        # asyncio: whether a request to the engine is out, and the future
+        # of the task now waiting for it (a cancelled wait leaves the
+        # request out; the next wait takes it over).
+        self._requested = False
+        self._waiter = None
 
     def close(self):
         self._done = True
@@ -130,21 +135,25 @@ class EventIterator:
                 return item
             if self._done:
                 raise StopAsyncIteration
-            batch = await self._next_batch()
-            if batch is None:
+            loop = asyncio.get_running_loop()
+            self._waiter = loop.create_future()
+            if not self._requested:
+                self._request(loop)
+            if not await self._waiter:
                 raise StopAsyncIteration
-            self._pending.extend(batch)
 
-    def _next_batch(self):
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
+    def _request(self, loop):
+        self._requested = True
 
         def settle(batch):
-            if future.cancelled():
-                # The awaiting task was cancelled: keep the items for the next call.
-                self._pending.extend(batch or ())
+            self._requested = False
+            if batch is None:
+                self._done = True
             else:
-                future.set_result(batch)
+                self._pending.extend(batch)
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(batch is not None)
 
         def deliver(batch):
             try:
@@ -153,7 +162,6 @@ class EventIterator:
                 pass  # the loop is closed: nobody is waiting any more
 
         self._feed.next_async(deliver)
-        return future
 
     async def __aenter__(self):
         return self

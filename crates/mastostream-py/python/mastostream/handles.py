@@ -99,8 +99,18 @@ class StreamHandle(_Worker):
     def _threadproc(self):
         try:
             while not self.closed:
-                route = self._stream_once()
-                if route is None or route.error is None:
+                try:
+                    route = self._stream_once()
+                except (AttributeError, errors.MastodonMalformedEventError, errors.MastodonNetworkError):
+                    # As Mastodon.py: these from a handler are survived
+                    # with reconnect_async (the stream is opened again).
+                    if self.reconnect_async and not self.closed:
+                        continue
+                    raise
+                if route is None or route.error is None or route.error.kind == "ended":
+                    # Closed, or the server ended the stream: the thread
+                    # ends quietly, as Mastodon.py's (with reconnect_async
+                    # the engine has already reconnected).
                     return
                 error = route.error
                 self.error = error
@@ -183,7 +193,7 @@ class WebSocketStreamHandle(_Worker):
     or the handle's. With ``reconnect_async`` the engine reconnects and sends
     every live subscription again."""
 
-    def __init__(self, engine, listener=None, reconnect_async=False, cast=None):
+    def __init__(self, engine, listener=None, reconnect_async=False, cast=None, connect_timeout=30.0):
         super().__init__()
         self._cast = cast
         self.listener = listener
@@ -193,6 +203,17 @@ class WebSocketStreamHandle(_Worker):
         self._feed = open_feed(engine)
         self._pump = Pump(self._feed)
         self._broken = False
+        # As Mastodon.py, the connection is made here: a refusal or an
+        # unreachable server raises from stream_open_websocket.
+        problem = self._feed.wait_connected(connect_timeout)
+        if problem is not None:
+            self.running = False
+            self._feed.close()
+            error = errors.from_engine(problem)
+            if problem[0] == "http":
+                error = errors.MastodonNetworkError(str(error))
+                error.status = problem[2]
+            raise error
         self._start(self._threadproc)
 
     @property
@@ -223,13 +244,17 @@ class WebSocketStreamHandle(_Worker):
             if key in self._subscriptions:
                 raise errors.MastodonIllegalArgumentError(f"Already subscribed to WebSocket stream {key!r}.")
             pairs = [(str(k), str(v)) for k, v in params.items()]
-            try:
-                number = self._feed.subscribe(stream, pairs)
-            except ValueError as err:
-                raise errors.MastodonIllegalArgumentError(str(err)) from err
+            # Routed before it is made: its first items (a refusal the
+            # engine gives at once, say) may arrive before subscribe returns.
+            number = self._feed.reserve()
             subscription = WebSocketSubscription(self, stream, params, listener, number)
-            self._subscriptions[key] = subscription
             self._pump.add(number, Route(listener, _for_stream(stream, params), subscription, self._cast))
+            try:
+                self._feed.subscribe(stream, pairs, number)
+            except ValueError as err:
+                self._pump.remove(number)
+                raise errors.MastodonIllegalArgumentError(str(err)) from err
+            self._subscriptions[key] = subscription
         return subscription
 
     def unsubscribe(self, stream, **params):
@@ -264,6 +289,7 @@ class WebSocketStreamHandle(_Worker):
 
     def _ended(self, route):
         self._forget(route.subscription)
+        self._feed.unsubscribe(route.subscription._number)
         error = route.error
         if error is None or self.closed:
             return
@@ -272,11 +298,22 @@ class WebSocketStreamHandle(_Worker):
             refusal = errors.MastodonAPIError(
                 "WebSocket streaming subscription failed", error.status, str(error)
             )
-            route.dispatcher.websocket_error(refusal)
+            # Mastodon.py tells every listener of the handle: the refused
+            # subscription's, the others', and the handle's own.
+            dispatchers = self._pump.dispatchers() + [route.dispatcher]
+            if self.listener is not None:
+                dispatchers.append(Route(self.listener, route.dispatcher.for_stream).dispatcher)
+            told = set()
+            for dispatcher in dispatchers:
+                if id(dispatcher.listener) not in told:
+                    told.add(id(dispatcher.listener))
+                    dispatcher.websocket_error(refusal, route.dispatcher.for_stream)
         else:
             self._broken = True
             self.error = error
             self._pump._abort_once(route, error)
+            if self.listener is not None and self.listener is not route.dispatcher.listener:
+                self._pump._abort_once(Route(self.listener, None), error)
 
     def _threadproc(self):
         try:
@@ -291,7 +328,10 @@ class WebSocketStreamHandle(_Worker):
                     # listener as a broken connection, then reconnects or
                     # ends. Here the connection is fine: with reconnect the
                     # next events follow, else the handle ends.
-                    error = errors.MastodonNetworkError("WebSocket streaming connection failed.", str(err))
+                    if isinstance(err, (errors.MastodonMalformedEventError, errors.MastodonNetworkError)):
+                        error = err
+                    else:
+                        error = errors.MastodonNetworkError("WebSocket streaming connection failed.", str(err))
                     self._pump.abort_all(error)
                     if not self.reconnect:
                         self.error = error

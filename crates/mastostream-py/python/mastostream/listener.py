@@ -83,11 +83,12 @@ class Dispatcher:
         if handler is not None:
             handler(error)
 
-    def websocket_error(self, error):
+    def websocket_error(self, error, for_stream):
+        """The refusal of the subscription to ``for_stream``."""
         handler = getattr(self.listener, "on_websocket_error", None)
         if handler is not None:
             if _accepts_for_stream(handler):
-                handler(error, for_stream=self.for_stream)
+                handler(error, for_stream=for_stream)
             else:
                 handler(error)
 
@@ -187,14 +188,13 @@ class CallbackStreamListener(StreamListener):
     def on_update(self, status):
         if self.update_handler is not None:
             self.update_handler(status)
-        if self.local_update_handler is not None:
-            # Local posts have a bare acct (no "@host").
-            try:
-                local = "@" not in status["account"]["acct"]
-            except (KeyError, TypeError) as err:
-                raise MastodonMalformedEventError("received bad update", status) from err
-            if local:
+        # Local posts have a bare acct (no "@host"). As in Mastodon.py,
+        # whatever goes wrong here is a malformed update.
+        try:
+            if self.local_update_handler is not None and "@" not in status["account"]["acct"]:
                 self.local_update_handler(status)
+        except Exception as err:
+            raise MastodonMalformedEventError("received bad update", status) from err
 
     def on_delete(self, status_id):
         if self.delete_handler is not None:

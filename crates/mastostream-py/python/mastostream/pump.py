@@ -54,6 +54,13 @@ class Pump:
             self._aborted.add(key)
             route.dispatcher.abort(error)
 
+    def dispatchers(self):
+        """One dispatcher per distinct listener of the live routes."""
+        seen = {}
+        for route in self.live_routes():
+            seen.setdefault(id(route.dispatcher.listener), route.dispatcher)
+        return list(seen.values())
+
     def abort_all(self, error):
         """``on_abort(error)`` once for each listener."""
         seen = set()
@@ -86,7 +93,11 @@ class Pump:
                 self.receiving = False
             elif kind == "reconnecting":
                 self.receiving = False
-                self._abort_once(route, errors.from_engine(item[4]))
+                error = errors.from_engine(item[4])
+                # Mastodon.py is silent about failed first connections and
+                # about a stream the server ended normally.
+                if route.connected_once and error.kind != "ended":
+                    self._abort_once(route, error)
             elif kind == "skipped":
                 # Passed over, nothing else lost; Mastodon.py would have
                 # aborted and reconnected here.
