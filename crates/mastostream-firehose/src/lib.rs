@@ -323,6 +323,10 @@ impl Followers {
         resume_after: Option<String>,
     ) {
         self.stop(&instance.host);
+        // Reap the followers that ended (stopped when their lease moved, or
+        // finished): a long coordinated run would otherwise keep a slot per
+        // handover until it exits.
+        while self.running.try_join_next().is_some() {}
         let host = instance.host.clone();
         let handle = self.running.spawn(follow::follow(
             instance,
