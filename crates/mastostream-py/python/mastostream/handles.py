@@ -7,6 +7,7 @@ import time
 
 from . import errors
 from .lifecycle import open_feed
+from .listener import Dispatcher
 from .pump import Pump, Route
 
 # close() waits this long for the worker to finish (it wakes within 50 ms).
@@ -202,6 +203,8 @@ class WebSocketStreamHandle(_Worker):
         self._subscriptions = {}
         self._feed = open_feed(engine)
         self._pump = Pump(self._feed)
+        # The handle's own listener, told of refusals and breaks too.
+        self._default = None if listener is None else Dispatcher(listener, None, cast)
         self._broken = False
         # As Mastodon.py, the connection is made here: a refusal or an
         # unreachable server raises from stream_open_websocket.
@@ -300,20 +303,14 @@ class WebSocketStreamHandle(_Worker):
             )
             # Mastodon.py tells every listener of the handle: the refused
             # subscription's, the others', and the handle's own.
-            dispatchers = self._pump.dispatchers() + [route.dispatcher]
-            if self.listener is not None:
-                dispatchers.append(Route(self.listener, route.dispatcher.for_stream).dispatcher)
-            told = set()
-            for dispatcher in dispatchers:
-                if id(dispatcher.listener) not in told:
-                    told.add(id(dispatcher.listener))
-                    dispatcher.websocket_error(refusal, route.dispatcher.for_stream)
+            for dispatcher in self._pump.dispatchers(route.dispatcher, self._default):
+                dispatcher.websocket_error(refusal, route.dispatcher.for_stream)
         else:
             self._broken = True
             self.error = error
-            self._pump._abort_once(route, error)
-            if self.listener is not None and self.listener is not route.dispatcher.listener:
-                self._pump._abort_once(Route(self.listener, None), error)
+            for dispatcher in (route.dispatcher, self._default):
+                if dispatcher is not None:
+                    self._pump.abort_once(dispatcher, error)
 
     def _threadproc(self):
         try:

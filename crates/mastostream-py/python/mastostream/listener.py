@@ -31,9 +31,9 @@ class Dispatcher:
     lookups and their signatures are read once per event name (Mastodon.py
     inspects both signatures for every event)."""
 
-    def __init__(self, listener, for_stream=None, cast=entities.cast):
+    def __init__(self, listener, for_stream=None, cast=None):
         self.listener = listener
-        self._cast = cast
+        self._cast = cast if cast is not None else entities.cast
         self.for_stream = for_stream
         self._routes = {}
         on_any = getattr(listener, "on_any_event", None)

@@ -12,7 +12,7 @@ class Route:
     """One subscription of a feed: its listener and what it has seen."""
 
     def __init__(self, listener, for_stream, subscription=None, cast=None):
-        self.dispatcher = Dispatcher(listener, for_stream, *(() if cast is None else (cast,)))
+        self.dispatcher = Dispatcher(listener, for_stream, cast)
         self.subscription = subscription
         self.connected_once = False
         self.ended = False
@@ -48,26 +48,27 @@ class Pump:
         with self.lock:
             return [r for r in self.routes.values() if not r.ended]
 
-    def _abort_once(self, route, error):
-        key = id(route.dispatcher.listener)
+    def abort_once(self, dispatcher, error):
+        """``on_abort(error)`` unless this listener was told since its last
+        connection."""
+        key = id(dispatcher.listener)
         if key not in self._aborted:
             self._aborted.add(key)
-            route.dispatcher.abort(error)
+            dispatcher.abort(error)
 
-    def dispatchers(self):
-        """One dispatcher per distinct listener of the live routes."""
+    def dispatchers(self, *extra):
+        """One dispatcher per distinct listener: the live routes', then
+        ``extra`` (None entries skipped)."""
         seen = {}
-        for route in self.live_routes():
-            seen.setdefault(id(route.dispatcher.listener), route.dispatcher)
+        for dispatcher in [r.dispatcher for r in self.live_routes()] + list(extra):
+            if dispatcher is not None:
+                seen.setdefault(id(dispatcher.listener), dispatcher)
         return list(seen.values())
 
     def abort_all(self, error):
         """``on_abort(error)`` once for each listener."""
-        seen = set()
-        for route in self.live_routes():
-            if id(route.dispatcher.listener) not in seen:
-                seen.add(id(route.dispatcher.listener))
-                route.dispatcher.abort(error)
+        for dispatcher in self.dispatchers():
+            dispatcher.abort(error)
 
     def handle(self, batch):
         """Dispatches a batch (and what a raising handler left of the last
@@ -97,7 +98,7 @@ class Pump:
                 # Mastodon.py is silent about failed first connections and
                 # about a stream the server ended normally.
                 if route.connected_once and error.kind != "ended":
-                    self._abort_once(route, error)
+                    self.abort_once(route.dispatcher, error)
             elif kind == "skipped":
                 # Passed over, nothing else lost; Mastodon.py would have
                 # aborted and reconnected here.
