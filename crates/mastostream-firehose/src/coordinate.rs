@@ -19,13 +19,14 @@
 //! and host), so that workers spread over the list rather than race for
 //! its head.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::kv;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
+
+use crate::nats::{Bucket, JetStream};
 
 /// How to reach the coordination buckets, and the lease.
 #[derive(Debug, Clone)]
@@ -125,58 +126,29 @@ pub enum Change {
 
 /// The buckets.
 struct Buckets {
-    leases: kv::Store,
-    workers: kv::Store,
-    positions: kv::Store,
+    leases: Bucket,
+    workers: Bucket,
+    positions: Bucket,
 }
 
 async fn open(config: &CoordinateConfig) -> Result<Buckets, String> {
-    let client = async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(config.url.as_str())
+    let jetstream = JetStream::connect(&config.url, Duration::from_secs(5))
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", config.url))?;
-    let jetstream = async_nats::jetstream::new(client);
-    let mut stores = Vec::new();
-    for (suffix, max_age) in [
-        ("leases", config.lease),
-        ("workers", config.lease),
-        ("positions", Duration::ZERO),
-    ] {
+    let jetstream = std::sync::Arc::new(jetstream);
+    let bucket = |suffix: &str, max_age: Duration| {
         let name = format!("{}-{suffix}", config.bucket);
-        // The bucket's stream is made here, as a key-value bucket's is
-        // (`KV_<name>` on `$KV.<name>.>`, one message a key): the
-        // library's own `create_key_value` first reads the account's
-        // information, which it cannot parse from Debian's nats-server
-        // 2.9.10.
-        let stream = async_nats::jetstream::stream::Config {
-            name: format!("KV_{name}"),
-            subjects: vec![format!("$KV.{name}.>")],
-            max_messages_per_subject: 1,
-            max_age,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            discard: async_nats::jetstream::stream::DiscardPolicy::New,
-            ..Default::default()
-        };
-        jetstream
-            .get_or_create_stream(stream)
-            .await
-            .map_err(|e| format!("cannot make the bucket {name}: {e}"))?;
-        let store = jetstream
-            .get_key_value(name.clone())
-            .await
-            .map_err(|e| format!("cannot open the bucket {name}: {e}"))?;
-        stores.push(store);
-    }
-    let positions = stores.pop().ok_or("no bucket")?;
-    let workers = stores.pop().ok_or("no bucket")?;
-    let leases = stores.pop().ok_or("no bucket")?;
+        let jetstream = jetstream.clone();
+        async move {
+            Bucket::open(jetstream, &name, max_age)
+                .await
+                .map_err(|e| format!("cannot open the bucket {name}: {e}"))
+        }
+    };
     Ok(Buckets {
-        leases,
-        workers,
-        positions,
+        leases: bucket("leases", config.lease).await?,
+        workers: bucket("workers", config.lease).await?,
+        positions: bucket("positions", Duration::ZERO).await?,
     })
 }
 
@@ -255,7 +227,7 @@ impl Coordinator {
         let me = key("w", &self.config.worker);
         buckets
             .workers
-            .put(&me, self.lease_value().into())
+            .put(&me, self.lease_value().as_bytes())
             .await
             .map_err(|e| format!("cannot announce this worker: {e}"))?;
         self.renew(buckets).await;
@@ -281,7 +253,7 @@ impl Coordinator {
                 async move {
                     let result = buckets
                         .leases
-                        .update(key("i", &host), value.into(), revision)
+                        .update(&key("i", &host), value.as_bytes(), revision)
                         .await
                         .map_err(|e| e.to_string());
                     (host, result)
@@ -319,7 +291,7 @@ impl Coordinator {
             .map(|(host, id)| async move {
                 let ok = buckets
                     .positions
-                    .put(key("i", &host), id.clone().into())
+                    .put(&key("i", &host), id.as_bytes())
                     .await
                     .is_ok();
                 (host, id, ok)
@@ -344,12 +316,9 @@ impl Coordinator {
             self.written.remove(&host);
             let _ = self.changes.send(Change::Released { host: host.clone() });
             if let Some(id) = self.positions.get(&host) {
-                let _ = buckets.positions.put(key("i", &host), id.into()).await;
+                let _ = buckets.positions.put(&key("i", &host), id.as_bytes()).await;
             }
-            let _ = buckets
-                .leases
-                .delete_expect_revision(key("i", &host), Some(revision))
-                .await;
+            let _ = buckets.leases.delete(&key("i", &host), revision).await;
         }
     }
 
@@ -370,15 +339,15 @@ impl Coordinator {
             }
             if let Ok(revision) = buckets
                 .leases
-                .create(key("i", host), value.clone().into())
+                .create(&key("i", host), value.as_bytes())
                 .await
             {
                 taken.push((host.clone(), revision));
             }
         }
         for (host, revision) in taken {
-            let resume_after = match buckets.positions.get(key("i", &host)).await {
-                Ok(Some(bytes)) => String::from_utf8(bytes.to_vec()).ok(),
+            let resume_after = match buckets.positions.get(&key("i", &host)).await {
+                Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
                 _ => None,
             };
             tracing::info!(instance = %host, ?resume_after, "lease taken");
@@ -395,11 +364,9 @@ impl Coordinator {
     }
 }
 
-/// How many live keys a bucket holds.
-async fn count_keys(store: &kv::Store) -> Result<usize, String> {
-    let keys = store.keys().await.map_err(|e| e.to_string())?;
-    let keys: HashSet<String> = keys.try_collect().await.map_err(|e| e.to_string())?;
-    Ok(keys.len())
+/// How many workers announced themselves within a lease.
+async fn count_keys(store: &Bucket) -> Result<usize, String> {
+    store.count_keys_written().await.map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

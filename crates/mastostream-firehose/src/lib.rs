@@ -17,6 +17,7 @@ pub mod dedup;
 mod follow;
 pub mod health;
 pub mod instances;
+pub mod nats;
 mod poll;
 pub mod robots;
 pub mod sink;

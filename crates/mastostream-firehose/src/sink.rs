@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use crate::nats::{Error as NatsError, JetStream, StreamConfig};
+
 /// Where and how to publish.
 #[derive(Debug, Clone)]
 pub struct SinkConfig {
@@ -183,19 +185,16 @@ impl Sink {
         }
     }
 
-    async fn connect(&self) -> Result<async_nats::jetstream::Context, String> {
-        let client = async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(5))
-            .connect(self.config.url.as_str())
+    async fn connect(&self) -> Result<JetStream, String> {
+        let jetstream = JetStream::connect(&self.config.url, Duration::from_secs(5))
             .await
             .map_err(|e| format!("cannot connect to {}: {e}", self.config.url))?;
-        let jetstream = async_nats::jetstream::new(client);
         jetstream
-            .get_or_create_stream(async_nats::jetstream::stream::Config {
+            .ensure_stream(&StreamConfig {
                 name: self.config.stream.clone(),
                 subjects: vec![format!("{}.>", self.config.subject_prefix)],
                 duplicate_window: self.config.duplicate_window,
-                ..Default::default()
+                ..StreamConfig::default()
             })
             .await
             .map_err(|e| format!("cannot make the stream {}: {e}", self.config.stream))?;
@@ -204,7 +203,7 @@ impl Sink {
 
     /// Publishes until the connection fails; the status that failed stays
     /// at the front of the queue.
-    async fn drain(&self, jetstream: &async_nats::jetstream::Context) -> Result<(), String> {
+    async fn drain(&self, jetstream: &JetStream) -> Result<(), String> {
         loop {
             let next = self
                 .lock()
@@ -214,19 +213,26 @@ impl Sink {
                 self.wake.notified().await;
                 continue;
             };
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
-            let ack = jetstream
-                .publish_with_headers(subject, headers, json.into_bytes().into())
+            let ack = match jetstream
+                .publish(&subject, &[("Nats-Msg-Id", &id)], json.as_bytes())
                 .await
-                .map_err(|e| e.to_string())?
-                .await
-                .map_err(|e| e.to_string())?;
-            if ack.duplicate {
-                self.counts.duplicates.fetch_add(1, Ordering::Relaxed);
-            } else {
-                self.counts.published.fetch_add(1, Ordering::Relaxed);
-            }
+            {
+                Ok(ack) => Some(ack),
+                // No retry can make it fit: it is lost, counted and said.
+                Err(error @ (NatsError::TooLarge { .. } | NatsError::Config(_))) => {
+                    tracing::warn!(%error, %subject, "a status NATS cannot take; dropped");
+                    self.counts.lost.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+                Err(error) => return Err(error.to_string()),
+            };
+            match ack {
+                Some(ack) if ack.duplicate => {
+                    self.counts.duplicates.fetch_add(1, Ordering::Relaxed)
+                }
+                Some(_) => self.counts.published.fetch_add(1, Ordering::Relaxed),
+                None => 0,
+            };
             let (done, empty) = {
                 let mut queue = self.lock();
                 let done = queue.pop_front();
