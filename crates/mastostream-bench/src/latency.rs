@@ -154,7 +154,7 @@ pub fn measure(args: &LatencyArgs, wire: Wire, link: Link) -> Result<Latencies, 
                 Err(_) => return Err(format!("nothing for 10 s after {received} events")),
             };
             let arrived = start.elapsed().as_nanos() as u64;
-            let EventKind::Update(status) = event.kind() else {
+            let Ok(EventKind::Update(status)) = event.kind() else {
                 continue;
             };
             let seq = status

@@ -55,6 +55,8 @@ enum Command {
         runtime: clients::Runtime,
         #[command(flatten)]
         tls: clients::TlsChoice,
+        #[arg(long, value_enum, default_value_t)]
+        read: clients::Reading,
     },
     /// (child) Count events over a plain socket.
     #[command(hide = true)]
@@ -94,7 +96,8 @@ fn main() -> ExitCode {
             wire,
             runtime,
             tls,
-        } => clients::count_with_mastostream(target, *wire, *runtime, tls),
+            read,
+        } => clients::count_with_mastostream(target, *wire, *runtime, tls, *read),
         Command::Socket(target) => clients::count_with_socket(target),
         Command::Limit {
             kind,

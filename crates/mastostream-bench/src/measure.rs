@@ -78,6 +78,30 @@ pub fn run_to_end(command: &mut Command) -> Result<(Usage, String), String> {
 /// counts the events in it until `count`, then stops the command.
 /// Returns the usage and the number of events seen.
 pub fn drain_events(command: &mut Command, count: u64) -> Result<(Usage, u64), String> {
+    let mut counter = EventCounter::default();
+    drain_counting(command, count, |bytes| {
+        counter.feed(bytes);
+        counter.events
+    })
+}
+
+/// Runs `command` and counts the lines it writes until `count`, as
+/// [`drain_events`] counts SSE events.
+pub fn drain_lines(command: &mut Command, count: u64) -> Result<(Usage, u64), String> {
+    let mut lines = 0u64;
+    drain_counting(command, count, |bytes| {
+        lines += memchr::memchr_iter(b'\n', bytes).count() as u64;
+        lines
+    })
+}
+
+/// Reads `command`'s output until `counted` (fed each read, returning the
+/// total so far) reaches `count`, then kills it; its usage and the count.
+fn drain_counting(
+    command: &mut Command,
+    count: u64,
+    mut counted: impl FnMut(&[u8]) -> u64,
+) -> Result<(Usage, u64), String> {
     let started = Instant::now();
     let mut child = command
         .stdin(Stdio::null())
@@ -86,12 +110,12 @@ pub fn drain_events(command: &mut Command, count: u64) -> Result<(Usage, u64), S
         .spawn()
         .map_err(|e| format!("cannot start {:?}: {e}", command.get_program()))?;
     let mut stdout = child.stdout.take().ok_or("no standard output")?;
-    let mut counter = EventCounter::default();
+    let mut seen = 0u64;
     let mut buffer = vec![0; 256 * 1024];
-    while counter.events < count {
+    while seen < count {
         match stdout.read(&mut buffer) {
             Ok(0) => break,
-            Ok(n) => counter.feed(&buffer[..n]),
+            Ok(n) => seen = counted(&buffer[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.to_string()),
         }
@@ -107,7 +131,7 @@ pub fn drain_events(command: &mut Command, count: u64) -> Result<(Usage, u64), S
         max_rss_kib: peak,
     };
     // The last read may carry events past the `count`-th; they are not asked for.
-    Ok((usage, counter.events.min(count)))
+    Ok((usage, seen.min(count)))
 }
 
 fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {

@@ -111,7 +111,7 @@ async fn consume(client: Client, seen: Arc<Mutex<Seen>>) {
             Ok(_) => continue,
         };
         match event.kind() {
-            EventKind::Update(status) => {
+            Ok(EventKind::Update(status)) => {
                 let id: u64 = status.id.parse().unwrap_or(0);
                 if id <= seen.last_id {
                     seen.duplicates_or_disorder += 1;
@@ -120,7 +120,7 @@ async fn consume(client: Client, seen: Arc<Mutex<Seen>>) {
                     seen.statuses += 1;
                 }
             }
-            EventKind::Gap(gap) if !gap.complete => seen.incomplete_gaps += 1,
+            Ok(EventKind::Gap(gap)) if !gap.complete => seen.incomplete_gaps += 1,
             _ => {}
         }
     }

@@ -321,20 +321,101 @@ pub fn run(args: &ThroughputArgs) -> Result<Table, String> {
         count,
     };
     let ours = [
-        ("mastostream SSE, multi-thread runtime", "sse", "multi"),
-        ("mastostream SSE, current-thread runtime", "sse", "current"),
-        ("mastostream WS, multi-thread runtime", "ws", "multi"),
-        ("mastostream WS, current-thread runtime", "ws", "current"),
+        (
+            "mastostream SSE, multi-thread runtime",
+            "sse",
+            "multi",
+            "typed",
+        ),
+        (
+            "mastostream SSE, current-thread runtime",
+            "sse",
+            "current",
+            "typed",
+        ),
+        (
+            "mastostream WS, multi-thread runtime",
+            "ws",
+            "multi",
+            "typed",
+        ),
+        (
+            "mastostream WS, current-thread runtime",
+            "ws",
+            "current",
+            "typed",
+        ),
+        // `parse_on_demand`, by what the consumer reads (#20).
+        (
+            "mastostream SSE, on demand, every entity read",
+            "sse",
+            "multi",
+            "on-demand-typed",
+        ),
+        (
+            "mastostream SSE, on demand, raw payload only",
+            "sse",
+            "multi",
+            "raw",
+        ),
+        (
+            "mastostream SSE, on demand, four fields borrowed",
+            "sse",
+            "multi",
+            "glance",
+        ),
+        (
+            "mastostream WS, on demand, every entity read",
+            "ws",
+            "multi",
+            "on-demand-typed",
+        ),
+        (
+            "mastostream WS, on demand, raw payload only",
+            "ws",
+            "multi",
+            "raw",
+        ),
     ];
-    for (label, wire, runtime) in ours {
+    for (label, wire, runtime, read) in ours {
         let result = median_of(args.repeat, || {
             let mut command = self_command(&["count"]);
             command.args(target.args());
-            command.args(["--wire", wire, "--runtime", runtime]);
+            command.args(["--wire", wire, "--runtime", runtime, "--read", read]);
             counted_child(command)
         });
         table.push(Row::new(label, count, result));
     }
+    // The command-line tool's JSON lines, next to curl on the same bytes.
+    let cli = median_of(args.repeat, || {
+        let binary = std::env::current_exe()
+            .map_err(|e| e.to_string())?
+            .with_file_name("mastostream");
+        if !binary.is_file() {
+            return Err(format!(
+                "{} is missing: build it first (cargo build --release -p mastostream-cli)",
+                binary.display()
+            ));
+        }
+        let mut command = Command::new(binary);
+        command
+            .args([
+                "stream",
+                "--format",
+                "jsonl",
+                "--transport",
+                "sse",
+                "--quiet",
+            ])
+            .args(["--server", &url, "--token", TOKEN, "--limit", &count_text])
+            .arg(&stream);
+        measure::drain_lines(&mut command, count)
+    });
+    table.push(Row::new(
+        "mastostream stream --format jsonl (CLI, SSE)",
+        count,
+        cli,
+    ));
     if !args.no_tls {
         tls_rows(args, &mut table)?;
     }

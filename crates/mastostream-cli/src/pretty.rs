@@ -199,15 +199,15 @@ pub fn render(style: &Style, event: &Event, stream: Option<&str>, now: SystemTim
         spans.push(span("2", "(caught up) "));
     }
     let (time, url) = match event.kind() {
-        EventKind::Update(status) => status_spans(&mut spans, status, false),
-        EventKind::StatusUpdate(status) => status_spans(&mut spans, status, true),
-        EventKind::Notification(n) => notification_spans(&mut spans, n),
-        EventKind::Delete(id) => {
+        Ok(EventKind::Update(status)) => status_spans(&mut spans, status, false),
+        Ok(EventKind::StatusUpdate(status)) => status_spans(&mut spans, status, true),
+        Ok(EventKind::Notification(n)) => notification_spans(&mut spans, n),
+        Ok(EventKind::Delete(id)) => {
             spans.push(span("31", "deleted"));
             spans.push(span("", format!(" status {id}")));
             (utc_clock(now), None)
         }
-        EventKind::Conversation(c) => {
+        Ok(EventKind::Conversation(c)) => {
             spans.push(span("1;34", "conversation"));
             spans.push(span("", format!(" {}", c.id)));
             match &c.last_status {
@@ -220,13 +220,13 @@ pub fn render(style: &Style, event: &Event, stream: Option<&str>, now: SystemTim
                 None => (utc_clock(now), None),
             }
         }
-        EventKind::Announcement(a) => {
+        Ok(EventKind::Announcement(a)) => {
             spans.push(span("1;34", "announcement"));
             spans.push(span("", " "));
             spans.extend(cut(&html_to_text(&a.content)));
             (utc_clock(now), None)
         }
-        EventKind::AnnouncementReaction(r) => {
+        Ok(EventKind::AnnouncementReaction(r)) => {
             spans.push(span("1;34", "reaction"));
             spans.push(span(
                 "",
@@ -234,12 +234,12 @@ pub fn render(style: &Style, event: &Event, stream: Option<&str>, now: SystemTim
             ));
             (utc_clock(now), None)
         }
-        EventKind::AnnouncementDelete(id) => {
+        Ok(EventKind::AnnouncementDelete(id)) => {
             spans.push(span("31", "deleted"));
             spans.push(span("", format!(" announcement {id}")));
             (utc_clock(now), None)
         }
-        EventKind::Gap(gap) => {
+        Ok(EventKind::Gap(gap)) => {
             let outage = gap.until.duration_since(gap.since).unwrap_or_default();
             spans.push(span("1;31", "gap"));
             spans.push(span(

@@ -106,10 +106,19 @@ pub fn run(args: &StreamArgs) -> ExitCode {
         Ok(d) => d,
         Err(message) => return usage(message),
     };
+    let stdout_is_terminal = io::stdout().is_terminal();
+    let format = args.format.unwrap_or(if stdout_is_terminal {
+        Format::Pretty
+    } else {
+        Format::Jsonl
+    });
+    // JSON lines copy the payload through: its JSON is checked as it
+    // arrives, and no entity is built. The pretty view builds what it shows.
     let builder = Client::builder(&args.server)
         .stall_timeout(stall)
         .greeting_timeout(greeting)
-        .transport(transport);
+        .transport(transport)
+        .parse_on_demand(format == Format::Jsonl);
     let mut builder = match crate::network::apply(&args.network, builder) {
         Ok(builder) => builder,
         Err(message) => return usage(message),
@@ -127,13 +136,8 @@ pub fn run(args: &StreamArgs) -> ExitCode {
         Ok(client) => client,
         Err(error) => return usage(error),
     };
-    let stdout_is_terminal = io::stdout().is_terminal();
     let output = Output {
-        format: args.format.unwrap_or(if stdout_is_terminal {
-            Format::Pretty
-        } else {
-            Format::Jsonl
-        }),
+        format,
         limit: args.limit,
         style: Output::pretty_style(args.links),
         status_line: StatusLine::detect(args.quiet),
@@ -342,7 +346,7 @@ fn status_changes(
 /// Counts an event, and what catch-up says through it.
 fn count_event(board: &mut Board, index: usize, event: &Event, now: Instant) {
     board.handle_event(index, event.is_caught_up(), now);
-    if let EventKind::Gap(gap) = event.kind() {
+    if let Ok(EventKind::Gap(gap)) = event.kind() {
         board.handle_gap(index, gap.complete, now);
     }
 }

@@ -137,7 +137,7 @@ async fn stream(
     while let Some(item) = events.next().await {
         match item {
             Ok(Item::Event(event)) => {
-                if !matches!(event.kind(), EventKind::Update(_)) {
+                if !matches!(event.kind(), Ok(EventKind::Update(_))) {
                     continue;
                 }
                 let Some(json) = event.payload().as_str() else {

@@ -27,7 +27,7 @@ pub enum StreamItem {
 /// decoder.feed(b"data: 103270115826048975\n\n");
 /// assert_eq!(decoder.poll().unwrap().unwrap(), StreamItem::Heartbeat);
 /// let Some(Ok(StreamItem::Event(event))) = decoder.poll() else { panic!() };
-/// assert_eq!(event.kind(), &EventKind::Delete("103270115826048975".into()));
+/// assert_eq!(event.kind().unwrap(), &EventKind::Delete("103270115826048975".into()));
 /// assert!(decoder.poll().is_none());
 /// ```
 #[derive(Debug, Default)]

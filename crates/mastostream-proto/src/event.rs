@@ -1,7 +1,10 @@
 //! Streaming events: the name the server gave, the raw payload, and its typed meaning.
 
+use std::borrow::Cow;
 use std::io;
+use std::sync::OnceLock;
 
+use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
 use super::entities::{Announcement, AnnouncementReaction, Conversation, Notification, Status};
@@ -158,20 +161,40 @@ impl Gap {
             "complete": self.complete,
         })
         .to_string();
-        Event {
-            kind: EventKind::Gap(self),
-            payload: Payload::Json(payload),
-            caught_up: false,
-        }
+        Event::with_kind(EventKind::Gap(self), Payload::Json(payload))
     }
 }
 
-/// One event from a stream: its typed [`kind`](Event::kind) and its raw [`payload`](Event::payload).
-#[derive(Debug, Clone, PartialEq)]
+/// One event from a stream: its name, its raw [`payload`](Event::payload)
+/// and its typed [`kind`](Event::kind).
+///
+/// The typed form is built from the payload when it is first asked for and
+/// kept; an event made by [`parse`](Event::parse) has it already, one made
+/// by [`on_demand`](Event::on_demand) (what a client built with
+/// `parse_on_demand` hands out) only once [`kind`](Event::kind) is called.
+/// A consumer that reads only the payload, or a few fields of it through
+/// [`deserialize`](Event::deserialize), never pays for the rest.
+#[derive(Debug, Clone)]
 pub struct Event {
-    kind: EventKind,
+    name: Cow<'static, str>,
     payload: Payload,
+    typed: OnceLock<Result<EventKind, Error>>,
     caught_up: bool,
+}
+
+/// Events are equal when their names, payloads and origins are; the typed
+/// form follows from those.
+impl PartialEq for Event {
+    fn eq(&self, other: &Event) -> bool {
+        self.name == other.name
+            && self.payload == other.payload
+            && self.caught_up == other.caught_up
+            && match (self.kind(), other.kind()) {
+                (Ok(a), Ok(b)) => a == b,
+                (Err(a), Err(b)) => a.to_string() == b.to_string(),
+                _ => false,
+            }
+    }
 }
 
 /// The names of the events this library knows.
@@ -189,9 +212,51 @@ pub const KNOWN_EVENTS: [&str; 11] = [
     "notifications_merged",
 ];
 
+/// Names whose typed form is an entity: the costly ones, built on demand.
+fn is_entity_event(name: &str) -> bool {
+    matches!(
+        name,
+        "update"
+            | "status.update"
+            | "notification"
+            | "conversation"
+            | "announcement"
+            | "announcement.reaction"
+    )
+}
+
+/// The name, without an allocation for the known ones.
+fn event_name(name: &str) -> Cow<'static, str> {
+    match KNOWN_EVENTS.iter().find(|known| **known == name) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(name.to_owned()),
+    }
+}
+
+/// The typed form of an event from its name and payload.
+fn build_kind(name: &str, payload: &Payload) -> Result<EventKind, Error> {
+    Ok(match name {
+        "update" => EventKind::Update(entity(name, payload)?),
+        "status.update" => EventKind::StatusUpdate(entity(name, payload)?),
+        "notification" => EventKind::Notification(entity(name, payload)?),
+        "conversation" => EventKind::Conversation(entity(name, payload)?),
+        "announcement" => EventKind::Announcement(entity(name, payload)?),
+        "announcement.reaction" => {
+            EventKind::AnnouncementReaction(*entity::<AnnouncementReaction>(name, payload)?)
+        }
+        "delete" => EventKind::Delete(bare_id(name, payload)?),
+        "announcement.delete" => EventKind::AnnouncementDelete(bare_id(name, payload)?),
+        "filters_changed" => EventKind::FiltersChanged,
+        "notifications_merged" => EventKind::NotificationsMerged,
+        "encrypted_message" => EventKind::EncryptedMessage,
+        other => EventKind::Unknown(other.to_owned()),
+    })
+}
+
 impl Event {
     /// Interprets one event from its name and data (the SSE `data:` text, or the
-    /// WebSocket frame's `payload` string; `None` when it had none).
+    /// WebSocket frame's `payload` string; `None` when it had none), building
+    /// its typed form at once.
     ///
     /// A known entity event whose data is not JSON, or lacks a required field,
     /// is an [`Error::MalformedEvent`]; unknown events never fail.
@@ -203,44 +268,58 @@ impl Event {
     pub fn parse_owned(name: &str, data: Option<String>) -> Result<Event, Error> {
         // Entity events are parsed into their types right below, which checks
         // the JSON; everything else is checked here.
-        let typed = matches!(
-            name,
-            "update"
-                | "status.update"
-                | "notification"
-                | "conversation"
-                | "announcement"
-                | "announcement.reaction"
-        );
-        let payload = Payload::classify(data, !typed);
-        let kind = match name {
-            "update" => EventKind::Update(entity(name, &payload)?),
-            "status.update" => EventKind::StatusUpdate(entity(name, &payload)?),
-            "notification" => EventKind::Notification(entity(name, &payload)?),
-            "conversation" => EventKind::Conversation(entity(name, &payload)?),
-            "announcement" => EventKind::Announcement(entity(name, &payload)?),
-            "announcement.reaction" => {
-                EventKind::AnnouncementReaction(*entity::<AnnouncementReaction>(name, &payload)?)
-            }
-            "delete" => EventKind::Delete(bare_id(name, &payload)?),
-            "announcement.delete" => EventKind::AnnouncementDelete(bare_id(name, &payload)?),
-            "filters_changed" => EventKind::FiltersChanged,
-            "notifications_merged" => EventKind::NotificationsMerged,
-            "encrypted_message" => EventKind::EncryptedMessage,
-            other => EventKind::Unknown(other.to_owned()),
-        };
-        Ok(Event {
-            kind,
+        let payload = Payload::classify(data, !is_entity_event(name));
+        let kind = build_kind(name, &payload)?;
+        Ok(Event::with_kind(kind, payload))
+    }
+
+    /// Takes one event as it arrives and checks it cheaply: the payload must
+    /// be valid JSON where JSON is due (an entity event's, or text that
+    /// opens like an object or array), and an id where an id is due; what
+    /// fails that is an [`Error::MalformedEvent`] now. The entity itself is
+    /// built when [`kind`](Self::kind) is first called, and a payload that
+    /// is valid JSON but not the entity (a required field missing) is an
+    /// error there.
+    pub fn on_demand(name: &str, data: Option<String>) -> Result<Event, Error> {
+        let payload = Payload::classify(data, true);
+        let event = Event {
+            name: event_name(name),
             payload,
+            typed: OnceLock::new(),
             caught_up: false,
-        })
+        };
+        if is_entity_event(name) {
+            match &event.payload {
+                Payload::Json(_) => {}
+                Payload::Text(text) => {
+                    return Err(Error::malformed(name, "payload is not a JSON object", text));
+                }
+                Payload::None => return Err(Error::malformed(name, "payload is missing", "")),
+            }
+        } else {
+            // Everything else is cheap: built (and checked) now.
+            let kind = build_kind(name, &event.payload)?;
+            let _ = event.typed.set(Ok(kind));
+        }
+        Ok(event)
     }
 
     /// Builds an event from parts already checked elsewhere.
     pub fn from_parts(kind: EventKind, payload: Payload) -> Event {
+        Event::with_kind(kind, payload)
+    }
+
+    fn with_kind(kind: EventKind, payload: Payload) -> Event {
+        let name = match &kind {
+            EventKind::Unknown(name) => Cow::Owned(name.clone()),
+            known => Cow::Borrowed(kind_name(known)),
+        };
+        let typed = OnceLock::new();
+        let _ = typed.set(Ok(kind));
         Event {
-            kind,
+            name,
             payload,
+            typed,
             caught_up: false,
         }
     }
@@ -259,26 +338,22 @@ impl Event {
 
     /// The event's name as the server sent it (`update`, `status.update`, ...).
     pub fn name(&self) -> &str {
-        match &self.kind {
-            EventKind::Update(_) => "update",
-            EventKind::Delete(_) => "delete",
-            EventKind::Notification(_) => "notification",
-            EventKind::FiltersChanged => "filters_changed",
-            EventKind::Conversation(_) => "conversation",
-            EventKind::Announcement(_) => "announcement",
-            EventKind::AnnouncementReaction(_) => "announcement.reaction",
-            EventKind::AnnouncementDelete(_) => "announcement.delete",
-            EventKind::StatusUpdate(_) => "status.update",
-            EventKind::EncryptedMessage => "encrypted_message",
-            EventKind::NotificationsMerged => "notifications_merged",
-            EventKind::Unknown(name) => name,
-            EventKind::Gap(_) => "mastostream.gap",
-        }
+        &self.name
     }
 
-    /// The typed meaning.
-    pub fn kind(&self) -> &EventKind {
-        &self.kind
+    /// The typed meaning, built from the payload the first time it is
+    /// asked for. An error when the payload is not what the event's name
+    /// calls for (only possible for an event taken [`on_demand`](Self::on_demand)).
+    pub fn kind(&self) -> Result<&EventKind, Error> {
+        self.typed
+            .get_or_init(|| build_kind(&self.name, &self.payload))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Whether the typed form has been built (or was given).
+    pub fn is_typed(&self) -> bool {
+        self.typed.get().is_some()
     }
 
     /// The raw payload as sent.
@@ -286,9 +361,33 @@ impl Event {
         &self.payload
     }
 
-    /// Splits the event into its typed meaning and raw payload.
-    pub fn into_parts(self) -> (EventKind, Payload) {
-        (self.kind, self.payload)
+    /// Reads the JSON payload into any type, borrowing from the payload
+    /// where the type does (`&'a str`, `Cow<'a, str>` with
+    /// `#[serde(borrow)]`): a struct of the few fields a consumer reads
+    /// costs a fraction of the whole entity. Independent of
+    /// [`kind`](Self::kind); an error names the event and the payload.
+    pub fn deserialize<'a, T: Deserialize<'a>>(&'a self) -> Result<T, Error> {
+        match &self.payload {
+            Payload::Json(json) => {
+                serde_json::from_str(json).map_err(|e| Error::malformed(&self.name, e, json))
+            }
+            Payload::Text(text) => Err(Error::malformed(
+                &self.name,
+                "payload is not a JSON object",
+                text,
+            )),
+            Payload::None => Err(Error::malformed(&self.name, "payload is missing", "")),
+        }
+    }
+
+    /// Splits the event into its typed meaning (built now if it was not)
+    /// and its raw payload.
+    pub fn into_parts(mut self) -> (Result<EventKind, Error>, Payload) {
+        let kind = match self.typed.take() {
+            Some(kind) => kind,
+            None => build_kind(&self.name, &self.payload),
+        };
+        (kind, self.payload)
     }
 
     /// Writes the event as one JSON line's object, `{"event":NAME,"payload":VALUE}`,
@@ -299,6 +398,25 @@ impl Event {
         out.write_all(b",\"payload\":")?;
         self.payload.write_json(out)?;
         out.write_all(b"}")
+    }
+}
+
+/// The name of a kind the library knows.
+fn kind_name(kind: &EventKind) -> &'static str {
+    match kind {
+        EventKind::Update(_) => "update",
+        EventKind::Delete(_) => "delete",
+        EventKind::Notification(_) => "notification",
+        EventKind::FiltersChanged => "filters_changed",
+        EventKind::Conversation(_) => "conversation",
+        EventKind::Announcement(_) => "announcement",
+        EventKind::AnnouncementReaction(_) => "announcement.reaction",
+        EventKind::AnnouncementDelete(_) => "announcement.delete",
+        EventKind::StatusUpdate(_) => "status.update",
+        EventKind::EncryptedMessage => "encrypted_message",
+        EventKind::NotificationsMerged => "notifications_merged",
+        EventKind::Unknown(_) => "unknown",
+        EventKind::Gap(_) => "mastostream.gap",
     }
 }
 
@@ -348,7 +466,7 @@ mod tests {
     fn update_is_typed_and_keeps_raw_text() {
         let json = fixture("status.json");
         let event = Event::parse("update", Some(&json)).unwrap();
-        let EventKind::Update(status) = event.kind() else {
+        let EventKind::Update(status) = event.kind().unwrap() else {
             panic!("{event:?}")
         };
         assert_eq!(status.id, "103270115826048975");
@@ -360,7 +478,7 @@ mod tests {
     fn bare_ids_stay_strings() {
         let event = Event::parse("delete", Some("103270115826048975")).unwrap();
         assert_eq!(
-            event.kind(),
+            event.kind().unwrap(),
             &EventKind::Delete("103270115826048975".into())
         );
         assert_eq!(
@@ -368,9 +486,12 @@ mod tests {
             serde_json::json!("103270115826048975")
         );
         let event = Event::parse("announcement.delete", Some("8")).unwrap();
-        assert_eq!(event.kind(), &EventKind::AnnouncementDelete("8".into()));
+        assert_eq!(
+            event.kind().unwrap(),
+            &EventKind::AnnouncementDelete("8".into())
+        );
         let event = Event::parse("delete", Some("\"42\"")).unwrap();
-        assert_eq!(event.kind(), &EventKind::Delete("42".into()));
+        assert_eq!(event.kind().unwrap(), &EventKind::Delete("42".into()));
     }
 
     #[test]
@@ -388,10 +509,10 @@ mod tests {
             Payload::Text("{nope".into())
         );
         let merged = Event::parse("notifications_merged", Some("1")).unwrap();
-        assert_eq!(merged.kind(), &EventKind::NotificationsMerged);
+        assert_eq!(merged.kind().unwrap(), &EventKind::NotificationsMerged);
         assert_eq!(merged.payload().to_json_value(), serde_json::json!("1"));
         let filters = Event::parse("filters_changed", Some("undefined")).unwrap();
-        assert_eq!(filters.kind(), &EventKind::FiltersChanged);
+        assert_eq!(filters.kind().unwrap(), &EventKind::FiltersChanged);
         assert_eq!(filters.payload(), &Payload::None);
     }
 
@@ -441,5 +562,100 @@ mod tests {
             .write_json(&mut out)
             .unwrap();
         assert_eq!(out, br#"{"event":"x.y","payload":{"a":1}}"#);
+    }
+
+    #[test]
+    fn on_demand_builds_the_entity_when_asked_and_keeps_it() {
+        let json = fixture("status.json");
+        let event = Event::on_demand("update", Some(json.clone())).unwrap();
+        assert!(!event.is_typed());
+        assert_eq!(event.name(), "update");
+        assert_eq!(event.payload().as_str(), Some(json.as_str()));
+        let EventKind::Update(status) = event.kind().unwrap() else {
+            panic!("{event:?}")
+        };
+        assert_eq!(status.id, "103270115826048975");
+        assert!(event.is_typed());
+        assert_eq!(event, Event::parse("update", Some(&json)).unwrap());
+        // Cheap kinds are built (and checked) on arrival.
+        let delete = Event::on_demand("delete", Some("7".into())).unwrap();
+        assert!(delete.is_typed());
+        assert!(Event::on_demand("delete", Some("{\"id\":1}".into())).is_err());
+        let unknown = Event::on_demand("x.y", Some("{}".into())).unwrap();
+        assert_eq!(unknown.kind().unwrap(), &EventKind::Unknown("x.y".into()));
+    }
+
+    #[test]
+    fn on_demand_reports_bad_json_on_arrival_and_a_bad_entity_when_asked() {
+        for (name, data) in [
+            ("update", Some("not json")),
+            ("update", Some("{\"id\":\"1\"")),
+            ("notification", None),
+            ("conversation", Some("[1,")),
+        ] {
+            let error = Event::on_demand(name, data.map(str::to_owned)).unwrap_err();
+            assert!(error.is_malformed(), "{name}: {error}");
+        }
+        let event = Event::on_demand("update", Some("{\"id\":\"1\"}".into())).unwrap();
+        let error = event.kind().unwrap_err();
+        let Error::MalformedEvent {
+            event: name,
+            excerpt,
+            ..
+        } = &error
+        else {
+            panic!("{error:?}")
+        };
+        assert_eq!(
+            (name.as_str(), excerpt.as_str()),
+            ("update", "{\"id\":\"1\"}")
+        );
+        assert!(error.to_string().contains("missing field"), "{error}");
+        // Asked again: the same error, not a second parse that could differ.
+        assert_eq!(event.kind().unwrap_err().to_string(), error.to_string());
+        let (kind, payload) = event.into_parts();
+        assert!(kind.is_err());
+        assert_eq!(payload.as_str(), Some("{\"id\":\"1\"}"));
+    }
+
+    #[test]
+    fn deserialize_borrows_the_fields_asked_for() {
+        #[derive(serde::Deserialize)]
+        struct Glance<'a> {
+            id: &'a str,
+            #[serde(borrow)]
+            content: Cow<'a, str>,
+            account: Author<'a>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Author<'a> {
+            acct: &'a str,
+        }
+        let json = fixture("status.json");
+        let event = Event::on_demand("update", Some(json.clone())).unwrap();
+        let glance: Glance<'_> = event.deserialize().unwrap();
+        assert_eq!(glance.id, "103270115826048975");
+        assert!(!event.is_typed());
+        let EventKind::Update(status) = event.kind().unwrap() else {
+            panic!("{event:?}")
+        };
+        assert_eq!(
+            (glance.content.as_ref(), glance.account.acct),
+            (status.content.as_str(), status.account.acct.as_str())
+        );
+        // Text without escapes is not copied.
+        let plain = Event::on_demand(
+            "update",
+            Some(r#"{"id":"1","content":"<p>hi</p>","account":{"acct":"a"}}"#.into()),
+        )
+        .unwrap();
+        let glance: Glance<'_> = plain.deserialize().unwrap();
+        assert!(matches!(glance.content, Cow::Borrowed("<p>hi</p>")));
+        let error = Event::parse("delete", Some("5"))
+            .unwrap()
+            .deserialize::<Glance<'_>>()
+            .map(|_| ())
+            .unwrap_err();
+        assert!(error.to_string().contains("delete"), "{error}");
     }
 }

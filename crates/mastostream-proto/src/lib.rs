@@ -29,7 +29,7 @@
 //! decoder.feed(b":)\nevent: delete\ndata: 103270115826048975\n\n");
 //! assert_eq!(decoder.poll().unwrap().unwrap(), StreamItem::Heartbeat);
 //! let Some(Ok(StreamItem::Event(event))) = decoder.poll() else { unreachable!() };
-//! assert_eq!(event.kind(), &EventKind::Delete("103270115826048975".into()));
+//! assert_eq!(event.kind().unwrap(), &EventKind::Delete("103270115826048975".into()));
 //! ```
 //!
 //! [mastostream]: https://docs.rs/mastostream

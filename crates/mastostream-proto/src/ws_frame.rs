@@ -223,7 +223,7 @@ mod tests {
                     events += 1;
                     assert!(!stream.is_empty());
                     if event.name() == "update" {
-                        assert!(matches!(event.kind(), EventKind::Update(_)));
+                        assert!(matches!(event.kind().unwrap(), EventKind::Update(_)));
                     }
                 }
                 WsMessage::Error { error, status } => {
@@ -242,12 +242,12 @@ mod tests {
             panic!()
         };
         assert_eq!(stream, ["list", "42"]);
-        assert_eq!(event.kind(), &EventKind::Delete("1039".into()));
+        assert_eq!(event.kind().unwrap(), &EventKind::Delete("1039".into()));
         let message = decode_ws_frame(r#"{"stream":["user"],"event":"filters_changed"}"#).unwrap();
         let WsMessage::Event { event, .. } = message else {
             panic!()
         };
-        assert_eq!(event.kind(), &EventKind::FiltersChanged);
+        assert_eq!(event.kind().unwrap(), &EventKind::FiltersChanged);
         let message =
             decode_ws_frame(r#"{"stream":["user"],"event":"x.y","payload":{"a":1}}"#).unwrap();
         let WsMessage::Event { event, .. } = message else {

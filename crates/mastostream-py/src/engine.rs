@@ -107,6 +107,10 @@ impl Engine {
         if let Some(bytes) = queue_limit {
             builder = builder.queue_limit(bytes);
         }
+        // Python reads the payload text only (json.loads, Mastodon.py's
+        // casts); as in Mastodon.py, JSON that is not the entity it names
+        // still reaches the listener.
+        builder = builder.parse_on_demand(true);
         let client = builder.build().map_err(|e| to_exception(py, &e))?;
         Ok(Engine { client, websocket })
     }

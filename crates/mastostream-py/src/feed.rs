@@ -288,12 +288,14 @@ impl Feed {
     /// has failed (the error tuple), up to `timeout` seconds (then `None`),
     /// with the GIL released. `None` at once on an SSE feed.
     fn wait_connected(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyAny>>> {
+        let runtime = runtime::get().map_err(PyRuntimeError::new_err)?;
         let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
+        let mut states = match lock(&self.mux).as_ref() {
+            Some(mux) => mux.watch_state(),
+            None => return Ok(None),
+        };
         loop {
-            let state = match lock(&self.mux).as_ref() {
-                Some(mux) => mux.state(),
-                None => return Ok(None),
-            };
+            let state = states.borrow_and_update().clone();
             match state {
                 ConnectionState::Open => return Ok(None),
                 ConnectionState::Reconnecting { reason, .. }
@@ -307,9 +309,18 @@ impl Feed {
             if Instant::now() >= deadline {
                 return Ok(None);
             }
-            // The multiplexer offers its state, not a signal; ten polls a
-            // second... a hundred, for a connection that takes milliseconds.
-            py.detach(|| std::thread::sleep(Duration::from_millis(10)));
+            // Waits for the next change, in slices so that Ctrl-C is seen.
+            let slice = deadline
+                .saturating_duration_since(Instant::now())
+                .min(WAIT_SLICE);
+            // The timer is made inside the runtime (it needs its clock).
+            let changed = py.detach(|| {
+                runtime.block_on(async { tokio::time::timeout(slice, states.changed()).await })
+            });
+            if let Ok(Err(_)) = changed {
+                // The multiplexer is gone: nothing more will change.
+                return Ok(None);
+            }
             py.check_signals()?;
         }
     }

@@ -258,6 +258,25 @@ def test_a_malformed_event_calls_on_abort_and_raises(server):
     assert listener.aborts == [raised.value]
 
 
+def test_json_that_is_not_a_whole_status_still_reaches_on_update(server):
+    # Mastodon.py casts whatever JSON an update carries; the engine checks
+    # only the JSON (its entities are built on demand, and Python never asks).
+    listener = Recorder(stop_after=1)
+
+    def send_partial():
+        server.wait_subscribed(["public"])
+        server.fault(kind="raw", bytes='event: update\ndata: {"id": "1", "content": "<p>x</p>"}\n\n')
+
+    thread, _ = in_thread(send_partial)
+    with pytest.raises(Done):
+        client(server).stream_public(listener)
+    thread.join(10)
+    assert [call[0] for call in listener.calls] == ["update"]
+    assert listener.calls[0][1]["id"] == "1"
+    assert listener.calls[0][1]["content"] == "<p>x</p>"
+    assert listener.aborts == []
+
+
 def test_timeout_is_the_read_timeout(server):
     # Over the WebSocket, which probes a silent server with pings; over SSE
     # the engine raises timeouts below 20 s to 20 s (Mastodon's heartbeat

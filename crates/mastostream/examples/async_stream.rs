@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut seen = 0;
     while let Some(item) = events.next().await {
         match item {
-            Ok(Item::Event(event)) => match event.kind() {
+            Ok(Item::Event(event)) => match event.kind()? {
                 EventKind::Update(status) => {
                     println!("@{}: {} chars", status.account.acct, status.content.len())
                 }

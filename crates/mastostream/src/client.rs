@@ -253,6 +253,19 @@ impl ClientBuilder {
         self
     }
 
+    /// Builds each event's entity when it is asked for ([`Event::kind`])
+    /// rather than as it arrives (default: as it arrives). The JSON is still
+    /// checked on arrival, and a payload that is not JSON is skipped or ends
+    /// the stream as always; a payload that is JSON but not the entity (a
+    /// required field missing) is then an error from [`Event::kind`] (and
+    /// `on_malformed_event` for a listener) instead of a skipped item. For
+    /// consumers that read the raw payload ([`Event::payload`]) or a few
+    /// fields of it ([`Event::deserialize`]): they never pay for the rest.
+    pub fn parse_on_demand(mut self, on: bool) -> Self {
+        self.settings.parse_on_demand = on;
+        self
+    }
+
     /// The largest event accepted, in bytes (default 1 MiB).
     pub fn max_event_size(mut self, bytes: usize) -> Self {
         self.settings.max_event_size = bytes;
@@ -355,6 +368,7 @@ impl Client {
                 stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
                 greeting_timeout: DEFAULT_GREETING_TIMEOUT,
                 max_event_size: DEFAULT_MAX_EVENT_SIZE,
+                parse_on_demand: false,
             },
             tls: TlsOptions::default(),
             proxy: ProxyChoice::Environment,

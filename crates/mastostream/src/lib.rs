@@ -15,12 +15,19 @@
 //! let client = Client::builder("https://mastodon.example").token(token).build()?;
 //! let mut events = client.stream(Channel::Hashtag("rust".into())); // reconnects by itself
 //! while let Some(event) = events.next_event().await? {
-//!     if let EventKind::Update(status) = event.kind() {
+//!     if let EventKind::Update(status) = event.kind()? {
 //!         println!("{}", status.content);
 //!     }
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! [`Event::kind`] is the typed form; [`Event::payload`] the text as sent,
+//! always there. By default entities are built as events arrive (and one
+//! that cannot be is skipped, or with reconnect off ends the stream);
+//! [`ClientBuilder::parse_on_demand`] builds them only when `kind()` is
+//! called, for consumers that read the payload or a few fields of it
+//! ([`Event::deserialize`] into a struct of borrowed fields).
 //!
 //! The same engine has two more front-ends: [`listener`]s with a method per
 //! event, as in Mastodon.py, driven by [`Client::stream_to`] or by the

@@ -143,8 +143,16 @@ pub(crate) fn deliver_guarded<L: StreamListener + ?Sized>(
 }
 
 /// Calls the typed method for the event's name: what [`StreamListener::on_event`] does by default.
+///
+/// An event taken on demand (a client built with `parse_on_demand`) whose
+/// payload is not the entity its name calls for goes to
+/// [`on_malformed_event`](StreamListener::on_malformed_event) instead.
 pub fn dispatch_typed<L: StreamListener + ?Sized>(event: Event, listener: &mut L) {
     let (kind, payload) = event.into_parts();
+    let kind = match kind {
+        Ok(kind) => kind,
+        Err(error) => return listener.on_malformed_event(&error),
+    };
     match kind {
         EventKind::Update(status) => listener.on_update(*status),
         EventKind::Delete(id) => listener.on_delete(id),
@@ -222,7 +230,7 @@ macro_rules! typed_handler {
             self.typed.insert(
                 $name,
                 Box::new(move |event: Event| {
-                    if let $pattern = event.into_parts().0 {
+                    if let Ok($pattern) = event.into_parts().0 {
                         $call
                     }
                 }),
@@ -332,12 +340,17 @@ impl StreamListener for CallbackListener {
         if let Some(handler) = self.by_name.get_mut(event.name()) {
             return handler(event);
         }
+        // Typed handlers get the entity; one that cannot be built (an event
+        // taken on demand) is reported as malformed instead.
+        if let Err(error) = event.kind() {
+            return self.on_malformed_event(&error);
+        }
         if let Some(handler) = self.typed.get_mut(event.name()) {
             return handler(event);
         }
-        if let EventKind::Unknown(_) = event.kind() {
+        if let Ok(EventKind::Unknown(_)) = event.kind() {
             let (kind, payload) = event.into_parts();
-            if let (EventKind::Unknown(name), Some(handler)) = (kind, self.unknown.as_mut()) {
+            if let (Ok(EventKind::Unknown(name)), Some(handler)) = (kind, self.unknown.as_mut()) {
                 handler(&name, payload);
             }
         }

@@ -44,6 +44,12 @@ impl Multiplex {
         self.handle.state()
     }
 
+    /// A receiver that changes with the connection's state, to wait for
+    /// it to open (`wait_for(ConnectionState::is_open)`) rather than poll.
+    pub fn watch_state(&self) -> tokio::sync::watch::Receiver<ConnectionState> {
+        self.handle.watch_state()
+    }
+
     /// Whether the connection has ended for good (after a fatal error).
     pub fn is_closed(&self) -> bool {
         self.handle.is_closed()

@@ -69,7 +69,7 @@ async fn next_event(events: &mut EventStream) -> Event {
 }
 
 fn id_of(event: &Event) -> u64 {
-    match event.kind() {
+    match event.kind().unwrap() {
         EventKind::Update(s) => s.id.parse().unwrap(),
         EventKind::Notification(n) => n.id.parse().unwrap(),
         other => panic!("not a status or notification: {other:?}"),
@@ -159,7 +159,7 @@ async fn outage(
     let mut gap = None;
     while gap.is_none() {
         let event = next_event(&mut events).await;
-        match event.kind() {
+        match event.kind().unwrap() {
             EventKind::Gap(g) => gap = Some(g.clone()),
             _ => {
                 assert!(
@@ -225,7 +225,7 @@ async fn user_stream_catches_up_home_and_notifications() {
     let mut caught = Vec::new();
     loop {
         let event = next_event(&mut events).await;
-        if let EventKind::Gap(gap) = event.kind() {
+        if let EventKind::Gap(gap) = event.kind().unwrap() {
             assert!(gap.complete);
             break;
         }
@@ -320,7 +320,7 @@ async fn a_back_dated_post_of_an_outage_is_caught_by_the_overlap() {
         let mut caught = Vec::new();
         loop {
             let event = next_event(&mut events).await;
-            if let EventKind::Gap(_) = event.kind() {
+            if let EventKind::Gap(_) = event.kind().unwrap() {
                 break;
             }
             caught.push(id_of(&event));
@@ -348,14 +348,14 @@ async fn a_delete_during_an_outage_is_reported_as_a_gap() {
     server.publish(Publish::new("update", status("alice", "x")));
     let first = next_event(&mut events).await;
     cut(&server, &mut state).await;
-    let EventKind::Update(status) = first.kind() else {
+    let EventKind::Update(status) = first.kind().unwrap() else {
         panic!()
     };
     server.publish(Publish::new("delete", status.id.clone()));
     let event = next_event(&mut events).await;
     // Nothing to fetch back, but the application learns it may have missed something.
     assert!(
-        matches!(event.kind(), EventKind::Gap(gap) if gap.complete),
+        matches!(event.kind().unwrap(), EventKind::Gap(gap) if gap.complete),
         "{event:?}"
     );
 }
@@ -394,7 +394,7 @@ async fn outage_with_refused_page(
             Ok(_) => continue,
             Err(error) => panic!("the stream ended with {error}"),
         };
-        match event.kind() {
+        match event.kind().unwrap() {
             EventKind::Gap(gap) => return (caught, gap.complete, outage_started.elapsed()),
             _ => caught += 1,
         }
@@ -484,7 +484,7 @@ async fn catch_up_can_be_chosen_per_stream() {
     let caught = next_event(&mut with).await;
     assert!(caught.is_caught_up());
     assert!(matches!(
-        next_event(&mut with).await.kind(),
+        next_event(&mut with).await.kind().unwrap(),
         EventKind::Gap(_)
     ));
     // Without catch-up the missed status is gone: the next event is a live one.
@@ -492,7 +492,7 @@ async fn catch_up_can_be_chosen_per_stream() {
     server.publish(Publish::new("update", status("alice", "y")));
     let live = next_event(&mut without).await;
     assert!(!live.is_caught_up());
-    let EventKind::Update(s) = live.kind() else {
+    let EventKind::Update(s) = live.kind().unwrap() else {
         panic!()
     };
     assert!(
@@ -562,7 +562,7 @@ async fn a_failed_bridge_reports_the_gap_incomplete() {
     server.fault(Fault::Disconnect).unwrap();
     // The reconnect's catch-up finds nothing and reports a complete gap.
     let first = next_event(&mut events).await;
-    let EventKind::Gap(first) = first.kind() else {
+    let EventKind::Gap(first) = first.kind().unwrap() else {
         panic!("expected a gap: {first:?}");
     };
     assert!(first.complete);
@@ -582,14 +582,14 @@ async fn a_failed_bridge_reports_the_gap_incomplete() {
     assert!(server.wait_for_subscriptions(1, 5 * SECOND).await);
     server.publish(Publish::new("update", status("alice", "y")));
     let second = next_event(&mut events).await;
-    let EventKind::Gap(second) = second.kind() else {
+    let EventKind::Gap(second) = second.kind().unwrap() else {
         panic!("expected the gap again: {second:?}");
     };
     assert!(!second.complete);
     assert_eq!(second.since, first.since, "not the same outage");
     let live = next_event(&mut events).await;
     assert!(!live.is_caught_up());
-    let EventKind::Update(s) = live.kind() else {
+    let EventKind::Update(s) = live.kind().unwrap() else {
         panic!("{live:?}")
     };
     assert!(s.tags.iter().any(|t| t.name == "y"), "{s:?}");
@@ -614,7 +614,7 @@ async fn a_quiet_stream_catches_up_its_first_outage() {
         let mut caught = Vec::new();
         let gap = loop {
             let event = next_event(&mut events).await;
-            match event.kind() {
+            match event.kind().unwrap() {
                 EventKind::Gap(gap) => break gap.clone(),
                 _ => caught.push(event),
             }
@@ -651,7 +651,7 @@ async fn a_stream_with_no_starting_point_reports_its_gap_incomplete() {
     server.publish(Publish::new("update", status("alice", "x")));
     let event = next_event(&mut events).await;
     assert!(
-        matches!(event.kind(), EventKind::Gap(gap) if !gap.complete),
+        matches!(event.kind().unwrap(), EventKind::Gap(gap) if !gap.complete),
         "{event:?}"
     );
 }
@@ -726,7 +726,7 @@ async fn outage_with_late_post(
     for second in [10, 20, 30] {
         assert!(server.publish(post(second)) >= 1);
         let event = next_event(&mut events).await;
-        let EventKind::Update(status) = event.kind() else {
+        let EventKind::Update(status) = event.kind().unwrap() else {
             panic!("{event:?}");
         };
         live.push(status.id.clone());
@@ -737,7 +737,7 @@ async fn outage_with_late_post(
     let mut caught = Vec::new();
     loop {
         let event = next_event(&mut events).await;
-        match event.kind() {
+        match event.kind().unwrap() {
             EventKind::Gap(gap) => {
                 assert!(gap.complete, "{flavour:?}");
                 break;
@@ -799,7 +799,7 @@ async fn a_stream_joining_an_open_websocket_catches_up() {
     let mut caught = Vec::new();
     let gap = loop {
         let event = next_event(&mut late).await;
-        match event.kind() {
+        match event.kind().unwrap() {
             EventKind::Gap(gap) => break gap.clone(),
             _ => caught.push(event),
         }
@@ -839,7 +839,7 @@ async fn a_stream_resumes_after_a_recorded_id() {
         let mut caught = Vec::new();
         let gap = loop {
             let event = next_event(&mut events).await;
-            match event.kind() {
+            match event.kind().unwrap() {
                 EventKind::Gap(gap) => break gap.clone(),
                 _ => caught.push(event),
             }

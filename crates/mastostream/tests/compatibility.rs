@@ -167,7 +167,7 @@ async fn events(flavour: Flavour) -> String {
     let mut missing: Vec<&str> = sent.iter().map(|(name, _)| *name).collect();
     while !missing.is_empty() {
         match next_event_or_end(&mut events).await {
-            Some(Ok(event)) if !matches!(event.kind(), EventKind::Unknown(_)) => {
+            Some(Ok(event)) if !matches!(event.kind().unwrap(), EventKind::Unknown(_)) => {
                 missing.retain(|name| *name != event.name());
             }
             Some(Ok(_)) => {}
@@ -298,7 +298,7 @@ async fn catch_up(flavour: Flavour) -> String {
     for second in [10, 20] {
         server.publish(remote_post(second));
         match next_event_or_end(&mut events).await {
-            Some(Ok(event)) => match event.kind() {
+            Some(Ok(event)) => match event.kind().unwrap() {
                 EventKind::Update(status) => live.push(status.id.clone()),
                 other => return format!("no: {other:?}"),
             },
@@ -321,7 +321,7 @@ async fn catch_up(flavour: Flavour) -> String {
     let mut caught = Vec::new();
     loop {
         match next_event_or_end(&mut events).await {
-            Some(Ok(event)) => match event.kind() {
+            Some(Ok(event)) => match event.kind().unwrap() {
                 EventKind::Gap(gap) if gap.complete => break,
                 EventKind::Gap(_) => return "no: an incomplete gap".to_owned(),
                 EventKind::Update(status) => caught.push(status.id.clone()),

@@ -93,7 +93,7 @@ impl Consumer {
         while let Some(item) = futures_util::FutureExt::now_or_never(self.events.next()) {
             match item {
                 Some(Ok(Item::Event(event))) => {
-                    let EventKind::Delete(id) = event.kind() else {
+                    let EventKind::Delete(id) = event.kind().unwrap() else {
                         panic!("seed {seed}: unexpected event {}", event.name());
                     };
                     let id: u64 = id.parse().unwrap();

@@ -15,7 +15,7 @@ const STATUS: &str = include_str!("../../../fixtures/entities/status.json");
 async fn next_kind(events: &mut mastostream::EventStream) -> EventKind {
     loop {
         match tokio::time::timeout(5 * SECOND, events.next()).await {
-            Ok(Some(Ok(Item::Event(event)))) => return event.kind().clone(),
+            Ok(Some(Ok(Item::Event(event)))) => return event.kind().unwrap().clone(),
             Ok(Some(Ok(_))) => {}
             other => panic!("{other:?}"),
         }

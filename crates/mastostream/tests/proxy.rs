@@ -29,7 +29,7 @@ async fn stream_one(server: &TestServer, client: &Client, id: &str, proxy: &Tiny
     }
     server.publish(Publish::new("delete", id).to(Channel::Public));
     match next_significant(&mut events, 5 * SECOND).await {
-        Ok(Item::Event(event)) => assert_eq!(event.kind(), &EventKind::Delete(id.into())),
+        Ok(Item::Event(event)) => assert_eq!(event.kind().unwrap(), &EventKind::Delete(id.into())),
         other => panic!("{other:?}"),
     }
     drop(events);

@@ -45,7 +45,7 @@ async fn next_item(events: &mut EventStream, wait: Duration, what: &str) -> Resu
 async fn next_delete(events: &mut EventStream, what: &str) -> u64 {
     loop {
         match next_item(events, 10 * SECOND, what).await {
-            Ok(Item::Event(event)) => match event.kind() {
+            Ok(Item::Event(event)) => match event.kind().unwrap() {
                 EventKind::Delete(id) => return id.parse().unwrap(),
                 other => panic!("unexpected event {other:?}"),
             },
@@ -129,7 +129,7 @@ async fn a_consumer_that_stops_reading_wedges_nobody_across_a_reconnect() {
     while delivered + lost < 2_000 {
         match next_item(&mut stopped, 5 * SECOND, "the stopped consumer's backlog").await {
             Ok(Item::Event(event)) => {
-                let EventKind::Delete(id) = event.kind() else {
+                let EventKind::Delete(id) = event.kind().unwrap() else {
                     panic!("not a delete")
                 };
                 let id: u64 = id.trim_start_matches('0').parse().unwrap_or(0);

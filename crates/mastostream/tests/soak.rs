@@ -58,7 +58,7 @@ async fn disconnect_every_300ms_while_publishing_loses_nothing() {
     let collect = async {
         while let Some(item) = events.next().await {
             if let Ok(Item::Event(event)) = item
-                && let EventKind::Update(status) = event.kind()
+                && let EventKind::Update(status) = event.kind().unwrap()
             {
                 let id: u64 = status.id.parse().unwrap();
                 assert!(ids.insert(id), "status {id} delivered twice");

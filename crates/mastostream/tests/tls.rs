@@ -40,7 +40,7 @@ async fn both_transports_stream_over_tls_with_the_added_ca() {
         match next_significant(&mut events, 5 * SECOND).await {
             Ok(Item::Event(event)) => {
                 assert_eq!(
-                    event.kind(),
+                    event.kind().unwrap(),
                     &EventKind::Delete("7".into()),
                     "{transport:?}"
                 )
@@ -90,7 +90,9 @@ async fn sse_streams_share_one_http2_connection_and_the_websocket_stays_on_http1
     server.publish(Publish::new("delete", "9").to(Channel::PublicLocal));
     for (events, id) in [(&mut public, "8"), (&mut local, "9")] {
         match next_significant(events, 5 * SECOND).await {
-            Ok(Item::Event(event)) => assert_eq!(event.kind(), &EventKind::Delete(id.into())),
+            Ok(Item::Event(event)) => {
+                assert_eq!(event.kind().unwrap(), &EventKind::Delete(id.into()))
+            }
             other => panic!("{id}: {other:?}"),
         }
     }
@@ -123,7 +125,9 @@ async fn sse_streams_share_one_http2_connection_and_the_websocket_stays_on_http1
     );
     server.publish(Publish::new("delete", "10").to(Channel::Public));
     match next_significant(&mut events, 5 * SECOND).await {
-        Ok(Item::Event(event)) => assert_eq!(event.kind(), &EventKind::Delete("10".into())),
+        Ok(Item::Event(event)) => {
+            assert_eq!(event.kind().unwrap(), &EventKind::Delete("10".into()))
+        }
         other => panic!("{other:?}"),
     }
     let upgrade = server

@@ -66,9 +66,14 @@ impl Batch {
         self.events
     }
 
-    /// Takes the next item and parses it.
-    pub fn next_item(&mut self) -> Option<Result<StreamItem, Error>> {
+    /// Takes the next item and parses it: the whole entity, or with
+    /// `on_demand` only a check of its JSON (the entity is built when the
+    /// consumer asks for it).
+    pub fn next_item(&mut self, on_demand: bool) -> Option<Result<StreamItem, Error>> {
         Some(match self.items.pop_front()? {
+            RawItem::Event { name, data } if on_demand => {
+                Event::on_demand(&name, data).map(StreamItem::Event)
+            }
             RawItem::Event { name, data } => Event::parse_owned(&name, data).map(StreamItem::Event),
             RawItem::Heartbeat => Ok(StreamItem::Heartbeat),
         })
@@ -92,13 +97,34 @@ mod tests {
             name: "update".into(),
             data: Some("{not json".into()),
         });
-        assert_eq!(batch.next_item().unwrap().unwrap(), StreamItem::Heartbeat);
-        let Some(Ok(StreamItem::Event(event))) = batch.next_item() else {
+        assert_eq!(
+            batch.next_item(false).unwrap().unwrap(),
+            StreamItem::Heartbeat
+        );
+        let Some(Ok(StreamItem::Event(event))) = batch.next_item(false) else {
             panic!("no event");
         };
-        assert_eq!(event.kind(), &EventKind::Delete("7".into()));
-        assert!(batch.next_item().unwrap().unwrap_err().is_malformed());
+        assert_eq!(event.kind().unwrap(), &EventKind::Delete("7".into()));
+        assert!(batch.next_item(false).unwrap().unwrap_err().is_malformed());
         assert!(batch.is_empty());
-        assert!(batch.next_item().is_none());
+        assert!(batch.next_item(false).is_none());
+    }
+
+    #[test]
+    fn on_demand_checks_json_now_and_builds_the_entity_later() {
+        let mut batch = Batch::new();
+        for data in ["{\"id\":\"1\"}", "{not json"] {
+            batch.push(RawItem::Event {
+                name: "update".into(),
+                data: Some(data.into()),
+            });
+        }
+        let Some(Ok(StreamItem::Event(event))) = batch.next_item(true) else {
+            panic!("no event");
+        };
+        assert!(!event.is_typed());
+        assert!(event.kind().unwrap_err().is_malformed());
+        assert!(batch.next_item(true).unwrap().unwrap_err().is_malformed());
+        assert!(batch.next_item(true).is_none());
     }
 }

@@ -246,7 +246,9 @@ struct Position {
 /// Which timeline an event belongs to, its paging id and its duplicate keys:
 /// the id, and for a status its URI too (the same post under another id).
 fn position(event: &Event) -> Option<Position> {
-    let (kind, id, keys) = match event.kind() {
+    // An entity that cannot be built has no position (a consumer sees the
+    // error when it asks for the entity).
+    let (kind, id, keys) = match event.kind().ok()? {
         EventKind::Update(status) => {
             let mut keys = vec![format!("s{}", status.id)];
             if !status.uri.is_empty() {

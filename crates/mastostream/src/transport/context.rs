@@ -20,6 +20,8 @@ pub(crate) struct StreamSettings {
     pub stall_timeout: Option<Duration>,
     pub greeting_timeout: Duration,
     pub max_event_size: usize,
+    /// Entities built when asked for ([`mastostream_proto::Event::on_demand`]).
+    pub parse_on_demand: bool,
 }
 
 /// How the token reaches a WebSocket server.

@@ -37,6 +37,8 @@ pub(crate) struct TaskHandle {
     pub malformed_ends: bool,
     /// Whether heartbeats are handed on as [`Item::Heartbeat`].
     pub heartbeats: bool,
+    /// Events are taken with [`Event::on_demand`](mastostream_proto::Event::on_demand).
+    pub on_demand: bool,
     batch: Option<Batch>,
     ended: bool,
 }
@@ -62,6 +64,7 @@ impl TaskHandle {
             keep_alive: None,
             malformed_ends,
             heartbeats: false,
+            on_demand: false,
             batch: None,
             ended: false,
         }
@@ -79,7 +82,7 @@ impl TaskHandle {
         }
         loop {
             if let Some(batch) = &mut self.batch {
-                match batch.next_item() {
+                match batch.next_item(self.on_demand) {
                     Some(Ok(StreamItem::Event(event))) => {
                         return Poll::Ready(Some(Ok(Item::Event(event))));
                     }

@@ -58,7 +58,7 @@ pub(crate) fn open(
             ),
         );
     };
-    let handle = match context.transport {
+    let mut handle = match context.transport {
         context::Transport::Sse | context::Transport::Auto => {
             task::spawn_on(&runtime, context.clone(), channel)
         }
@@ -68,6 +68,7 @@ pub(crate) fn open(
         #[cfg(not(feature = "websocket"))]
         context::Transport::WebSocket => task::spawn_on(&runtime, context.clone(), channel),
     };
+    handle.on_demand = context.settings.parse_on_demand;
     match catch_up {
         #[cfg(feature = "catch-up")]
         Some(config) => catch_up::wrap(context.clone(), handle, config, resume_after),

@@ -70,6 +70,7 @@ pub(crate) struct MuxShared {
     state: watch::Receiver<ConnectionState>,
     queue_limit: usize,
     malformed_ends: bool,
+    on_demand: bool,
 }
 
 /// A handle on one multiplexed WebSocket. Cheap to clone.
@@ -94,6 +95,7 @@ impl MuxHandle {
         let receiving = Arc::new(AtomicBool::new(false));
         let queue_limit = context.queue_limit;
         let malformed_ends = context.settings.reconnect == ReconnectPolicy::Off;
+        let on_demand = context.settings.parse_on_demand;
         let task = MuxTask {
             context,
             commands: commands_rx,
@@ -122,6 +124,7 @@ impl MuxHandle {
                 state,
                 queue_limit,
                 malformed_ends,
+                on_demand,
             }),
         }
     }
@@ -153,6 +156,7 @@ impl MuxHandle {
             self.shared.malformed_ends,
         );
         handle.heartbeats = heartbeats;
+        handle.on_demand = self.shared.on_demand;
         handle.keep_alive = Some(self.shared.clone());
         handle
     }
@@ -175,6 +179,11 @@ impl MuxHandle {
     /// The connection's state.
     pub fn state(&self) -> ConnectionState {
         self.shared.state.borrow().clone()
+    }
+
+    /// A receiver that changes with the connection's state.
+    pub fn watch_state(&self) -> watch::Receiver<ConnectionState> {
+        self.shared.state.clone()
     }
 
     /// Whether the connection task has ended (after a fatal error).
