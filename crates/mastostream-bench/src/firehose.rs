@@ -84,15 +84,7 @@ struct Setup {
 
 fn setup(args: &FirehoseArgs, name: &str) -> Result<Setup, String> {
     measure::raise_fd_limit();
-    let binary = std::env::current_exe()
-        .map_err(|e| e.to_string())?
-        .with_file_name("mastostream");
-    if !binary.is_file() {
-        return Err(format!(
-            "{} is missing: build it first (cargo build --release -p mastostream-cli)",
-            binary.display()
-        ));
-    }
+    let binary = measure::mastostream_binary()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -85,6 +85,20 @@ pub fn drain_events(command: &mut Command, count: u64) -> Result<(Usage, u64), S
     })
 }
 
+/// The `mastostream` command built beside this bench binary.
+pub fn mastostream_binary() -> Result<std::path::PathBuf, String> {
+    let binary = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .with_file_name("mastostream");
+    if !binary.is_file() {
+        return Err(format!(
+            "{} is missing: build it first (cargo build --release -p mastostream-cli)",
+            binary.display()
+        ));
+    }
+    Ok(binary)
+}
+
 /// Runs `command` and counts the lines it writes until `count`, as
 /// [`drain_events`] counts SSE events.
 pub fn drain_lines(command: &mut Command, count: u64) -> Result<(Usage, u64), String> {

@@ -388,16 +388,7 @@ pub fn run(args: &ThroughputArgs) -> Result<Table, String> {
     }
     // The command-line tool's JSON lines, next to curl on the same bytes.
     let cli = median_of(args.repeat, || {
-        let binary = std::env::current_exe()
-            .map_err(|e| e.to_string())?
-            .with_file_name("mastostream");
-        if !binary.is_file() {
-            return Err(format!(
-                "{} is missing: build it first (cargo build --release -p mastostream-cli)",
-                binary.display()
-            ));
-        }
-        let mut command = Command::new(binary);
+        let mut command = Command::new(measure::mastostream_binary()?);
         command
             .args([
                 "stream",

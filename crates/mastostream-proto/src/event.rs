@@ -74,7 +74,9 @@ impl Payload {
         match self {
             Payload::None => out.write_all(b"null"),
             Payload::Text(text) => serde_json::to_writer(out, text).map_err(io::Error::from),
-            Payload::Json(json) if !json.contains(['\n', '\r']) => out.write_all(json.as_bytes()),
+            Payload::Json(json) if memchr::memchr2(b'\n', b'\r', json.as_bytes()).is_none() => {
+                out.write_all(json.as_bytes())
+            }
             Payload::Json(_) => {
                 serde_json::to_writer(out, &self.to_json_value()).map_err(io::Error::from)
             }
