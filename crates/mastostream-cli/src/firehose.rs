@@ -65,7 +65,10 @@ pub fn run(args: &FirehoseArgs) -> ExitCode {
     config.status_file = args.status.clone();
     if let Some(url) = &args.sink {
         if !url.starts_with("nats://") {
-            return usage(format!("--sink takes a nats:// URL, not {url:?}"));
+            return usage(format!(
+                "--sink takes a nats:// URL, not {}://… (the URL is not repeated: it may hold a password)",
+                url.split("://").next().unwrap_or_default()
+            ));
         }
         let mut sink = mastostream_firehose::SinkConfig::new(url.clone());
         sink.stream = args.sink_stream.clone();
@@ -75,7 +78,10 @@ pub fn run(args: &FirehoseArgs) -> ExitCode {
     }
     if let Some(url) = &args.coordinate {
         if !url.starts_with("nats://") {
-            return usage(format!("--coordinate takes a nats:// URL, not {url:?}"));
+            return usage(format!(
+                "--coordinate takes a nats:// URL, not {}://… (the URL is not repeated: it may hold a password)",
+                url.split("://").next().unwrap_or_default()
+            ));
         }
         let mut coordinate = mastostream_firehose::CoordinateConfig::new(url.clone());
         coordinate.bucket = args.coordinate_bucket.clone();

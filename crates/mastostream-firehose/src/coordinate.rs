@@ -26,10 +26,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
+use crate::nats::connection::redact;
 use crate::nats::{Bucket, JetStream};
 
 /// How to reach the coordination buckets, and the lease.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct CoordinateConfig {
     /// `nats://host:port`.
@@ -41,6 +42,18 @@ pub struct CoordinateConfig {
     pub lease: Duration,
     /// This worker's name (unique among the workers).
     pub worker: String,
+}
+
+// The URL may carry credentials: shown without them.
+impl std::fmt::Debug for CoordinateConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoordinateConfig")
+            .field("url", &redact(&self.url))
+            .field("bucket", &self.bucket)
+            .field("lease", &self.lease)
+            .field("worker", &self.worker)
+            .finish()
+    }
 }
 
 impl CoordinateConfig {
@@ -134,7 +147,7 @@ struct Buckets {
 async fn open(config: &CoordinateConfig) -> Result<Buckets, String> {
     let jetstream = JetStream::connect(&config.url, Duration::from_secs(5))
         .await
-        .map_err(|e| format!("cannot connect to {}: {e}", config.url))?;
+        .map_err(|e| format!("cannot connect to {}: {e}", redact(&config.url)))?;
     let jetstream = std::sync::Arc::new(jetstream);
     let bucket = |suffix: &str, max_age: Duration| {
         let name = format!("{}-{suffix}", config.bucket);

@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use crate::nats::connection::redact;
 use crate::nats::{Error as NatsError, JetStream, StreamConfig};
 
 /// Where and how to publish.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SinkConfig {
     /// `nats://host:port`.
     pub url: String,
@@ -29,6 +30,19 @@ pub struct SinkConfig {
     pub duplicate_window: Duration,
     /// How many statuses wait while NATS is away.
     pub buffer: usize,
+}
+
+// The URL may carry credentials: shown without them.
+impl std::fmt::Debug for SinkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkConfig")
+            .field("url", &redact(&self.url))
+            .field("stream", &self.stream)
+            .field("subject_prefix", &self.subject_prefix)
+            .field("duplicate_window", &self.duplicate_window)
+            .field("buffer", &self.buffer)
+            .finish()
+    }
 }
 
 impl SinkConfig {
@@ -188,7 +202,7 @@ impl Sink {
     async fn connect(&self) -> Result<JetStream, String> {
         let jetstream = JetStream::connect(&self.config.url, Duration::from_secs(5))
             .await
-            .map_err(|e| format!("cannot connect to {}: {e}", self.config.url))?;
+            .map_err(|e| format!("cannot connect to {}: {e}", redact(&self.config.url)))?;
         jetstream
             .ensure_stream(&StreamConfig {
                 name: self.config.stream.clone(),
@@ -247,5 +261,23 @@ impl Sink {
                 positions.delivered(&done.host, &done.status_id);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_the_url_never_reach_debug() {
+        let config = SinkConfig::new("nats://bob:s3cret@127.0.0.1:4222");
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("bob"),
+            "{shown}"
+        );
+        assert!(shown.contains("127.0.0.1:4222"), "{shown}");
+        let coordinate = crate::CoordinateConfig::new("nats://t0ken@h:1");
+        assert!(!format!("{coordinate:?}").contains("t0ken"));
     }
 }

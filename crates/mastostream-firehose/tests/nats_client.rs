@@ -72,6 +72,14 @@ async fn publishes_are_acknowledged_and_deduplicated_by_message_id() {
     let big = vec![b'x'; 2 * 1024 * 1024];
     let error = js.publish("t.a", &[], &big).await.unwrap_err();
     assert!(matches!(error, Error::TooLarge { .. }), "{error}");
+    // Under the limit alone, over it with its headers (the server counts
+    // both, and would close the connection).
+    let near = vec![b'x'; 1024 * 1024 - 8];
+    let error = js
+        .publish("t.a", &[("Nats-Msg-Id", "near")], &near)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::TooLarge { .. }), "{error}");
     let error = js
         .publish("t.a", &[("Nats-Msg-Id", "a\r\nb")], b"x")
         .await

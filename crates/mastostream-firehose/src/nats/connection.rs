@@ -230,13 +230,22 @@ impl Connection {
                 "a subject or header NATS cannot carry: {subject:?}"
             )));
         }
-        if payload.len() > self.max_payload {
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let mut out = Vec::with_capacity(payload.len() + 128);
+        // The server's limit counts the headers too.
+        let size = wire::publish(
+            &mut out,
+            subject,
+            &format!("{}.{token}", self.inbox),
+            headers,
+            payload,
+        );
+        if size > self.max_payload {
             return Err(Error::TooLarge {
-                size: payload.len(),
+                size,
                 max: self.max_payload,
             });
         }
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let (send, receive) = oneshot::channel();
         {
             let mut waiting = lock(&self.shared.waiting);
@@ -245,36 +254,55 @@ impl Connection {
             }
             waiting.replies.insert(token, send);
         }
-        let mut out = Vec::with_capacity(payload.len() + 128);
-        wire::publish(
-            &mut out,
-            subject,
-            &format!("{}.{token}", self.inbox),
-            headers,
-            payload,
-        );
-        // The write is inside the deadline too: a server that stopped
-        // reading must not hold a request for ever.
-        let exchange = async {
-            write_all(&self.shared, &out).await?;
-            receive.await.map_err(|_| {
-                Error::Closed(
-                    lock(&self.shared.waiting)
-                        .broken
-                        .clone()
-                        .unwrap_or_else(|| "the connection closed".into()),
-                )
-            })
-        };
-        let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+        let outcome = self.exchange(subject, &out, receive).await;
+        lock(&self.shared.waiting).replies.remove(&token);
+        outcome
+    }
+
+    /// Writes one whole frame and waits for its reply. A write that fails
+    /// or does not finish in time leaves a partial frame on the socket:
+    /// the connection is then broken for every request, not used again.
+    async fn exchange(
+        &self,
+        subject: &str,
+        frame: &[u8],
+        receive: oneshot::Receiver<Message>,
+    ) -> Result<Message, Error> {
+        let written =
+            match tokio::time::timeout(REQUEST_TIMEOUT, write_all(&self.shared, frame)).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::Timeout(format!("writing on {subject}"))),
+            };
+        if let Err(error) = written {
+            let mut waiting = lock(&self.shared.waiting);
+            waiting.broken.get_or_insert_with(|| error.to_string());
+            waiting.replies.clear();
+            return Err(error);
+        }
+        match tokio::time::timeout(REQUEST_TIMEOUT, receive).await {
             Ok(Ok(reply)) if reply.status == Some(503) => Err(Error::NoResponders(format!(
                 "nothing answers on {subject} (is JetStream enabled?)"
             ))),
-            Ok(result) => result,
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err(Error::Closed(
+                lock(&self.shared.waiting)
+                    .broken
+                    .clone()
+                    .unwrap_or_else(|| "the connection closed".into()),
+            )),
             Err(_) => Err(Error::Timeout(format!("no reply on {subject}"))),
-        };
-        lock(&self.shared.waiting).replies.remove(&token);
-        outcome
+        }
+    }
+}
+
+/// `url` without its credentials, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url
+        .strip_prefix("nats://")
+        .and_then(|rest| rest.rsplit_once('@'))
+    {
+        Some((_, host)) => format!("nats://***@{host}"),
+        None => url.to_owned(),
     }
 }
 
@@ -402,8 +430,11 @@ mod tests {
         let a = parse_address("nats://t0ken@h").unwrap();
         assert_eq!(a.token.as_deref(), Some("t0ken"));
         assert!(!format!("{a:?}").contains("t0ken"));
-        for bad in ["http://h", "nats://", "nats://h/x"] {
+        for bad in ["http://h", "nats://", "nats://h/x", "nats://a:1,nats://b:2"] {
             assert!(parse_address(bad).is_err(), "{bad}");
         }
+        assert_eq!(redact("nats://bob:s3cret@h:1"), "nats://***@h:1");
+        assert_eq!(redact("nats://t0ken@h"), "nats://***@h");
+        assert_eq!(redact("nats://h:1"), "nats://h:1");
     }
 }

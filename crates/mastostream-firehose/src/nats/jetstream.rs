@@ -164,8 +164,8 @@ impl JetStream {
     ) -> Result<HashMap<String, u64>, Error> {
         let mut subjects = HashMap::new();
         loop {
-            let request =
-                serde_json::json!({ "subjects_filter": filter, "offset": subjects.len() });
+            let before = subjects.len();
+            let request = serde_json::json!({ "subjects_filter": filter, "offset": before });
             let info = self
                 .api(
                     &format!("STREAM.INFO.{stream}"),
@@ -178,7 +178,9 @@ impl JetStream {
                 subjects.insert(subject.clone(), count.as_u64().unwrap_or(0));
             }
             let total = info["total"].as_u64().unwrap_or(0) as usize;
-            if got == 0 || subjects.len() >= total {
+            // A page with nothing new (a server that ignores the offset, or
+            // subjects aging out between pages) ends it too.
+            if got == 0 || subjects.len() == before || subjects.len() >= total {
                 return Ok(subjects);
             }
         }

@@ -210,14 +210,16 @@ pub fn subscribe(out: &mut Vec<u8>, subject: &str, sid: u64) {
     out.extend_from_slice(line.as_bytes());
 }
 
-/// `PUB`, or `HPUB` when there are headers, with a reply subject.
+/// `PUB`, or `HPUB` when there are headers, with a reply subject; returns
+/// the size the server holds against its `max_payload` (headers included).
 pub fn publish(
     out: &mut Vec<u8>,
     subject: &str,
     reply: &str,
     headers: &[(&str, &str)],
     payload: &[u8],
-) {
+) -> usize {
+    let mut size = payload.len();
     let mut line = String::new();
     if headers.is_empty() {
         let _ = write!(line, "PUB {subject} {reply} {}\r\n", payload.len());
@@ -236,9 +238,11 @@ pub fn publish(
         );
         out.extend_from_slice(line.as_bytes());
         out.extend_from_slice(block.as_bytes());
+        size += block.len();
     }
     out.extend_from_slice(payload);
     out.extend_from_slice(b"\r\n");
+    size
 }
 
 /// Whether `text` may stand in a subject or header without breaking the
