@@ -291,13 +291,7 @@ impl Event {
             caught_up: false,
         };
         if is_entity_event(name) {
-            match &event.payload {
-                Payload::Json(_) => {}
-                Payload::Text(text) => {
-                    return Err(Error::malformed(name, "payload is not a JSON object", text));
-                }
-                Payload::None => return Err(Error::malformed(name, "payload is missing", "")),
-            }
+            json_text(name, &event.payload)?;
         } else {
             // Everything else is cheap: built (and checked) now.
             let kind = build_kind(name, &event.payload)?;
@@ -369,17 +363,7 @@ impl Event {
     /// costs a fraction of the whole entity. Independent of
     /// [`kind`](Self::kind); an error names the event and the payload.
     pub fn deserialize<'a, T: Deserialize<'a>>(&'a self) -> Result<T, Error> {
-        match &self.payload {
-            Payload::Json(json) => {
-                serde_json::from_str(json).map_err(|e| Error::malformed(&self.name, e, json))
-            }
-            Payload::Text(text) => Err(Error::malformed(
-                &self.name,
-                "payload is not a JSON object",
-                text,
-            )),
-            Payload::None => Err(Error::malformed(&self.name, "payload is missing", "")),
-        }
+        from_json(&self.name, &self.payload)
     }
 
     /// Splits the event into its typed meaning (built now if it was not)
@@ -422,14 +406,24 @@ fn kind_name(kind: &EventKind) -> &'static str {
     }
 }
 
-fn entity<T: DeserializeOwned>(name: &str, payload: &Payload) -> Result<Box<T>, Error> {
+/// The JSON text of a payload that must be JSON; what is not, an error
+/// naming the event.
+fn json_text<'a>(name: &str, payload: &'a Payload) -> Result<&'a str, Error> {
     match payload {
-        Payload::Json(json) => {
-            serde_json::from_str(json).map_err(|e| Error::malformed(name, e, json))
-        }
+        Payload::Json(json) => Ok(json),
         Payload::Text(text) => Err(Error::malformed(name, "payload is not a JSON object", text)),
         Payload::None => Err(Error::malformed(name, "payload is missing", "")),
     }
+}
+
+/// Any type from a payload that must be JSON, borrowing where it does.
+fn from_json<'a, T: Deserialize<'a>>(name: &str, payload: &'a Payload) -> Result<T, Error> {
+    let json = json_text(name, payload)?;
+    serde_json::from_str(json).map_err(|e| Error::malformed(name, e, json))
+}
+
+fn entity<T: DeserializeOwned>(name: &str, payload: &Payload) -> Result<Box<T>, Error> {
+    from_json(name, payload)
 }
 
 fn bare_id(name: &str, payload: &Payload) -> Result<String, Error> {
