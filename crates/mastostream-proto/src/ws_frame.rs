@@ -7,11 +7,13 @@
 //! `{"error":"Unknown stream type","status":400}`.
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::event::Event;
 use crate::Error;
+use crate::json_string::{StringError, read_string};
 
 /// What one text frame says.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,92 +34,6 @@ pub enum WsMessage {
         /// The HTTP-like status, when given.
         status: Option<u16>,
     },
-}
-
-/// A frame's `payload`, unescaped in the same pass that reads the frame
-/// (Mastodon's case: a string). Anything else is only noted, and read as
-/// raw JSON text in a second pass.
-#[derive(Default)]
-enum PayloadField {
-    #[default]
-    Missing,
-    Text(String),
-    Structured,
-}
-
-impl<'de> Deserialize<'de> for PayloadField {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = PayloadField;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a payload")
-            }
-            fn visit_str<E>(self, text: &str) -> Result<PayloadField, E> {
-                Ok(PayloadField::Text(text.to_owned()))
-            }
-            fn visit_string<E>(self, text: String) -> Result<PayloadField, E> {
-                Ok(PayloadField::Text(text))
-            }
-            fn visit_unit<E>(self) -> Result<PayloadField, E> {
-                Ok(PayloadField::Missing)
-            }
-            fn visit_none<E>(self) -> Result<PayloadField, E> {
-                Ok(PayloadField::Missing)
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<PayloadField, E> {
-                Ok(PayloadField::Structured)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<PayloadField, E> {
-                Ok(PayloadField::Structured)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<PayloadField, E> {
-                Ok(PayloadField::Structured)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<PayloadField, E> {
-                Ok(PayloadField::Structured)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<PayloadField, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(PayloadField::Structured)
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<PayloadField, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(PayloadField::Structured)
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
-}
-
-/// The second pass for a payload that is not a string.
-#[derive(Deserialize)]
-struct RawPayload<'a> {
-    #[serde(borrow)]
-    payload: &'a RawValue,
-}
-
-#[derive(Deserialize)]
-struct Frame {
-    #[serde(default)]
-    stream: Option<Vec<Value>>,
-    #[serde(default)]
-    event: Option<String>,
-    #[serde(default)]
-    payload: PayloadField,
-    #[serde(default)]
-    error: Option<Value>,
-    #[serde(default)]
-    status: Option<Value>,
 }
 
 /// A text frame taken apart, its event's data not parsed yet: what a
@@ -159,8 +75,7 @@ pub fn decode_ws_frame(text: &str) -> Result<WsMessage, Error> {
 /// Takes a text frame apart without parsing its event's data; see
 /// [`decode_ws_frame`] for the whole decode.
 pub fn decode_ws_envelope(text: &str) -> Result<WsEnvelope, Error> {
-    let frame: Frame =
-        serde_json::from_str(text).map_err(|e| Error::malformed("websocket frame", e, text))?;
+    let frame = read_frame(text).map_err(|e| Error::malformed("websocket frame", e, text))?;
     if let Some(error) = frame.error {
         let error = match error {
             Value::String(text) => text,
@@ -189,24 +104,143 @@ pub fn decode_ws_envelope(text: &str) -> Result<WsEnvelope, Error> {
             other => other.to_string(),
         })
         .collect();
-    // The payload is a JSON string holding the data; some servers send the
-    // object itself, which is taken as its JSON text.
-    let data = match frame.payload {
-        PayloadField::Missing => None,
-        PayloadField::Text(text) => Some(text),
-        PayloadField::Structured => {
-            let raw: RawPayload = serde_json::from_str(text)
-                .map_err(|e| Error::malformed("websocket frame", e, text))?;
-            Some(raw.payload.get().to_owned())
+    Ok(WsEnvelope::Event {
+        stream,
+        name,
+        data: frame.payload,
+    })
+}
+
+/// The members of a frame that mean something; others are skipped.
+#[derive(Default)]
+struct Frame {
+    stream: Option<Vec<Value>>,
+    event: Option<String>,
+    /// The data: the `payload` string unescaped, or the JSON text of a
+    /// payload that is not a string (some servers send the object itself).
+    payload: Option<String>,
+    error: Option<Value>,
+    status: Option<Value>,
+}
+
+/// Why a frame could not be read.
+#[derive(Debug)]
+enum FrameError {
+    Json(serde_json::Error),
+    String(StringError),
+    Expected(&'static str, usize),
+    Duplicate(String),
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Json(e) => e.fmt(f),
+            FrameError::String(e) => e.fmt(f),
+            FrameError::Expected(what, at) => write!(f, "expected {what} at byte {at}"),
+            FrameError::Duplicate(key) => write!(f, "duplicate field `{key}`"),
+        }
+    }
+}
+
+/// Reads a frame's top-level object member by member. The `payload` string
+/// goes through [`read_string`]; every other value through serde_json.
+/// A frame serde_json would refuse (not an object, trailing text, a
+/// repeated member) is refused.
+fn read_frame(text: &str) -> Result<Frame, FrameError> {
+    let bytes = text.as_bytes();
+    let skip_space = |mut at: usize| {
+        while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            at += 1;
+        }
+        at
+    };
+    let expect = |at: usize, byte: u8, what: &'static str| {
+        if bytes.get(at) == Some(&byte) {
+            Ok(at + 1)
+        } else {
+            Err(FrameError::Expected(what, at))
         }
     };
-    Ok(WsEnvelope::Event { stream, name, data })
+    let mut frame = Frame::default();
+    let mut seen = [false; 5];
+    let mut at = expect(skip_space(0), b'{', "an object")?;
+    at = skip_space(at);
+    if bytes.get(at) == Some(&b'}') {
+        at += 1;
+    } else {
+        loop {
+            if bytes.get(at) != Some(&b'"') {
+                return Err(FrameError::Expected("a member name", at));
+            }
+            let (key, after_key) = read_string(text, at).map_err(FrameError::String)?;
+            at = skip_space(expect(skip_space(after_key), b':', "`:`")?);
+            let slot = ["stream", "event", "payload", "error", "status"]
+                .iter()
+                .position(|name| *name == key);
+            if let Some(slot) = slot
+                && std::mem::replace(&mut seen[slot], true)
+            {
+                return Err(FrameError::Duplicate(key.into_owned()));
+            }
+            at = match slot {
+                Some(0) => read_value(text, at, &mut frame.stream)?,
+                Some(1) => read_value(text, at, &mut frame.event)?,
+                Some(2) if bytes.get(at) == Some(&b'"') => {
+                    let (data, end) = read_string(text, at).map_err(FrameError::String)?;
+                    frame.payload = Some(data.into_owned());
+                    end
+                }
+                Some(2) => {
+                    let mut raw: Option<&RawValue> = None;
+                    let end = read_value(text, at, &mut raw)?;
+                    frame.payload = raw.map(|raw| raw.get().to_owned());
+                    end
+                }
+                Some(3) => read_value(text, at, &mut frame.error)?,
+                Some(4) => read_value(text, at, &mut frame.status)?,
+                _ => read_value(text, at, &mut None::<IgnoredAny>)?,
+            };
+            at = skip_space(at);
+            match bytes.get(at) {
+                Some(b',') => at = skip_space(at + 1),
+                Some(b'}') => {
+                    at += 1;
+                    break;
+                }
+                _ => return Err(FrameError::Expected("`,` or `}`", at)),
+            }
+        }
+    }
+    if skip_space(at) != bytes.len() {
+        return Err(FrameError::Expected("the end of the frame", skip_space(at)));
+    }
+    Ok(frame)
+}
+
+/// Reads one JSON value starting at `at` into `slot` (`null` leaves it
+/// `None`); returns the index after it.
+fn read_value<'a, T: Deserialize<'a>>(
+    text: &'a str,
+    at: usize,
+    slot: &mut Option<T>,
+) -> Result<usize, FrameError> {
+    let mut values = serde_json::Deserializer::from_str(&text[at..]).into_iter::<Option<T>>();
+    match values.next() {
+        Some(Ok(value)) => {
+            *slot = value;
+            Ok(at + values.byte_offset())
+        }
+        Some(Err(e)) => Err(FrameError::Json(e)),
+        None => Err(FrameError::Expected("a value", at)),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::EventKind;
+    use proptest::prelude::*;
 
     const FIXTURE: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -301,5 +335,112 @@ mod tests {
         ] {
             assert!(decode_ws_frame(bad).unwrap_err().is_malformed(), "{bad}");
         }
+    }
+
+    /// What a frame means, read the slow way: the whole frame as a
+    /// `serde_json::Value` (which keeps the last of repeated members, so the
+    /// generator below repeats none).
+    fn reference(text: &str) -> Option<WsEnvelope> {
+        let frame: Value = serde_json::from_str(text).ok()?;
+        let object = frame.as_object()?;
+        let present = |key: &str| object.get(key).filter(|v| !v.is_null());
+        let as_text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+        let name = match present("event") {
+            None => None,
+            Some(Value::String(name)) => Some(name.clone()),
+            Some(_) => return None,
+        };
+        let stream: Vec<String> = match present("stream") {
+            None => Vec::new(),
+            Some(Value::Array(parts)) => parts.iter().map(as_text).collect(),
+            Some(_) => return None,
+        };
+        if let Some(error) = present("error") {
+            let status = present("status").and_then(|s| match s {
+                Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+                Value::String(text) => text.parse().ok(),
+                _ => None,
+            });
+            return Some(WsEnvelope::Error {
+                error: as_text(error),
+                status,
+            });
+        }
+        Some(WsEnvelope::Event {
+            stream,
+            name: name?,
+            data: present("payload").map(as_text),
+        })
+    }
+
+    /// A member's value: compact JSON, as servers write it.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("null".to_owned()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            "\\PC{0,12}".prop_map(|s| Value::String(s).to_string()),
+            prop::collection::vec("[a-z0-9]{0,6}", 0..3)
+                .prop_map(|parts| Value::from(parts).to_string()),
+            Just(r#"{"a":[1,{"b":"c\\"d"}],"e":true}"#.to_owned()),
+        ]
+    }
+
+    fn member() -> impl Strategy<Value = (String, String)> {
+        let payload = prop_oneof![
+            value(),
+            // An entity encoded a second time, with escapes of every kind.
+            "[a-z \"\\\\/\n\t\u{1}é😀]{0,40}".prop_map(|s| {
+                let inner = serde_json::json!({"id": "1", "content": s, "n": [1, 2]}).to_string();
+                Value::String(inner).to_string()
+            }),
+        ];
+        prop_oneof![
+            value().prop_map(|v| ("stream".to_owned(), v)),
+            value().prop_map(|v| ("event".to_owned(), v)),
+            payload.prop_map(|v| ("payload".to_owned(), v)),
+            value().prop_map(|v| ("error".to_owned(), v)),
+            value().prop_map(|v| ("status".to_owned(), v)),
+            value().prop_map(|v| ("other".to_owned(), v)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Frames of any members in any order, with any spacing, cut or not:
+        /// the envelope reader and the slow reading agree on every one.
+        #[test]
+        fn envelope_agrees_with_a_reading_of_the_whole_value(
+            members in prop::collection::vec(member(), 0..7),
+            spaces in prop::collection::vec(prop::sample::select(vec!["", " ", "\n", "\t ", "\r\n"]), 8),
+            cut in prop::option::of(0usize..400),
+            tail in prop::sample::select(vec!["", "", "x", ",", "}", "{}"]),
+        ) {
+            let mut seen = std::collections::HashSet::new();
+            let members: Vec<_> = members.into_iter().filter(|(k, _)| seen.insert(k.clone())).collect();
+            let space = |i: usize| spaces[i % spaces.len()];
+            let body: Vec<String> = members
+                .iter()
+                .enumerate()
+                .map(|(i, (k, v))| format!("{}\"{k}\"{}:{}{v}{}", space(i), space(i + 1), space(i + 2), space(i + 3)))
+                .collect();
+            let mut text = format!("{}{{{}}}{}{tail}", space(4), body.join(","), space(5));
+            if let Some(cut) = cut.filter(|&c| c < text.len() && text.is_char_boundary(c)) {
+                text.truncate(cut);
+            }
+            let ours = decode_ws_envelope(&text);
+            match reference(&text) {
+                Some(expected) => prop_assert_eq!(ours.unwrap(), expected),
+                None => prop_assert!(ours.unwrap_err().is_malformed()),
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_members_are_refused() {
+        let text = r#"{"event":"update","payload":"1","event":"delete"}"#;
+        let error = decode_ws_envelope(text).unwrap_err();
+        assert!(
+            error.to_string().contains("duplicate field `event`"),
+            "{error}"
+        );
     }
 }
