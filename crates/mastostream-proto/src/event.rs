@@ -5,7 +5,7 @@ use std::io;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::DeserializeOwned;
 
 use super::entities::{Announcement, AnnouncementReaction, Conversation, Notification, Status};
 use crate::Error;
@@ -43,7 +43,7 @@ impl Payload {
             return Payload::None;
         }
         if (trimmed.starts_with('{') || trimmed.starts_with('['))
-            && (!validate || serde_json::from_str::<IgnoredAny>(trimmed).is_ok())
+            && (!validate || crate::json_check::is_json(trimmed))
         {
             return Payload::Json(data);
         }

@@ -45,7 +45,7 @@ fn special_bytes(word: u64) -> u64 {
 }
 
 /// The index of the first `"`, `\` or control character at or after `from`.
-fn next_special(bytes: &[u8], mut from: usize) -> Option<usize> {
+pub(crate) fn next_special(bytes: &[u8], mut from: usize) -> Option<usize> {
     while let Some(chunk) = bytes.get(from..from + 8) {
         let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
         let mask = special_bytes(word);

@@ -42,6 +42,7 @@ pub mod entities;
 mod error;
 mod event;
 mod ids;
+mod json_check;
 mod json_string;
 mod label;
 pub mod liveness;
