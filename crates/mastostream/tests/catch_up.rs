@@ -857,3 +857,58 @@ async fn a_stream_resumes_after_a_recorded_id() {
         );
     }
 }
+
+/// With `parse_on_demand`, catch-up reads only the ids of live events: they
+/// reach the consumer unbuilt, and the outage is still caught up exactly once.
+#[tokio::test]
+async fn catch_up_leaves_on_demand_events_unbuilt() {
+    for transport in [Transport::Sse, Transport::WebSocket] {
+        let server = TestServer::builder().start().await.unwrap();
+        let client = Client::builder(server.url())
+            .token("t")
+            .transport(transport)
+            .reconnect(ReconnectPolicy::Fixed(Duration::from_millis(40)))
+            .catch_up_with(CatchUpConfig::default())
+            .parse_on_demand(true)
+            .build()
+            .unwrap();
+        let mut events = client.stream(Channel::Public);
+        let mut state = events.watch_state();
+        tokio::time::timeout(SECOND, state.wait_for(|s| s.is_open()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(server.wait_for_subscriptions(1, SECOND).await);
+        assert!(server.wait_for_pages(1, SECOND).await);
+        let publish = publisher(&Channel::Public);
+        let mut delivered = Vec::new();
+        let live = |event: Event, delivered: &mut Vec<Event>| {
+            assert!(!event.is_caught_up());
+            assert!(!event.is_typed(), "{transport:?}: a live event was built");
+            delivered.push(event);
+        };
+        for _ in 0..2 {
+            publish(&server);
+            live(next_event(&mut events).await, &mut delivered);
+        }
+        cut(&server, &mut state).await;
+        for _ in 0..4 {
+            publish(&server);
+        }
+        loop {
+            let event = next_event(&mut events).await;
+            if event.name() == "mastostream.gap" {
+                assert!(matches!(event.kind().unwrap(), EventKind::Gap(g) if g.complete));
+                break;
+            }
+            assert!(event.is_caught_up(), "{transport:?}: live before the gap");
+            delivered.push(event);
+        }
+        assert!(server.wait_for_subscriptions(1, SECOND).await);
+        for _ in 0..2 {
+            publish(&server);
+            live(next_event(&mut events).await, &mut delivered);
+        }
+        assert_exactly_once_in_order(format!("{transport:?}"), &delivered, 8);
+    }
+}

@@ -246,30 +246,96 @@ struct Position {
 /// Which timeline an event belongs to, its paging id and its duplicate keys:
 /// the id, and for a status its URI too (the same post under another id).
 fn position(event: &Event) -> Option<Position> {
-    // An entity that cannot be built has no position (a consumer sees the
-    // error when it asks for the entity).
-    let (kind, id, keys) = match event.kind().ok()? {
-        EventKind::Update(status) => {
-            let mut keys = vec![format!("s{}", status.id)];
-            if !status.uri.is_empty() {
-                keys.push(format!("u{}", status.uri));
-            }
-            (Kind::Statuses, status.id.clone(), keys)
-        }
-        EventKind::Notification(n) => (
-            Kind::Notifications,
-            n.id.clone(),
-            vec![format!("n{}", n.id)],
-        ),
-        EventKind::Conversation(c) => {
-            let last = c.last_status.as_ref()?;
-            // A conversation comes again with each new message: its last status says which.
-            let key = format!("c{}:{}", c.id, last.id);
-            (Kind::Conversations, last.id.clone(), vec![key])
-        }
+    let kind = match event.name() {
+        "update" => Kind::Statuses,
+        "notification" => Kind::Notifications,
+        "conversation" => Kind::Conversations,
         _ => return None,
     };
+    let ids = if event.is_typed() {
+        // An entity that could not be built has no position (a consumer
+        // sees the error when it asks for the entity).
+        Ids::of_entity(event.kind().ok()?)?
+    } else {
+        // Taken on demand and not built yet: the ids alone are read, so
+        // that catch-up does not build every entity.
+        event.deserialize::<Ids>().ok()?
+    };
+    let id = ids.id?.into_text();
+    let (id, keys) = match kind {
+        Kind::Statuses => {
+            let mut keys = vec![format!("s{id}")];
+            if let Some(uri) = ids.uri.filter(|uri| !uri.is_empty()) {
+                keys.push(format!("u{uri}"));
+            }
+            (id, keys)
+        }
+        Kind::Notifications => (id.clone(), vec![format!("n{id}")]),
+        Kind::Conversations => {
+            // A conversation comes again with each new message: its last status says which.
+            let last = ids.last_status?.id?.into_text();
+            let key = format!("c{id}:{last}");
+            (last, vec![key])
+        }
+    };
     (!id.is_empty()).then_some(Position { kind, id, keys })
+}
+
+/// What catch-up reads of a status, notification or conversation: its id,
+/// a status's URI, a conversation's last status's id.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Ids<'a> {
+    #[serde(default, borrow)]
+    id: Option<IdText<'a>>,
+    #[serde(default, borrow)]
+    uri: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    last_status: Option<Box<Ids<'a>>>,
+}
+
+/// An id as servers send it: a string, or (some servers) an integer.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum IdText<'a> {
+    Text(#[serde(borrow)] std::borrow::Cow<'a, str>),
+    Unsigned(u64),
+    Signed(i64),
+}
+
+impl IdText<'_> {
+    fn into_text(self) -> String {
+        match self {
+            IdText::Text(text) => text.into_owned(),
+            IdText::Unsigned(n) => n.to_string(),
+            IdText::Signed(n) => n.to_string(),
+        }
+    }
+}
+
+impl Ids<'static> {
+    fn of_entity(kind: &EventKind) -> Option<Ids<'static>> {
+        let text = |id: &str| Some(IdText::Text(id.to_owned().into()));
+        Some(match kind {
+            EventKind::Update(status) => Ids {
+                id: text(&status.id),
+                uri: Some(status.uri.clone().into()),
+                last_status: None,
+            },
+            EventKind::Notification(n) => Ids {
+                id: text(&n.id),
+                ..Ids::default()
+            },
+            EventKind::Conversation(c) => Ids {
+                id: text(&c.id),
+                uri: None,
+                last_status: Some(Box::new(Ids {
+                    id: text(&c.last_status.as_ref()?.id),
+                    ..Ids::default()
+                })),
+            },
+            _ => return None,
+        })
+    }
 }
 
 /// The paging id of a raw REST record of `kind`.
@@ -714,5 +780,62 @@ impl Stage {
         let items: Vec<Box<serde_json::value::RawValue>> = serde_json::from_slice(&body)
             .map_err(|e| Error::malformed("catch-up page", e, &String::from_utf8_lossy(&body)))?;
         Ok((items, headers))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let path = format!(
+            "{}/../../fixtures/entities/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn keys(event: &Event) -> Option<(Kind, String, Vec<String>)> {
+        position(event).map(|p| (p.kind, p.id, p.keys))
+    }
+
+    /// An event taken on demand stands where the same event built at once
+    /// stands, and is still not built afterwards.
+    #[test]
+    fn positions_read_on_demand_match_the_built_entities() {
+        for (name, file) in [
+            ("update", "status.json"),
+            ("update", "status_unicode.json"),
+            ("notification", "notification.json"),
+            ("conversation", "conversation.json"),
+        ] {
+            let data = fixture(file);
+            let built = Event::parse(name, Some(&data)).unwrap();
+            let lazy = Event::on_demand(name, Some(data)).unwrap();
+            let expected = keys(&built);
+            assert!(expected.is_some(), "{file}");
+            assert_eq!(keys(&lazy), expected, "{file}");
+            assert!(!lazy.is_typed(), "{file}: catch-up built the entity");
+        }
+    }
+
+    #[test]
+    fn integer_ids_and_missing_ones() {
+        let lazy = |name: &str, data: &str| Event::on_demand(name, Some(data.to_owned())).unwrap();
+        let event = lazy("notification", r#"{"id":42,"type":"mention"}"#);
+        assert_eq!(
+            keys(&event),
+            Some((Kind::Notifications, "42".into(), vec!["n42".into()]))
+        );
+        assert_eq!(keys(&lazy("notification", r#"{"type":"mention"}"#)), None);
+        assert_eq!(keys(&lazy("update", r#"{"id":1.5}"#)), None);
+        assert_eq!(keys(&lazy("conversation", r#"{"id":"3"}"#)), None);
+        assert_eq!(
+            keys(&lazy(
+                "conversation",
+                r#"{"id":"3","last_status":{"id":"9"}}"#
+            )),
+            Some((Kind::Conversations, "9".into(), vec!["c3:9".into()]))
+        );
     }
 }
