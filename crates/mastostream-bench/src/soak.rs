@@ -35,6 +35,10 @@ pub struct SoakArgs {
     /// Leave out the WebSocket consumer (SSE only).
     #[arg(long)]
     pub sse_only: bool,
+    /// Consumers built with `parse_on_demand`: entities built when the
+    /// consumer asks, catch-up reading only the ids.
+    #[arg(long)]
+    pub parse_on_demand: bool,
 }
 
 /// What one consumer saw.
@@ -121,12 +125,14 @@ async fn consume(client: Client, seen: Arc<Mutex<Seen>>) {
                 }
             }
             Ok(EventKind::Gap(gap)) if !gap.complete => seen.incomplete_gaps += 1,
+            // Taken on demand: an entity that cannot be built is reported here.
+            Err(_) => seen.malformed += 1,
             _ => {}
         }
     }
 }
 
-fn client(url: &str, transport: Transport) -> Result<Client, String> {
+fn client(url: &str, transport: Transport, on_demand: bool) -> Result<Client, String> {
     let catch_up = CatchUpConfig::default()
         .max_pages(1000)
         .min_rate_limit_remaining(0);
@@ -139,6 +145,7 @@ fn client(url: &str, transport: Transport) -> Result<Client, String> {
         })
         .stall_timeout(Some(Duration::from_millis(1500)))
         .catch_up_with(catch_up)
+        .parse_on_demand(on_demand)
         .build()
         .map_err(|e| e.to_string())
 }
@@ -175,7 +182,7 @@ pub fn run(args: &SoakArgs) -> Result<String, String> {
         ));
     }
     for (_, transport, seen) in &consumers {
-        let client = client(&server.url(), *transport)?;
+        let client = client(&server.url(), *transport, args.parse_on_demand)?;
         runtime.spawn(consume(client, seen.clone()));
     }
     if !server.wait_for_subscriptions(consumers.len(), Duration::from_secs(5)) {
