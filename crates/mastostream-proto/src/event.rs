@@ -184,17 +184,19 @@ pub struct Event {
     caught_up: bool,
 }
 
-/// Events are equal when their names, payloads and origins are; the typed
-/// form follows from those.
+/// Events are equal when their names, payloads and origins are, and their
+/// typed forms when both have been built (one not built yet follows from
+/// the name and payload, so comparing never builds an entity).
 impl PartialEq for Event {
     fn eq(&self, other: &Event) -> bool {
         self.name == other.name
             && self.payload == other.payload
             && self.caught_up == other.caught_up
-            && match (self.kind(), other.kind()) {
-                (Ok(a), Ok(b)) => a == b,
-                (Err(a), Err(b)) => a.to_string() == b.to_string(),
-                _ => false,
+            && match (self.typed.get(), other.typed.get()) {
+                (Some(Ok(a)), Some(Ok(b))) => a == b,
+                (Some(Err(a)), Some(Err(b))) => a.to_string() == b.to_string(),
+                (Some(_), Some(_)) => false,
+                _ => true,
             }
     }
 }
@@ -564,6 +566,12 @@ mod tests {
     fn on_demand_builds_the_entity_when_asked_and_keeps_it() {
         let json = fixture("status.json");
         let event = Event::on_demand("update", Some(json.clone())).unwrap();
+        assert!(!event.is_typed());
+        // Comparing builds nothing.
+        assert_eq!(
+            event,
+            Event::on_demand("update", Some(json.clone())).unwrap()
+        );
         assert!(!event.is_typed());
         assert_eq!(event.name(), "update");
         assert_eq!(event.payload().as_str(), Some(json.as_str()));
