@@ -24,7 +24,7 @@ use crate::transport::tls::{TlsConfigs, TlsOptions};
 use crate::transport::{self, CatchUpSetting, http};
 use mastostream_proto::liveness::{DEFAULT_GREETING_TIMEOUT, DEFAULT_STALL_TIMEOUT};
 use mastostream_proto::sse::DEFAULT_MAX_EVENT_SIZE;
-use mastostream_proto::{Channel, ProxyRules, ReconnectPolicy};
+use mastostream_proto::{Channel, ProxyRules, ReconnectPolicy, Software};
 
 /// How many bytes of events a consumer's queue holds by default.
 pub const DEFAULT_QUEUE_LIMIT: usize = 512 * 1024;
@@ -57,6 +57,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     request_timeout: Duration,
     streaming_url: Option<String>,
+    server_software: Option<Software>,
     ws_auth: WsAuth,
     queue_limit: usize,
     transport: Transport,
@@ -161,9 +162,25 @@ impl ClientBuilder {
     }
 
     /// Skips discovery and streams from this URL (`https://`, `http://`,
-    /// `wss://` or `ws://`).
+    /// `wss://` or `ws://`). Discovery is also where the client learns which
+    /// server software it talks to: on Pleroma or Akkoma, name it with
+    /// [`server_software`](Self::server_software) too.
     pub fn streaming_url(mut self, url: impl Into<String>) -> Self {
         self.streaming_url = Some(url.into());
+        self
+    }
+
+    /// Which server software this is, for a client that does not discover
+    /// it (one given [`streaming_url`](Self::streaming_url)); discovery
+    /// reads it from the instance document otherwise (what is given here is
+    /// kept either way). It decides where the
+    /// WebSocket's token goes (Pleroma reads `?access_token=`, Akkoma
+    /// `Sec-WebSocket-Protocol`: neither reads the `Authorization` header,
+    /// so without this their user streams are anonymous), which streams
+    /// need a WebSocket of their own (GoToSocial's all, Akkoma's hashtags
+    /// and lists), and which streams the server lacks.
+    pub fn server_software(mut self, software: Software) -> Self {
+        self.server_software = Some(software);
         self
     }
 
@@ -337,7 +354,11 @@ impl ClientBuilder {
                 token_in_query: self.token_in_query,
                 streaming_override,
                 streaming_base: OnceCell::new(),
-                software: OnceCell::new(),
+                unnamed_software_noted: Default::default(),
+                software: match self.server_software {
+                    Some(software) => OnceCell::new_with(Some(software)),
+                    None => OnceCell::new(),
+                },
                 request_timeout: self.request_timeout,
                 settings: self.settings,
                 tls,
@@ -358,6 +379,7 @@ impl Client {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             streaming_url: None,
+            server_software: None,
             ws_auth: WsAuth::Header,
             queue_limit: DEFAULT_QUEUE_LIMIT,
             transport: Transport::Auto,

@@ -82,7 +82,8 @@ pub use event_stream::EventStream;
 pub use item::Item;
 pub use listener::{CallbackListener, StreamListener, dispatch, dispatch_item};
 pub use mastostream_proto::{
-    Channel, ChannelError, Error, Event, EventKind, Gap, Payload, ReconnectPolicy, entities,
+    Channel, ChannelError, Error, Event, EventKind, Gap, Payload, ReconnectPolicy, Software,
+    entities,
 };
 #[cfg(feature = "websocket")]
 pub use multiplex::Multiplex;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use mastostream::{Client, Error, EventStream, Item, ReconnectPolicy, Transport};
+use mastostream::{Client, Error, EventStream, Item, ReconnectPolicy, Software, Transport};
 use mastostream_proto::Channel;
 use mastostream_testkit::{Flavour, Publish, TestServer};
 
@@ -593,7 +593,8 @@ async fn mastodon_4_1_public_streams_without_a_token_and_its_old_bytes() {
 /// the streaming URL (no discovery, so no name), the header is sent, the
 /// connection is anonymous, and Pleroma refuses the user stream in band
 /// (Akkoma only logs a refused subscribe: with no name to go by, the
-/// client cannot tell that from a quiet stream).
+/// client cannot tell that from a quiet stream). Named by the builder, the
+/// server gets the token where it reads it again.
 #[tokio::test]
 async fn pleroma_and_akkoma_get_the_token_where_they_read_it() {
     for flavour in [Flavour::Pleroma, Flavour::Akkoma] {
@@ -619,5 +620,47 @@ async fn pleroma_and_akkoma_get_the_token_where_they_read_it() {
             let error = common::final_error(&mut refused, 2 * SECOND).await;
             assert!(error.is_auth(), "{flavour:?}: {error}");
         }
+        drop((user, client, undiscovered));
+        // Given the streaming URL and told the software, the token goes
+        // where the server reads it, and on Akkoma a hashtag gets a
+        // WebSocket of its own (its in-band subscribe takes no tag).
+        let software = match flavour {
+            Flavour::Pleroma => Software::Pleroma,
+            _ => Software::Akkoma,
+        };
+        let named = Client::builder(server.url())
+            .streaming_url(server.url())
+            .server_software(software)
+            .token("token")
+            .transport(Transport::WebSocket)
+            .reconnect(ReconnectPolicy::Off)
+            .build()
+            .unwrap();
+        let mut user = named.stream(Channel::User);
+        let mut rust = named.stream(Channel::Hashtag("rust".into()));
+        let both_held = server
+            .wait_until(2 * SECOND, |open| {
+                let mut streams: Vec<String> = open
+                    .iter()
+                    .flat_map(|c| c.streams.iter().map(|s| s.join(":")))
+                    .collect();
+                streams.sort();
+                streams == ["hashtag:rust", "user"]
+            })
+            .await;
+        assert!(both_held, "{flavour:?}: {:?}", server.connections());
+        server.publish(Publish::new("announcement.delete", "10").to(Channel::User));
+        assert_eq!(
+            next_event(&mut user).await,
+            ("announcement.delete".into(), "10".into()),
+            "{flavour:?}"
+        );
+        server
+            .publish(Publish::new("announcement.delete", "11").to(Channel::Hashtag("rust".into())));
+        assert_eq!(
+            next_event(&mut rust).await,
+            ("announcement.delete".into(), "11".into()),
+            "{flavour:?}"
+        );
     }
 }

@@ -81,8 +81,13 @@ pub(crate) struct Context {
     pub token_in_query: bool,
     pub streaming_override: Option<Url>,
     pub streaming_base: OnceCell<Url>,
-    /// The server software, told from the instance document by discovery.
+    /// The server software, told from the instance document by discovery
+    /// (or given to the builder).
     pub software: OnceCell<Software>,
+    /// Whether the log has said once that a WebSocket goes to a server
+    /// given by its streaming URL and never named.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub unnamed_software_noted: std::sync::atomic::AtomicBool,
     /// For REST requests only: a stream must not time out as a whole.
     pub request_timeout: Duration,
     pub settings: StreamSettings,
@@ -106,9 +111,9 @@ impl Context {
             .cloned()
     }
 
-    /// The server software, as discovery found it: `None` before discovery
-    /// has run, and for a client given its streaming URL (which skips
-    /// discovery, and with it the identification).
+    /// The server software, as discovery found it or the builder was told:
+    /// `None` before discovery has run, and for a client given its
+    /// streaming URL (which skips discovery) and not its software.
     pub(crate) fn software(&self) -> Option<Software> {
         self.software.get().copied()
     }

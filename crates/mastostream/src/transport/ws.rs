@@ -1,6 +1,8 @@
 //! Opening a WebSocket to `<streaming host>/api/v1/streaming`, over our own
 //! TCP and rustls, with tungstenite doing the handshake and framing.
 
+use std::sync::atomic::Ordering;
+
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
@@ -82,6 +84,16 @@ pub(crate) async fn connect(
     let ws_auth = match (inner.ws_auth, inner.software().map(|s| s.websocket_token())) {
         (WsAuth::Header, Some(WebSocketToken::Protocol)) => WsAuth::Protocol,
         (WsAuth::Header, Some(WebSocketToken::Query)) => WsAuth::Query,
+        (WsAuth::Header, None)
+            if inner.token.is_some()
+                && inner.streaming_override.is_some()
+                && !inner.unnamed_software_noted.swap(true, Ordering::Relaxed) =>
+        {
+            tracing::info!(
+                "the streaming URL was given, so the server software is not known: the token goes in the Authorization header, which Pleroma and Akkoma do not read (their user streams would be anonymous); on those, name the server with ClientBuilder::server_software"
+            );
+            WsAuth::Header
+        }
         (chosen, _) => chosen,
     };
     if let (Some(token), WsAuth::Query) = (&inner.token, ws_auth) {
