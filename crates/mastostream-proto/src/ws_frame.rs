@@ -145,8 +145,13 @@ impl std::fmt::Display for FrameError {
 
 /// Reads a frame's top-level object member by member. The `payload` string
 /// goes through [`read_string`]; every other value through serde_json.
-/// A frame serde_json would refuse (not an object, trailing text, a
-/// repeated member) is refused.
+/// A frame that is not an object, has trailing text or repeats a member is
+/// refused. A payload that is not a string is kept as the JSON text it is,
+/// checked but not interpreted: a number beyond `f64` (`1e400`) or an
+/// object key with a lone surrogate escape stays text for the consumer,
+/// where a whole-frame serde reading refused the frame. (That reading also
+/// took a frame written as an array, `[stream, event, payload]`; no server
+/// sends one, and it is refused.)
 fn read_frame(text: &str) -> Result<Frame, FrameError> {
     let bytes = text.as_bytes();
     let skip_space = |mut at: usize| {
@@ -432,6 +437,27 @@ mod tests {
                 None => prop_assert!(ours.unwrap_err().is_malformed()),
             }
         }
+    }
+
+    #[test]
+    fn payloads_are_kept_as_text_and_arrays_are_not_frames() {
+        let data = |frame: &str| match decode_ws_envelope(frame).unwrap() {
+            WsEnvelope::Event { data, .. } => data,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            data(r#"{"event":"x","payload":1e400}"#).as_deref(),
+            Some("1e400")
+        );
+        assert_eq!(
+            data(r#"{"event":"x","payload":{"\udc00":1}}"#).as_deref(),
+            Some(r#"{"\udc00":1}"#)
+        );
+        assert!(
+            decode_ws_envelope(r#"[null,"delete","9"]"#)
+                .unwrap_err()
+                .is_malformed()
+        );
     }
 
     #[test]

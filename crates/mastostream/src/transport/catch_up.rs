@@ -258,14 +258,16 @@ fn position(event: &Event) -> Option<Position> {
         Ids::of_entity(event.kind().ok()?)?
     } else {
         // Taken on demand and not built yet: the ids alone are read, so
-        // that catch-up does not build every entity.
-        event.deserialize::<Ids>().ok()?
+        // that catch-up does not build every entity. The event has been
+        // handed on with its id, so it stands there even if its entity
+        // turns out malformed when asked for.
+        Ids::read(kind, event)?
     };
-    let id = ids.id?.into_text();
+    let Ids { id, uri, last } = ids;
     let (id, keys) = match kind {
         Kind::Statuses => {
             let mut keys = vec![format!("s{id}")];
-            if let Some(uri) = ids.uri.filter(|uri| !uri.is_empty()) {
+            if let Some(uri) = uri.filter(|uri| !uri.is_empty()) {
                 keys.push(format!("u{uri}"));
             }
             (id, keys)
@@ -273,7 +275,7 @@ fn position(event: &Event) -> Option<Position> {
         Kind::Notifications => (id.clone(), vec![format!("n{id}")]),
         Kind::Conversations => {
             // A conversation comes again with each new message: its last status says which.
-            let last = ids.last_status?.id?.into_text();
+            let last = last?;
             let key = format!("c{id}:{last}");
             (last, vec![key])
         }
@@ -281,16 +283,83 @@ fn position(event: &Event) -> Option<Position> {
     (!id.is_empty()).then_some(Position { kind, id, keys })
 }
 
-/// What catch-up reads of a status, notification or conversation: its id,
+/// What catch-up needs of a status, notification or conversation: its id,
 /// a status's URI, a conversation's last status's id.
-#[derive(Debug, Default, serde::Deserialize)]
-struct Ids<'a> {
-    #[serde(default, borrow)]
-    id: Option<IdText<'a>>,
-    #[serde(default, borrow)]
-    uri: Option<std::borrow::Cow<'a, str>>,
-    #[serde(default, borrow)]
-    last_status: Option<Box<Ids<'a>>>,
+struct Ids {
+    id: String,
+    uri: Option<String>,
+    last: Option<String>,
+}
+
+impl Ids {
+    fn of_entity(kind: &EventKind) -> Option<Ids> {
+        Some(match kind {
+            EventKind::Update(status) => Ids {
+                id: status.id.clone(),
+                uri: Some(status.uri.clone()),
+                last: None,
+            },
+            EventKind::Notification(n) => Ids {
+                id: n.id.clone(),
+                uri: None,
+                last: None,
+            },
+            EventKind::Conversation(c) => Ids {
+                id: c.id.clone(),
+                uri: None,
+                last: c.last_status.as_ref().map(|last| last.id.clone()),
+            },
+            _ => return None,
+        })
+    }
+
+    /// Reads only the fields `kind` needs from the payload (the others, of
+    /// whatever shape, are skipped).
+    fn read(kind: Kind, event: &Event) -> Option<Ids> {
+        use std::borrow::Cow;
+        #[derive(serde::Deserialize)]
+        struct Record<'a> {
+            #[serde(borrow)]
+            id: IdText<'a>,
+        }
+        #[derive(serde::Deserialize)]
+        struct StatusRecord<'a> {
+            #[serde(borrow)]
+            id: IdText<'a>,
+            #[serde(default, borrow)]
+            uri: Option<Cow<'a, str>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct ConversationRecord<'a> {
+            #[serde(borrow)]
+            id: IdText<'a>,
+            #[serde(default, borrow)]
+            last_status: Option<Record<'a>>,
+        }
+        Some(match kind {
+            Kind::Statuses => {
+                let record: StatusRecord = event.deserialize().ok()?;
+                Ids {
+                    id: record.id.into_text(),
+                    uri: record.uri.map(Cow::into_owned),
+                    last: None,
+                }
+            }
+            Kind::Notifications => Ids {
+                id: event.deserialize::<Record>().ok()?.id.into_text(),
+                uri: None,
+                last: None,
+            },
+            Kind::Conversations => {
+                let record: ConversationRecord = event.deserialize().ok()?;
+                Ids {
+                    id: record.id.into_text(),
+                    uri: None,
+                    last: record.last_status.map(|last| last.id.into_text()),
+                }
+            }
+        })
+    }
 }
 
 /// An id as servers send it: a string, or (some servers) an integer.
@@ -309,32 +378,6 @@ impl IdText<'_> {
             IdText::Unsigned(n) => n.to_string(),
             IdText::Signed(n) => n.to_string(),
         }
-    }
-}
-
-impl Ids<'static> {
-    fn of_entity(kind: &EventKind) -> Option<Ids<'static>> {
-        let text = |id: &str| Some(IdText::Text(id.to_owned().into()));
-        Some(match kind {
-            EventKind::Update(status) => Ids {
-                id: text(&status.id),
-                uri: Some(status.uri.clone().into()),
-                last_status: None,
-            },
-            EventKind::Notification(n) => Ids {
-                id: text(&n.id),
-                ..Ids::default()
-            },
-            EventKind::Conversation(c) => Ids {
-                id: text(&c.id),
-                uri: None,
-                last_status: Some(Box::new(Ids {
-                    id: text(&c.last_status.as_ref()?.id),
-                    ..Ids::default()
-                })),
-            },
-            _ => return None,
-        })
     }
 }
 
@@ -836,6 +879,18 @@ mod tests {
                 r#"{"id":"3","last_status":{"id":"9"}}"#
             )),
             Some((Kind::Conversations, "9".into(), vec!["c3:9".into()]))
+        );
+        // Fields catch-up does not need are not read, whatever their shape.
+        assert_eq!(
+            keys(&lazy(
+                "notification",
+                r#"{"id":"5","uri":5,"last_status":"x"}"#
+            )),
+            Some((Kind::Notifications, "5".into(), vec!["n5".into()]))
+        );
+        assert_eq!(
+            keys(&lazy("update", r#"{"id":"6","last_status":"x"}"#)),
+            Some((Kind::Statuses, "6".into(), vec!["s6".into()]))
         );
     }
 }
