@@ -3,7 +3,8 @@
 //! here on a loopback port of its own); one is killed with SIGKILL, its
 //! instances are streamed again by the others within the lease and a
 //! reconnect, and the JetStream stream holds every status published
-//! (before, during and after the kill) exactly once.
+//! (before, during and after the kill) exactly once, the statuses of an
+//! instance that had been quiet until the kill included.
 
 mod common;
 
@@ -254,24 +255,38 @@ fn three_workers_share_the_instances_and_survive_a_killed_one() {
         assert!(server.wait_for_subscriptions(1, PATIENCE));
     }
 
+    // The worker to be killed, and one of its instances that stays quiet
+    // until then: it has delivered nothing when its lease moves.
+    let orphans: Vec<String> = workers[0].streaming().into_iter().collect();
+    let quiet = servers
+        .iter()
+        .position(|s| s.url().ends_with(orphans[0].as_str()))
+        .unwrap_or_else(|| panic!("no server for {orphans:?}"));
     let mut published = HashSet::new();
     for round in 0..3 {
-        publish_round(&servers, round, &mut published);
+        for (i, server) in servers.iter().enumerate().filter(|(i, _)| *i != quiet) {
+            published.insert(marker(i, round));
+            server.publish(Publish::new("update", status(i, round)));
+        }
     }
     wait_stored(&nats, &published, &workers);
     // …and the workers have recorded where each instance got to (every
-    // third of the lease): what the new owner of a killed worker's
+    // third of the lease), the quiet one too (where its timeline stood
+    // when it was taken): what the new owner of a killed worker's
     // instances resumes after.
     let deadline = Instant::now() + PATIENCE;
     while positions_recorded(&nats) < INSTANCES {
-        assert!(Instant::now() < deadline, "positions never recorded");
+        assert!(
+            Instant::now() < deadline,
+            "positions recorded for {} of {INSTANCES} instances",
+            positions_recorded(&nats)
+        );
         // The workers write them on their own tick: nothing to wait on.
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    // Kill the first worker; note which instances were its.
+    // Kill the first worker.
     let victim = workers.remove(0);
-    let orphans: Vec<String> = victim.streaming().into_iter().collect();
     let mut victim = victim;
     victim.child.kill().unwrap();
     victim.child.wait().unwrap();

@@ -12,6 +12,7 @@ use mastostream_proto::Channel;
 use tokio::sync::mpsc;
 
 use crate::Settings;
+use crate::coordinate::Positions;
 use crate::health::{Health, InstanceState};
 use crate::instances::Instance;
 use crate::poll::{self, Polled};
@@ -27,13 +28,17 @@ pub struct Record {
 
 /// Follows `instance` until the feed is gone or the instance cannot be
 /// followed; after the status `resume_after` when given (another worker's
-/// last), else from now.
+/// last), else from now. With `positions` (coordinated), "now" is recorded
+/// there first as the newest status of the timeline, so that a worker
+/// taking the instance over before it delivered anything resumes from it
+/// rather than from its own now.
 pub async fn follow(
     instance: Instance,
     settings: Arc<Settings>,
     health: Arc<Health>,
     out: mpsc::Sender<Record>,
     resume_after: Option<String>,
+    positions: Option<Arc<Positions>>,
 ) {
     let host: Arc<str> = instance.host.clone().into();
     let set = |state: InstanceState| {
@@ -57,6 +62,17 @@ pub async fn follow(
         set(InstanceState::Disallowed);
         return;
     }
+    let resume_after = match (resume_after, positions) {
+        (None, Some(positions)) if may_poll => {
+            let start = starting_point(&settings, &instance).await;
+            if let Some(id) = &start {
+                tracing::debug!(instance = %host, id, "starting point recorded");
+                positions.delivered(&host, id);
+            }
+            start
+        }
+        (resume_after, _) => resume_after,
+    };
     if may_stream {
         match stream(
             &instance,
@@ -84,6 +100,20 @@ pub async fn follow(
         }
     }
     poll_loop(&instance, &settings, &host, &out, &set, resume_after).await;
+}
+
+/// Where the public local timeline stands: its newest status's id, or
+/// `"0"` (before every id) when it is empty; `None` when it cannot be read
+/// (the follower then starts from its own now, as it would uncoordinated).
+async fn starting_point(settings: &Settings, instance: &Instance) -> Option<String> {
+    let token = instance.token.as_deref();
+    match poll::page(&settings.http, &instance.url, token, None).await {
+        Polled::Page { statuses, .. } => match statuses.last() {
+            Some(newest) => poll::id_of(newest),
+            None => Some("0".into()),
+        },
+        _ => None,
+    }
 }
 
 fn state_word(state: &InstanceState) -> &'static str {

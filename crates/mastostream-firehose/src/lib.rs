@@ -179,6 +179,7 @@ pub async fn run(
         by_host: std::collections::HashMap::new(),
         settings: settings.clone(),
         health: health.clone(),
+        positions: config.coordinate.is_some().then(|| positions.clone()),
     };
     // Coordinated, the followers come and go as leases do; else every
     // instance is followed from the start.
@@ -314,6 +315,8 @@ struct Followers {
     by_host: std::collections::HashMap<String, tokio::task::AbortHandle>,
     settings: Arc<Settings>,
     health: Arc<Health>,
+    /// Coordinated: where followers record their starting points.
+    positions: Option<Arc<Positions>>,
 }
 
 impl Followers {
@@ -335,6 +338,7 @@ impl Followers {
             self.health.clone(),
             tx.clone(),
             resume_after,
+            self.positions.clone(),
         ));
         self.by_host.insert(host, handle);
     }
