@@ -72,8 +72,10 @@ impl<O: Write, E: Write> Screen<O, E> {
     }
 
     /// Writes one event (its `write` ends the line) and then, on a shared
-    /// terminal, the status line from `status`. Only errors writing the
-    /// events are returned: the status line is a courtesy.
+    /// terminal, the status line from `status` (the event flushed first, to
+    /// stand above it). Elsewhere the event waits in the buffer for
+    /// [`flush_events`](Self::flush_events). Only errors writing the events
+    /// are returned: the status line is a courtesy.
     pub fn write_event(
         &mut self,
         write: impl FnOnce(&mut O) -> io::Result<()>,
@@ -84,11 +86,18 @@ impl<O: Write, E: Write> Screen<O, E> {
             self.hide();
         }
         write(&mut self.out)?;
-        self.out.flush()?;
         if shared {
+            self.out.flush()?;
             self.show_status(status());
         }
         Ok(())
+    }
+
+    /// Sends the events written so far: after each run of events that were
+    /// ready together, so that a pipe gets one write for the run and never
+    /// waits for an event that has arrived.
+    pub fn flush_events(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 
     /// Draws `text` as the status line, in place of the one shown.
@@ -112,6 +121,9 @@ impl<O: Write, E: Write> Screen<O, E> {
     /// clear of the status line, which comes back under it. It is wrapped
     /// between words, as the terminal would wrap it mid-word.
     pub fn message(&mut self, text: &str) {
+        // Events before the message come out before it (stdout and stderr
+        // may be one file).
+        let _ = self.out.flush();
         let redraw = self.shown.is_some();
         self.hide();
         let text = wrap(text, self.width);

@@ -4,8 +4,8 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
-use futures_util::StreamExt;
 use futures_util::stream::{BoxStream, select_all};
+use futures_util::{FutureExt, StreamExt};
 use mastostream::{Client, ConnectionState, Error, Event, EventKind, Item, ReconnectPolicy};
 use mastostream_proto::{Channel, human_duration};
 use tokio::sync::watch;
@@ -202,6 +202,20 @@ pub struct Finished {
 /// when no event comes to do it.
 const STATUS_EVERY: Duration = Duration::from_millis(500);
 
+/// The most items handled in one go before flushing and looking at
+/// Ctrl-C, the status changes and the clock again.
+const RUN: usize = 64;
+
+/// What handling an item leaves the loop to do.
+enum Step {
+    /// Go on.
+    Next,
+    /// Stop with this exit code.
+    End(ExitCode),
+    /// Writing failed; this many of the events counted were not shown.
+    Failed(io::Error, u64),
+}
+
 /// Streams every stream in `streams` to stdout until the limit, Ctrl-C or a
 /// fatal error.
 pub async fn stream_to_stdout(client: &Client, streams: Vec<Channel>, output: &Output) -> Finished {
@@ -250,36 +264,72 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Channel>, output: &O
                 screen.set_width(stderr_columns());
                 screen.show_status(board.render(now));
             }
-            item = merged.next() => match item {
-                None => break ExitCode::from(EXIT_ERROR),
-                Some((index, Ok(Item::Event(event)))) => {
-                    let now = Instant::now();
-                    count_event(&mut board, index, &event, now);
-                    let written = screen.write_event(
-                        |out| write_event(out, output.format, &style, &streams[index], &event, several),
-                        || board.render(now),
-                    );
-                    if let Err(error) = written {
+            item = merged.next() => {
+                // This item and those already here after it, up to a run's
+                // bound; then one flush, so that a pipe gets a write per run
+                // rather than per event.
+                let mut item = item;
+                let mut run = 0;
+                let counted_before = board.total();
+                let step = loop {
+                    let step = match item {
+                        None => Step::End(ExitCode::from(EXIT_ERROR)),
+                        Some((index, Ok(Item::Event(event)))) => {
+                            let now = Instant::now();
+                            count_event(&mut board, index, &event, now);
+                            let written = screen.write_event(
+                                |out| write_event(out, output.format, &style, &streams[index], &event, several),
+                                || board.render(now),
+                            );
+                            match written {
+                                // The event that failed was counted, not shown.
+                                Err(error) => Step::Failed(error, 1),
+                                Ok(()) if output.limit.is_some_and(|limit| board.total() >= limit) => {
+                                    Step::End(ExitCode::SUCCESS)
+                                }
+                                Ok(()) => Step::Next,
+                            }
+                        }
+                        Some((index, Ok(Item::Heartbeat))) => {
+                            board.handle_heartbeat(index, Instant::now());
+                            Step::Next
+                        }
+                        Some((index, Ok(item))) => {
+                            if let Some(line) = notice(&streams[index], &mut outages[index], item) {
+                                screen.message(&format!("mastostream: {line}"));
+                            }
+                            Step::Next
+                        }
+                        Some((index, Err(error))) => {
+                            screen.message(&format!("mastostream: {}: {error}", streams[index]));
+                            Step::End(exit_code_for(&error))
+                        }
+                    };
+                    run += 1;
+                    if !matches!(step, Step::Next) || run == RUN {
+                        break step;
+                    }
+                    match merged.next().now_or_never() {
+                        Some(next) => item = next,
+                        None => break Step::Next,
+                    }
+                };
+                let step = match (step, screen.flush_events()) {
+                    (Step::Failed(error, unshown), _) => Step::Failed(error, unshown),
+                    // The run's events may not have been shown.
+                    (_, Err(error)) => Step::Failed(error, board.total() - counted_before),
+                    (step, Ok(())) => step,
+                };
+                match step {
+                    Step::Next => {}
+                    Step::End(code) => break code,
+                    Step::Failed(error, unshown) => {
                         screen.finish();
-                        // The event that failed was counted, not shown.
-                        let events = board.total().saturating_sub(1);
+                        let events = board.total().saturating_sub(unshown);
                         return Finished { code: exit_code_for_write_error(&error), events };
                     }
-                    if output.limit.is_some_and(|limit| board.total() >= limit) {
-                        break ExitCode::SUCCESS;
-                    }
                 }
-                Some((index, Ok(Item::Heartbeat))) => board.handle_heartbeat(index, Instant::now()),
-                Some((index, Ok(item))) => {
-                    if let Some(line) = notice(&streams[index], &mut outages[index], item) {
-                        screen.message(&format!("mastostream: {line}"));
-                    }
-                }
-                Some((index, Err(error))) => {
-                    screen.message(&format!("mastostream: {}: {error}", streams[index]));
-                    break exit_code_for(&error);
-                }
-            },
+            }
         }
     };
     screen.finish();
