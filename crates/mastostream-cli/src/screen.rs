@@ -93,6 +93,11 @@ impl<O: Write, E: Write> Screen<O, E> {
         Ok(())
     }
 
+    /// Whether each event is flushed as it is written (on a shared terminal).
+    pub fn flushes_each_event(&self) -> bool {
+        self.mode == StatusLine::Shared
+    }
+
     /// Sends the events written so far: after each run of events that were
     /// ready together, so that a pipe gets one write for the run and never
     /// waits for an event that has arrived.

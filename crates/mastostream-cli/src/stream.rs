@@ -282,8 +282,10 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Channel>, output: &O
                                 || board.render(now),
                             );
                             match written {
-                                // The event that failed was counted, not shown.
-                                Err(error) => Step::Failed(error, 1),
+                                // The event that failed was counted, not shown;
+                                // unflushed, the run's earlier ones may not be either.
+                                Err(error) if screen.flushes_each_event() => Step::Failed(error, 1),
+                                Err(error) => Step::Failed(error, board.total() - counted_before),
                                 Ok(()) if output.limit.is_some_and(|limit| board.total() >= limit) => {
                                     Step::End(ExitCode::SUCCESS)
                                 }

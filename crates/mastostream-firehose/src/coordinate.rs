@@ -361,7 +361,15 @@ impl Coordinator {
         for (host, revision) in taken {
             let resume_after = match buckets.positions.get(&key("i", &host)).await {
                 Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
-                _ => None,
+                Ok(None) => None,
+                // Not knowing where the last holder got to is not "nowhere":
+                // following from now (and recording that) would lose what
+                // came in between. The lease goes back; a later tick tries again.
+                Err(error) => {
+                    tracing::warn!(instance = %host, %error, "cannot read the instance's position; lease given back");
+                    let _ = buckets.leases.delete(&key("i", &host), revision).await;
+                    continue;
+                }
             };
             tracing::info!(instance = %host, ?resume_after, "lease taken");
             self.held.insert(host.clone(), revision);

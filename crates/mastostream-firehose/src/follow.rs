@@ -62,7 +62,7 @@ pub async fn follow(
         set(InstanceState::Disallowed);
         return;
     }
-    let resume_after = match (resume_after, positions) {
+    let resume_after = match (resume_after, &positions) {
         (None, Some(positions)) if may_poll => {
             let start = starting_point(&settings, &instance).await;
             if let Some(id) = &start {
@@ -99,7 +99,20 @@ pub async fn follow(
             }
         }
     }
-    poll_loop(&instance, &settings, &host, &out, &set, resume_after).await;
+    // After a stream that delivered, polling goes on from its last status
+    // (coordinated, the positions know it) rather than from the start.
+    let delivered = positions
+        .as_ref()
+        .and_then(|positions| positions.get(&host));
+    poll_loop(
+        &instance,
+        &settings,
+        &host,
+        &out,
+        &set,
+        delivered.or(resume_after),
+    )
+    .await;
 }
 
 /// Where the public local timeline stands: its newest status's id, or

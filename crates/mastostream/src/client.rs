@@ -355,7 +355,8 @@ impl ClientBuilder {
                 streaming_override,
                 streaming_base: OnceCell::new(),
                 unnamed_software_noted: Default::default(),
-                software: match self.server_software {
+                // `Unknown` given is nothing given: discovery may still tell.
+                software: match self.server_software.filter(|s| *s != Software::Unknown) {
                     Some(software) => OnceCell::new_with(Some(software)),
                     None => OnceCell::new(),
                 },
