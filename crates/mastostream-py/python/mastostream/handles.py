@@ -315,7 +315,9 @@ class WebSocketStreamHandle(_Worker):
     def _threadproc(self):
         try:
             while not self.closed:
-                batch = self._feed.next(None)
+                # What a raising handler left of the last batch goes on at
+                # once, not when the next batch happens to come.
+                batch = () if self._pump.has_pending() else self._feed.next(None)
                 if batch is None:
                     return
                 try:

@@ -70,6 +70,10 @@ class Pump:
         for dispatcher in self.dispatchers():
             dispatcher.abort(error)
 
+    def has_pending(self):
+        """Whether a raising handler left items of the last batch."""
+        return bool(self._pending)
+
     def handle(self, batch):
         """Dispatches a batch (and what a raising handler left of the last
         one). Returns the routes that ended in it."""
