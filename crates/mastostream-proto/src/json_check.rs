@@ -13,7 +13,8 @@ pub(crate) fn is_json(text: &str) -> bool {
     check(text.as_bytes()).is_some()
 }
 
-fn skip_space(bytes: &[u8], mut at: usize) -> usize {
+/// The index of the first byte at or after `at` that is not JSON whitespace.
+pub(crate) fn skip_space(bytes: &[u8], mut at: usize) -> usize {
     while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
         at += 1;
     }

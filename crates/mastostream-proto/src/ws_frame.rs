@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 
 use super::event::Event;
 use crate::Error;
+use crate::json_check::skip_space;
 use crate::json_string::{StringError, read_string};
 
 /// What one text frame says.
@@ -154,12 +155,7 @@ impl std::fmt::Display for FrameError {
 /// sends one, and it is refused.)
 fn read_frame(text: &str) -> Result<Frame, FrameError> {
     let bytes = text.as_bytes();
-    let skip_space = |mut at: usize| {
-        while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            at += 1;
-        }
-        at
-    };
+    let skip_space = |at: usize| skip_space(bytes, at);
     let expect = |at: usize, byte: u8, what: &'static str| {
         if bytes.get(at) == Some(&byte) {
             Ok(at + 1)
