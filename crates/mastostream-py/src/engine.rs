@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mastostream::{Client, ReconnectPolicy, Transport};
+use mastostream::{Client, ReconnectPolicy, Software, Transport};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -26,6 +26,23 @@ fn seconds(name: &str, value: f64) -> PyResult<Duration> {
     })
 }
 
+/// The software a `server_software=` keyword names.
+fn software(name: &str) -> PyResult<Software> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "mastodon" => Software::Mastodon,
+        "glitch-soc" => Software::GlitchSoc,
+        "pleroma" => Software::Pleroma,
+        "akkoma" => Software::Akkoma,
+        "gotosocial" => Software::GoToSocial,
+        "iceshrimp" | "iceshrimp.net" => Software::Iceshrimp,
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "server_software must be one of \"mastodon\", \"glitch-soc\", \"pleroma\", \"akkoma\", \"gotosocial\" or \"iceshrimp\", not {name:?}"
+            )));
+        }
+    })
+}
+
 #[pymethods]
 impl Engine {
     /// `reconnect`: `"off"` (the first break ends a stream), `"fixed"`
@@ -34,12 +51,16 @@ impl Engine {
     /// exponential backoff). `stall_timeout`: seconds without a byte (not
     /// even a heartbeat) after which a connection counts as dead; `None`
     /// never. `transport`: `"sse"`, `"websocket"` (one multiplexed
-    /// connection per feed) or `"auto"`.
+    /// connection per feed) or `"auto"`. `server_software`: the server's
+    /// software (`"akkoma"`, …), for a `streaming_url` given without it
+    /// the engine does not ask the server, and Pleroma and Akkoma read a
+    /// WebSocket's token elsewhere than Mastodon.
     #[new]
     #[pyo3(signature = (
         server, token=None, *, user_agent=None, transport="sse", reconnect="backoff",
         reconnect_wait=5.0, stall_timeout=Some(300.0), connect_timeout=None, catch_up=false,
         streaming_url=None, cacert=Vec::new(), proxy=None, queue_limit=None,
+        server_software=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -56,6 +77,7 @@ impl Engine {
         cacert: Vec<String>,
         proxy: Option<String>,
         queue_limit: Option<usize>,
+        server_software: Option<&str>,
         py: Python<'_>,
     ) -> PyResult<Engine> {
         let mut builder = Client::builder(server);
@@ -94,6 +116,9 @@ impl Engine {
         builder = builder.catch_up(catch_up);
         if let Some(url) = streaming_url {
             builder = builder.streaming_url(url);
+        }
+        if let Some(name) = server_software {
+            builder = builder.server_software(software(name)?);
         }
         for path in cacert {
             let pem = std::fs::read(&path).map_err(|e| {

@@ -117,3 +117,35 @@ def test_catch_up_delivers_what_was_missed(server):
         assert listener.events.get(timeout=10) == "<p>post 2</p>"
     finally:
         handle.close()
+
+
+def test_a_raising_handler_with_reconnect_async_loses_nothing(server):
+    # Mastodon.py's handle, on a handler raising one of these with
+    # reconnect_async, drops the connection and opens another: what the
+    # old one had brought is lost. This handle keeps the connection.
+    published = threading.Event()
+
+    class Raising(Collect):
+        def on_update(self, status):
+            super().on_update(status)
+            if status.content == "<p>post 1</p>":
+                # Post 2 is on its way on this connection before we raise.
+                published.wait(10)
+                raise mastodon.errors.MastodonNetworkError("handler bug")
+
+    listener = Raising()
+    c = StreamingClient(server.url, access_token=server.token)
+    handle = c.stream_public(listener, run_async=True, reconnect_async=True, reconnect_async_wait_sec=0.1)
+    try:
+        server.wait_subscribed(["public"])
+        assert server.publish("update", status(1)) == 1
+        assert server.publish("update", status(2)) == 1
+        published.set()
+        got = [listener.events.get(timeout=10) for _ in range(2)]
+        assert got == ["<p>post 1</p>", "<p>post 2</p>"]
+        assert handle.is_alive()
+        # Still the first connection: the server never saw a second one.
+        assert len(server.connections()) == 1
+        assert listener.aborts.empty()
+    finally:
+        handle.close()

@@ -59,7 +59,12 @@ class StreamingClient:
     ``streaming_url`` (else discovered from the instance), ``cacert`` (PEM
     files of extra trusted roots), ``proxy`` (else ``HTTPS_PROXY`` & co.),
     ``entities`` (``"auto"``: Mastodon.py's classes when it is installed;
-    ``"plain"``: attribute dicts, decoded in one pass, much cheaper).
+    ``"plain"``: attribute dicts, decoded in one pass, much cheaper),
+    ``server_software`` (``"mastodon"``, ``"glitch-soc"``, ``"pleroma"``,
+    ``"akkoma"``, ``"gotosocial"``, ``"iceshrimp"``: with a ``streaming_url``
+    the server is not asked what it runs, and Pleroma and Akkoma take a
+    WebSocket's token elsewhere than Mastodon: name it, or their user
+    streams are refused or anonymous).
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class StreamingClient:
         proxy=None,
         request_timeout=None,
         entities="auto",
+        server_software=None,
     ):
         if not api_base_url:
             raise errors.MastodonIllegalArgumentError("api_base_url is required")
@@ -91,6 +97,7 @@ class StreamingClient:
             "cacert": [cacert] if isinstance(cacert, str) else list(cacert or []),
             "proxy": proxy,
             "connect_timeout": request_timeout,
+            "server_software": server_software,
         }
         self._engines = {}
         try:

@@ -10,6 +10,10 @@ from .lifecycle import open_feed
 from .listener import Dispatcher
 from .pump import Pump, Route
 
+# What a listener may raise and a handle with reconnect_async survives, as
+# Mastodon.py's SSE handle does.
+_SURVIVED_WITH_RECONNECT = (AttributeError, errors.MastodonMalformedEventError, errors.MastodonNetworkError)
+
 # close() waits this long for the worker to finish (it wakes within 50 ms).
 _CLOSE_WAIT_SEC = 0.1
 
@@ -102,9 +106,11 @@ class StreamHandle(_Worker):
             while not self.closed:
                 try:
                     route = self._stream_once()
-                except (AttributeError, errors.MastodonMalformedEventError, errors.MastodonNetworkError):
-                    # As Mastodon.py: these from a handler are survived
-                    # with reconnect_async (the stream is opened again).
+                except _SURVIVED_WITH_RECONNECT:
+                    # As Mastodon.py: these are survived with
+                    # reconnect_async (the stream is opened again). A
+                    # handler's are survived in _stream_once, on the same
+                    # connection.
                     if self.reconnect_async and not self.closed:
                         continue
                     raise
@@ -139,11 +145,21 @@ class StreamHandle(_Worker):
             pump.add(subscription, route)
             self._pump = pump
             while True:
-                batch = feed.next(None)
+                # What a raising handler left of the last batch goes on at
+                # once, not when the next batch happens to come.
+                batch = () if pump.has_pending() else feed.next(None)
                 if batch is None:
                     return None
-                if pump.handle(batch):
-                    return route
+                try:
+                    if pump.handle(batch):
+                        return route
+                except _SURVIVED_WITH_RECONNECT:
+                    # Mastodon.py closes the connection here and opens a
+                    # new one, losing what the old one had brought and
+                    # what came meanwhile. The connection is fine: keep it,
+                    # and go on with the rest of the batch.
+                    if not self.reconnect_async or self.closed:
+                        raise
         finally:
             feed.close()
 
