@@ -94,6 +94,22 @@ impl Positions {
         let ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
         ids.get(host).cloned()
     }
+
+    /// Starts `host` over at `resume_after` (the position another holder
+    /// recorded), or at nothing: what this worker delivered the last time
+    /// it held `host` is older than what the holders since recorded, and
+    /// writing it back would move the instance's position backwards.
+    pub fn start_at(&self, host: &str, resume_after: Option<&str>) {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        match resume_after {
+            Some(id) => {
+                ids.insert(host.into(), id.to_owned());
+            }
+            None => {
+                ids.remove(host);
+            }
+        }
+    }
 }
 
 /// A KV key for `text`: what keys may not hold (`:`, `[`, `]`, …) as `=XX`.
@@ -372,6 +388,7 @@ impl Coordinator {
                 }
             };
             tracing::info!(instance = %host, ?resume_after, "lease taken");
+            self.positions.start_at(&host, resume_after.as_deref());
             self.held.insert(host.clone(), revision);
             let _ = self.changes.send(Change::Acquired { host, resume_after });
         }
@@ -416,5 +433,11 @@ mod tests {
         positions.delivered(&host, "3");
         assert_eq!(positions.get("a").as_deref(), Some("3"));
         assert_eq!(positions.get("b"), None);
+        // Taken again after others held it: their position, not this
+        // worker's old one; none recorded, nothing.
+        positions.start_at("a", Some("7"));
+        assert_eq!(positions.get("a").as_deref(), Some("7"));
+        positions.start_at("a", None);
+        assert_eq!(positions.get("a"), None);
     }
 }

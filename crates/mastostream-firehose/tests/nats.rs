@@ -2,12 +2,16 @@
 //! loopback port of its own): two workers following the same instance
 //! publish every status, and JetStream keeps each once (`Nats-Msg-Id` is
 //! the `uri`); while NATS is away statuses wait in the bounded buffer, the
-//! overflow counted as lost, and the rest arrive when it is back.
+//! overflow counted as lost, and the rest arrive when it is back. And the
+//! coordinator's positions: an instance taken again starts where the
+//! holders since got to.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use mastostream_firehose::coordinate::{self, Change, CoordinateConfig, key};
+use mastostream_firehose::nats::{Bucket, JetStream};
 use mastostream_firehose::{Config, Health, Instance, SinkConfig, health_for, run};
 use mastostream_proto::Channel;
 use mastostream_testkit::nats::NatsServer;
@@ -128,4 +132,62 @@ async fn while_nats_is_away_statuses_wait_and_the_overflow_is_counted() {
         nats.log()
     );
     assert_eq!(stored(&nats).await, 2);
+}
+
+async fn next(changes: &mut tokio::sync::mpsc::UnboundedReceiver<Change>) -> Change {
+    tokio::time::timeout(WAIT, changes.recv())
+        .await
+        .expect("the coordinator said nothing")
+        .expect("the coordinator ended")
+}
+
+/// A worker that loses an instance and takes it again later starts from
+/// the position the holders since recorded, not from what it had itself
+/// delivered before: its next tick writes its in-memory position to KV,
+/// and an old one there would send the next holder back over statuses
+/// already delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_taken_again_starts_from_the_newer_position() {
+    let nats = NatsServer::start();
+    // Long enough that w2's lease below outlives w1's next tick by far.
+    let lease = Duration::from_secs(3);
+    let mut config = CoordinateConfig::new(nats.url());
+    config.bucket = "t".into();
+    config.lease = lease;
+    config.worker = "w1".into();
+    let positions = Arc::new(mastostream_firehose::Positions::default());
+    let (tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
+    let worker = tokio::spawn(coordinate::run(
+        config,
+        vec!["a".into()],
+        positions.clone(),
+        tx,
+    ));
+    let Change::Acquired { host, resume_after } = next(&mut changes).await else {
+        panic!("expected the instance taken");
+    };
+    assert_eq!((host.as_str(), resume_after), ("a", None));
+    positions.delivered(&"a".into(), "100");
+
+    // Another worker takes the lease over and gets further.
+    let js = Arc::new(JetStream::connect(&nats.url(), WAIT).await.unwrap());
+    let leases = Bucket::open(js.clone(), "t-leases", lease).await.unwrap();
+    let recorded = Bucket::open(js, "t-positions", Duration::ZERO)
+        .await
+        .unwrap();
+    let taken = leases
+        .put(&key("i", "a"), br#"{"worker":"w2"}"#)
+        .await
+        .unwrap();
+    assert!(matches!(next(&mut changes).await, Change::Released { host } if host == "a"));
+    recorded.put(&key("i", "a"), b"200").await.unwrap();
+    // w2 gives it up; w1 takes it again, from w2's position.
+    leases.delete(&key("i", "a"), taken).await.unwrap();
+    let Change::Acquired { host, resume_after } = next(&mut changes).await else {
+        panic!("expected the instance taken again");
+    };
+    assert_eq!((host.as_str(), resume_after.as_deref()), ("a", Some("200")));
+    // What the next tick writes back.
+    assert_eq!(positions.get("a").as_deref(), Some("200"));
+    worker.abort();
 }
