@@ -61,7 +61,12 @@ pub fn html_to_text(html: &str) -> String {
             }
             rest = &rest[end..];
         } else {
-            let end = rest[..rest.len().min(12)].find(';');
+            // An entity is short: its `;` within the next few bytes. A
+            // byte search, as the text there may be any character (the
+            // 12th byte can fall inside one).
+            let end = rest.as_bytes()[..rest.len().min(12)]
+                .iter()
+                .position(|&b| b == b';');
             match end.and_then(|e| decode_entity(&rest[1..e]).map(|c| (c, e))) {
                 Some((c, e)) => {
                     out.push(c);
@@ -332,6 +337,11 @@ fn columns(text: &str) -> usize {
     apart.max(text.width())
 }
 
+/// Where the last 16 characters of `run` start.
+fn tail_start(run: &str) -> usize {
+    run.char_indices().rev().nth(15).map_or(0, |(at, _)| at)
+}
+
 /// Lays the spans out after the time, wrapped at the style's width, then the
 /// address on rows of its own.
 fn lay_out(style: &Style, time: &str, spans: &[Span], link: Option<&str>) -> String {
@@ -394,11 +404,21 @@ impl Row<'_> {
     /// Adds painted text, breaking it where a row ends: a word wider than a
     /// row (a long address) has nowhere else to go.
     fn push_piece(&mut self, code: &str, piece: &str) {
+        if self.width == usize::MAX {
+            // Unwrapped: nothing to break.
+            self.used = self.used.saturating_add(columns(piece));
+            self.out.push_str(&self.style.paint(code, piece));
+            return;
+        }
         let mut run = String::new();
         for c in piece.chars() {
-            let before = columns(&run);
+            // What `c` adds, measured on the run's last few characters (a
+            // joined emoji sequence is shorter than that): measuring the
+            // whole run at each character made a long run quadratic.
+            let from = tail_start(&run);
+            let before = columns(&run[from..]);
             run.push(c);
-            let w = columns(&run).saturating_sub(before);
+            let w = columns(&run[from..]).saturating_sub(before);
             if self.used + w > self.width && self.used > 0 {
                 run.pop();
                 if !run.is_empty() {
@@ -421,6 +441,7 @@ impl Row<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn html_becomes_plain_text() {
@@ -432,6 +453,76 @@ mod tests {
         );
         assert_eq!(html_to_text("&"), "&");
         assert_eq!(html_to_text("<p>unterminated"), "unterminated");
+    }
+
+    #[test]
+    fn entities_before_wide_characters() {
+        // The 12th byte after `&` falls inside a character here.
+        assert_eq!(html_to_text("<p>it&#39;s 日本語</p>"), "it's 日本語");
+        assert_eq!(html_to_text("&amp;日本語 &lt;😀😀"), "&日本語 <😀😀");
+        assert_eq!(html_to_text("&日本語;"), "&日本語;");
+    }
+
+    /// Text made of what Mastodon's HTML holds: tags, entities (whole,
+    /// cut, unknown), wide and joined characters, combining marks.
+    fn html_like() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("<p>"),
+            Just("</p>"),
+            Just("<br />"),
+            Just("<a href=\"https://x.example/tags/rust\">"),
+            Just("</a>"),
+            Just("&#39;"),
+            Just("&amp;"),
+            Just("&lt;"),
+            Just("&#x1F418;"),
+            Just("&"),
+            Just(";"),
+            Just("<"),
+            Just(" "),
+            Just("word"),
+            Just("日本語"),
+            Just("😀"),
+            Just("👨\u{200d}👩\u{200d}👧"),
+            Just("⚠\u{fe0f}"),
+            Just("e\u{301}"),
+            Just("\u{200b}"),
+            Just("https://x.example/a/very/long/address/without/spaces"),
+        ];
+        prop::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_text_renders_without_panic_and_fits(
+            content in html_like(),
+            spoiler in html_like(),
+            name in "\\PC{0,20}",
+            width in prop::option::of(40usize..120),
+        ) {
+            let _ = html_to_text(&content);
+            let event = post(
+                &content,
+                serde_json::json!({"spoiler_text": spoiler, "account": {
+                    "id": "9", "username": "a", "acct": "a", "display_name": name,
+                }}),
+            );
+            let text = render(&plain(width), &event, None, NOW);
+            if let Some(width) = width {
+                for line in text.lines() {
+                    prop_assert!(columns(line) <= width, "{line:?} wider than {width}");
+                }
+            } else {
+                prop_assert_eq!(text.lines().count(), 1);
+            }
+        }
+
+        #[test]
+        fn any_string_decodes_without_panic(text in "\\PC{0,40}|[&#;a-z0-9\u{e9}\u{65e5}]{0,40}") {
+            let _ = html_to_text(&text);
+        }
     }
 
     #[test]
