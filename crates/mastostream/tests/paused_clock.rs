@@ -172,6 +172,26 @@ async fn refusals_back_off_exponentially_to_the_60_s_cap() {
     assert_eq!(capped, 5);
 }
 
+/// A refusal that announces a body and never sends it is read for 5 s at
+/// most, then reported and retried: it once held the stream in
+/// `Connecting` for ever.
+#[tokio::test(start_paused = true)]
+async fn a_refusal_whose_body_never_comes_is_reported_after_5_s() {
+    let (url, mut taken) = script_server(answering(
+        b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 100\r\n\r\n{\"error\":",
+    ))
+    .await;
+    let mut events = client(&url, Transport::Sse).stream(Channel::Public);
+    let first = taken.recv().await.unwrap().at;
+    let (attempt, _, reason) = next_reconnecting(&mut events).await;
+    assert_eq!(attempt, 1);
+    assert!(
+        matches!(reason, Error::Http { status: 503, .. }),
+        "{reason:?}"
+    );
+    assert_eq!(Instant::now() - first, 5 * SECOND);
+}
+
 /// A 429's `Retry-After` is a floor under the backoff: no attempt before it.
 /// A day's `Retry-After` is held to the one-hour ceiling.
 #[tokio::test(start_paused = true)]

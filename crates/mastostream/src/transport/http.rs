@@ -93,16 +93,24 @@ fn stale_connection(error: &reqwest::Error) -> bool {
     error.is_request() && chain_mentions(error, "connection closed before message completed")
 }
 
+/// How long the body of a refusal is read: what came by then is used.
+pub(crate) const ERROR_BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The error for a non-success response: its status, Mastodon's `error` text
-/// and `Retry-After` (in seconds; an HTTP date counts as unknown).
+/// and `Retry-After` (in seconds; an HTTP date counts as unknown). The body
+/// is read for at most [`ERROR_BODY_WAIT`]: a server that announces a body
+/// and never sends it does not hold the reconnect.
 pub(crate) async fn status_error(mut response: Response) -> Error {
     let mut body = Vec::new();
-    while body.len() < ERROR_BODY_LIMIT {
-        match response.chunk().await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-            _ => break,
+    let _ = tokio::time::timeout(ERROR_BODY_WAIT, async {
+        while body.len() < ERROR_BODY_LIMIT {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                _ => break,
+            }
         }
-    }
+    })
+    .await;
     refusal(response.status().as_u16(), response.headers(), &body)
 }
 
