@@ -213,6 +213,8 @@ pub async fn run(
     };
     let mut window = dedup::UriWindow::new(config.dedup_window);
     let mut ticker = config.summary_every.map(|every| {
+        // A year at most: beyond what the clock holds, adding it panicked.
+        let every = every.min(Duration::from_secs(365 * 86_400));
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker
@@ -354,11 +356,20 @@ fn write_line(out: &mut impl Write, record: &Record) -> std::io::Result<()> {
     out.write_all(b"{\"instance\":")?;
     serde_json::to_writer(&mut *out, &*record.host)?;
     out.write_all(b",\"status\":")?;
-    if record.json.contains(['\n', '\r']) {
-        let value: serde_json::Value = serde_json::from_str(&record.json)?;
-        serde_json::to_writer(&mut *out, &value)?;
+    let json = record.json.trim();
+    if json.contains(['\n', '\r']) {
+        // The text is JSON (checked on arrival), in which a line break can
+        // only be whitespace between tokens (inside a string it is
+        // escaped): a space keeps the status as sent, on one line. (Parsed
+        // and written again, a number serde_json cannot hold, `1e400`,
+        // failed the line and ended the whole feed.)
+        let one_line: Vec<u8> = json
+            .bytes()
+            .map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b })
+            .collect();
+        out.write_all(&one_line)?;
     } else {
-        out.write_all(record.json.trim().as_bytes())?;
+        out.write_all(json.as_bytes())?;
     }
     out.write_all(b"}\n")
 }
@@ -381,4 +392,33 @@ fn write_summary(
         std::fs::rename(&temporary, path)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(json: &str) -> String {
+        let record = Record {
+            host: "x.example".into(),
+            json: json.to_owned(),
+        };
+        let mut out = Vec::new();
+        write_line(&mut out, &record).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_status_on_several_lines_is_written_on_one_as_sent() {
+        assert_eq!(
+            line("{\"id\":\"1\"}\n"),
+            "{\"instance\":\"x.example\",\"status\":{\"id\":\"1\"}}\n"
+        );
+        // Pretty-printed, with a number serde_json cannot hold and an
+        // escaped line break inside a string.
+        assert_eq!(
+            line("{\r\n  \"id\": \"1\",\n  \"n\": 1e400,\n  \"t\": \"a\\nb\"\n}"),
+            "{\"instance\":\"x.example\",\"status\":{    \"id\": \"1\",   \"n\": 1e400,   \"t\": \"a\\nb\" }}\n"
+        );
+    }
 }
