@@ -201,12 +201,20 @@ impl Feed {
     fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyList>>> {
         let runtime = runtime::get().map_err(PyRuntimeError::new_err)?;
         let deadline = match timeout {
-            Some(t) => Some(
-                Instant::now()
-                    + Duration::try_from_secs_f64(t).map_err(|_| {
-                        PyValueError::new_err(format!("timeout must be >= 0, not {t}"))
-                    })?,
-            ),
+            Some(t) => {
+                let wait = Duration::try_from_secs_f64(t).or_else(|_| {
+                    // Infinity waits as `None` does; NaN and negatives are errors.
+                    if t == f64::INFINITY {
+                        Ok(Duration::MAX)
+                    } else {
+                        Err(PyValueError::new_err(format!(
+                            "timeout must be >= 0, not {t}"
+                        )))
+                    }
+                })?;
+                // Beyond what the clock can hold: no deadline.
+                Instant::now().checked_add(wait)
+            }
             None => None,
         };
         loop {
@@ -289,7 +297,10 @@ impl Feed {
     /// with the GIL released. `None` at once on an SSE feed.
     fn wait_connected(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyAny>>> {
         let runtime = runtime::get().map_err(PyRuntimeError::new_err)?;
-        let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
+        // A wait beyond what the clock can hold (1e19, infinity) has no
+        // deadline; NaN and negatives wait not at all.
+        let wait = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::MAX);
+        let deadline = Instant::now().checked_add(wait);
         let mut states = match lock(&self.mux).as_ref() {
             Some(mux) => mux.watch_state(),
             None => return Ok(None),
@@ -306,13 +317,13 @@ impl Feed {
                 }
                 _ => {}
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
             // Waits for the next change, in slices so that Ctrl-C is seen.
-            let slice = deadline
-                .saturating_duration_since(Instant::now())
-                .min(WAIT_SLICE);
+            let slice = deadline.map_or(WAIT_SLICE, |d| {
+                d.saturating_duration_since(Instant::now()).min(WAIT_SLICE)
+            });
             // The timer is made inside the runtime (it needs its clock).
             let changed = py.detach(|| {
                 runtime.block_on(async { tokio::time::timeout(slice, states.changed()).await })

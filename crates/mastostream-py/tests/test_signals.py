@@ -7,6 +7,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 
 def test_ctrl_c_ends_a_blocking_call(server):
     script = textwrap.dedent(f"""
@@ -33,3 +35,22 @@ def test_ctrl_c_ends_a_blocking_call(server):
     finally:
         child.kill()
     server.wait_idle()
+
+
+def test_waits_beyond_what_the_clock_holds_are_waits_without_end(server):
+    from mastostream import StreamingClient
+
+    feed = StreamingClient(server.url, access_token=server.token).engine().feed()
+    try:
+        # An SSE feed has no connection of its own to wait for.
+        assert feed.wait_connected(float("inf")) is None
+        assert feed.wait_connected(1e19) is None
+        feed.subscribe("public", [])
+        # The first items (connecting, connected) end the wait.
+        assert feed.next(1e19)
+        with pytest.raises(ValueError):
+            feed.next(float("nan"))
+        with pytest.raises(ValueError):
+            feed.next(-1.0)
+    finally:
+        feed.close()
