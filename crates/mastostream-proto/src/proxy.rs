@@ -173,12 +173,14 @@ pub fn redact_proxy_url(url: &str) -> String {
 }
 
 fn redact_authority(rest: &str) -> String {
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(end);
-    match authority.rsplit_once('@') {
+    // The credentials end at the last `@`, wherever it is: a password
+    // with an unescaped `/`, `?` or `#` makes the URL invalid, and the
+    // error that says so shows it (a proxy URL has no path that holds an
+    // `@`; one that did would only be shown with less of it).
+    match rest.rsplit_once('@') {
         Some((credentials, host)) => {
-            let user = credentials.split(':').next().unwrap_or("");
-            format!("{user}:***@{host}{path}")
+            let user = credentials.split([':', '/', '?', '#']).next().unwrap_or("");
+            format!("{user}:***@{host}")
         }
         None => rest.to_owned(),
     }
@@ -293,6 +295,21 @@ mod tests {
             redact_proxy_url("socks5://a:b:c@h:1/x"),
             "socks5://a:***@h:1/x"
         );
+        // A password with characters that end an authority.
+        for password in ["s3#cr", "s3/cr", "s3?cr", "a@b#c"] {
+            let url = format!("http://bob:{password}@proxy:3128");
+            assert_eq!(redact_proxy_url(&url), "http://bob:***@proxy:3128");
+        }
+    }
+
+    proptest! {
+        /// Whatever the password holds, a redacted URL does not show it.
+        #[test]
+        fn no_password_survives_redaction(password in "[a-z0-9/?#@:%]{1,12}", user in "[a-z]{1,6}") {
+            let url = format!("http://{user}:{password}@proxy.example:3128");
+            let shown = redact_proxy_url(&url);
+            prop_assert_eq!(shown, format!("http://{user}:***@proxy.example:3128"));
+        }
     }
 
     proptest! {

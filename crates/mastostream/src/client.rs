@@ -68,7 +68,7 @@ pub struct ClientBuilder {
 }
 
 /// Where the proxy settings come from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum ProxyChoice {
     /// `HTTPS_PROXY`, `http_proxy`, `ALL_PROXY`, `NO_PROXY`, as curl reads them.
     Environment,
@@ -76,6 +76,20 @@ enum ProxyChoice {
     Single(String),
     /// None at all, whatever the environment says.
     Direct,
+}
+
+// A proxy URL may carry a password: shown without it.
+impl std::fmt::Debug for ProxyChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxyChoice::Environment => f.write_str("Environment"),
+            ProxyChoice::Single(url) => f
+                .debug_tuple("Single")
+                .field(&mastostream_proto::redact_proxy_url(url))
+                .finish(),
+            ProxyChoice::Direct => f.write_str("Direct"),
+        }
+    }
 }
 
 impl ClientBuilder {

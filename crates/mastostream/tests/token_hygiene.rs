@@ -207,3 +207,17 @@ async fn token_is_in_no_log_line_error_or_debug() {
         );
     }
 }
+
+#[test]
+fn a_builder_shows_neither_token_nor_proxy_password() {
+    let builder = Client::builder("https://mastodon.example")
+        .token("s3cret-token")
+        .proxy("http://bob:pa#ss@proxy.example:3128");
+    let shown = format!("{builder:?}");
+    assert!(!shown.contains("s3cret-token"), "{shown}");
+    assert!(!shown.contains("pa#ss"), "{shown}");
+    assert!(shown.contains("bob:***@proxy.example:3128"), "{shown}");
+    // Building refuses the URL (a `#` ends the authority), without the password.
+    let error = builder.build().unwrap_err().to_string();
+    assert!(!error.contains("pa#ss"), "{error}");
+}
