@@ -71,7 +71,12 @@ fn from_topic(topic: &str) -> Option<Channel> {
         "hashtag" => Channel::Hashtag(rest.to_owned()),
         "list" => Channel::List(rest.to_owned()),
         // Pleroma's own chat stream is not the home timeline.
-        "user" if rest == "pleroma_chat" => return None,
+        "user" if rest == "pleroma_chat" || rest.starts_with("pleroma_chat:") => return None,
+        // The notification stream under the account's id: Pleroma
+        // registers it as `user:notification:<user id>` (kphrx/pleroma,
+        // lib/pleroma/web/streamer.ex, `do_stream` for a notification);
+        // read as the home timeline it went to the wrong subscription.
+        "user" if rest.starts_with("notification:") => Channel::UserNotification,
         // The home timeline under the account's internal id (the
         // notification stream is `user:notification`, read above).
         "user" => Channel::User,
@@ -98,8 +103,9 @@ mod tests {
 
     #[test]
     fn topic_labels_of_other_servers() {
-        let cases: [(&str, Channel); 7] = [
+        let cases: [(&str, Channel); 8] = [
             ("hashtag:Rust", Channel::Hashtag("Rust".into())),
+            ("user:notification:9zXq2", Channel::UserNotification),
             ("hashtag:local", Channel::Hashtag("local".into())),
             ("list:01HZZ", Channel::List("01HZZ".into())),
             ("user:9zXq2", Channel::User),
@@ -117,6 +123,7 @@ mod tests {
         for label in [
             &["public:allow_local_only"][..],
             &["user:pleroma_chat"],
+            &["user:pleroma_chat:9zXq2"],
             &["hashtag:"],
             &["hashtag"],
             &["list"],

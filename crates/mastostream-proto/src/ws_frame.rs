@@ -98,7 +98,14 @@ pub fn decode_ws_envelope(text: &str) -> Result<WsEnvelope, Error> {
             text,
         ));
     };
-    let stream = stream
+    // An array as Mastodon sends it; anything else (a bare `"user"`) as
+    // the one element of one: the event is not lost over its label.
+    let parts = match stream {
+        Value::Array(parts) => parts,
+        Value::Null => Vec::new(),
+        other => vec![other],
+    };
+    let stream = parts
         .into_iter()
         .map(|part| match part {
             Value::String(text) => text,
@@ -115,7 +122,7 @@ pub fn decode_ws_envelope(text: &str) -> Result<WsEnvelope, Error> {
 /// The members of a frame that mean something; others are skipped.
 #[derive(Default)]
 struct Frame {
-    stream: Option<Vec<Value>>,
+    stream: Option<Value>,
     event: Option<String>,
     /// The data: the `payload` string unescaped, or the JSON text of a
     /// payload that is not a string (some servers send the object itself).
@@ -278,6 +285,13 @@ mod tests {
         };
         assert_eq!(stream, ["list", "42"]);
         assert_eq!(event.kind().unwrap(), &EventKind::Delete("1039".into()));
+        // A label written as a bare string is that label, not a lost event.
+        let message =
+            decode_ws_frame(r#"{"stream":"user","event":"delete","payload":"5"}"#).unwrap();
+        let WsMessage::Event { stream, .. } = message else {
+            panic!()
+        };
+        assert_eq!(stream, ["user"]);
         let message = decode_ws_frame(r#"{"stream":["user"],"event":"filters_changed"}"#).unwrap();
         let WsMessage::Event { event, .. } = message else {
             panic!()
@@ -354,7 +368,7 @@ mod tests {
         let stream: Vec<String> = match present("stream") {
             None => Vec::new(),
             Some(Value::Array(parts)) => parts.iter().map(as_text).collect(),
-            Some(_) => return None,
+            Some(other) => vec![as_text(other)],
         };
         if let Some(error) = present("error") {
             let status = present("status").and_then(|s| match s {
