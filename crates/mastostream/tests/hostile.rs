@@ -571,3 +571,44 @@ async fn a_websocket_flood_at_a_consumer_that_does_not_read_stays_within_the_bou
     }
     assert!(lost > 0, "nothing was dropped: the bound did not hold");
 }
+
+/// Events the server sent for a stream before it read our unsubscribe are
+/// not handed to the one stream left on the connection (a label this
+/// version does not know goes to a lone stream, as a server's own name
+/// for it).
+#[tokio::test]
+async fn a_stream_unsubscribed_from_does_not_pass_its_events_to_the_one_left() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let url = ws_server(move |_, mut ws| {
+        let seen = seen_tx.clone();
+        async move {
+            while let Some(Ok(Message::Text(frame))) = ws.next().await {
+                let frame = frame.to_string();
+                let _ = seen.send(frame.clone());
+                if frame.contains("unsubscribe") {
+                    // In flight when the unsubscribe arrived.
+                    let stale =
+                        r#"{"stream":["public:allow_local_only"],"event":"delete","payload":"1"}"#;
+                    let _ = ws.send(Message::text(stale)).await;
+                    let _ = ws.send(Message::text(WS_EVENT)).await;
+                }
+            }
+        }
+    })
+    .await;
+    let client = ws_client(&url).build().unwrap();
+    let mut public = client.stream(Channel::Public);
+    let local_only = client.stream(Channel::other(
+        "public:allow_local_only",
+        Vec::<(String, String)>::new(),
+    ));
+    for _ in 0..2 {
+        let frame = tokio::time::timeout(2 * SECOND, seen.recv()).await.unwrap();
+        assert!(frame.unwrap().contains("\"subscribe\""));
+    }
+    drop(local_only);
+    let event = next_event(&mut public, 2 * SECOND).await;
+    assert_eq!(event.payload().as_str(), Some("77"));
+}

@@ -109,6 +109,7 @@ impl MuxHandle {
             initial: initial.as_ref().map(channel_key),
             initial_channel: initial,
             delegated: HashMap::new(),
+            departed: VecDeque::new(),
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(task.run())),
@@ -288,7 +289,14 @@ struct MuxTask {
     /// cannot share this one: see `Software::shares_websocket`), by id:
     /// where their unsubscribe goes.
     delegated: HashMap<u64, mpsc::UnboundedSender<Command>>,
+    /// The keys of the last streams whose last subscription left: their
+    /// events still on the way are theirs, not the one stream left's (see
+    /// `members_for`).
+    departed: VecDeque<String>,
 }
+
+/// How many departed streams a connection remembers.
+const DEPARTED_KEPT: usize = 32;
 
 /// How long a consumer alone on its WebSocket may keep the connection from
 /// being read (TCP then pushes back on the server, and nothing is lost):
@@ -451,6 +459,7 @@ impl MuxTask {
                     order: id,
                 });
                 membership.members += 1;
+                self.departed.retain(|k| *k != key);
                 if membership.members == 1
                     && self.initial.as_ref() != Some(&key)
                     && let Some(socket) = socket
@@ -485,6 +494,10 @@ impl MuxTask {
                 if membership.members == 0 {
                     let frame = membership.channel.ws_command(false);
                     self.channels.remove(&subscriber.key);
+                    if self.departed.len() == DEPARTED_KEPT {
+                        self.departed.pop_front();
+                    }
+                    self.departed.push_back(subscriber.key.clone());
                     self.pending.retain(|p| p.key != subscriber.key);
                     if let Some(socket) = socket {
                         let _ = socket.send(Message::text(frame)).await;
@@ -733,7 +746,8 @@ impl MuxTask {
     /// goes to its subscribers (and shows the subscribe was taken); an
     /// unlabelled event (Pleroma's deletes) to every subscription; a label
     /// no subscription has goes nowhere, unless the connection carries a
-    /// single subscription, whose it then must be, a server's own label.
+    /// single subscription, whose it then must be, a server's own label
+    /// (but not the label of a stream just unsubscribed from).
     fn members_for(&mut self, stream: &[String]) -> Vec<u64> {
         let label = read_label(stream);
         let key = match &label {
@@ -751,6 +765,11 @@ impl MuxTask {
             .collect();
         if !members.is_empty() {
             return members;
+        }
+        if self.departed.contains(&key) {
+            // Sent before the server read our unsubscribe.
+            tracing::debug!(?stream, "event for a stream unsubscribed from");
+            return Vec::new();
         }
         let mut keys = self.subscribers.values().map(|s| s.key.as_str());
         let one_stream = keys.next().is_some_and(|first| keys.all(|k| k == first));
