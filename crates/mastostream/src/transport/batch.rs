@@ -44,9 +44,17 @@ impl Batch {
 
     /// Adds an item at the end.
     pub fn push(&mut self, item: RawItem) {
-        if let RawItem::Event { name, data } = &item {
-            self.bytes += name.len() + data.as_ref().map_or(0, String::len);
-            self.events += 1;
+        match &item {
+            RawItem::Event { name, data } => {
+                self.bytes += name.len() + data.as_ref().map_or(0, String::len);
+                self.events += 1;
+            }
+            // Heartbeats count no bytes: of a run, one is kept (a body of
+            // nothing but `:\n` held thousands per read, unbounded).
+            RawItem::Heartbeat if matches!(self.items.back(), Some(RawItem::Heartbeat)) => {
+                return;
+            }
+            RawItem::Heartbeat => {}
         }
         self.items.push_back(item);
     }
@@ -108,6 +116,23 @@ mod tests {
         assert!(batch.next_item(false).unwrap().unwrap_err().is_malformed());
         assert!(batch.is_empty());
         assert!(batch.next_item(false).is_none());
+    }
+
+    #[test]
+    fn a_run_of_heartbeats_is_one() {
+        let mut batch = Batch::new();
+        for _ in 0..8192 {
+            batch.push(RawItem::Heartbeat);
+        }
+        batch.push(RawItem::Event {
+            name: "delete".into(),
+            data: Some("7".into()),
+        });
+        batch.push(RawItem::Heartbeat);
+        let items: Vec<_> = std::iter::from_fn(|| batch.next_item(false)).collect();
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[0].as_ref().unwrap(), &StreamItem::Heartbeat);
+        assert_eq!(items[2].as_ref().unwrap(), &StreamItem::Heartbeat);
     }
 
     #[test]

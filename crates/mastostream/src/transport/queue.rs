@@ -16,10 +16,11 @@
 //!   reading until [`SignalTx::room`]: TCP then pushes back on the server,
 //!   and nothing is lost.
 //!
-//! Lifecycle notices (connecting, open, reconnecting, skipped) are always
-//! accepted; a consumer that stopped reading while the server flaps would
-//! collect them without end, so of a run of them only the newest
-//! [`NOTICES_KEPT`] stay. The end of the stream is always kept.
+//! Lifecycle notices (connecting, open, reconnecting, skipped) and
+//! heartbeats are always accepted; a consumer that stopped reading while
+//! the server flaps (or floods pings) would collect them without end, so of
+//! a run of them only the newest [`NOTICES_KEPT`] stay, and a heartbeat
+//! after a heartbeat is not queued. The end of the stream is always kept.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -201,7 +202,16 @@ impl SignalTx {
             if state.receiver_gone {
                 return false;
             }
-            let notice = matches!(&signal, Signal::Item(item) if item.is_notice());
+            let heartbeat = matches!(&signal, Signal::Item(Item::Heartbeat));
+            if heartbeat && matches!(state.items.back(), Some((Signal::Item(Item::Heartbeat), _))) {
+                // One queued says the connection is alive; a flood of
+                // pings or pongs at a consumer that does not read adds
+                // nothing but memory.
+                return true;
+            }
+            // Heartbeats count in a run of notices too: alternated with
+            // skipped events they would escape its bound.
+            let notice = heartbeat || matches!(&signal, Signal::Item(item) if item.is_notice());
             state.bytes += OVERHEAD;
             state.items.push_back((signal, OVERHEAD));
             if notice {
@@ -374,6 +384,32 @@ mod tests {
         assert_eq!(signals.len(), 3);
         // Room again: events are queued again.
         assert_eq!(tx.push_events(batch(500), Overflow::Drop), Pushed::Queued);
+    }
+
+    #[test]
+    fn a_flood_of_heartbeats_and_skips_stays_bounded() {
+        let (tx, mut rx) = queue(1000);
+        for _ in 0..10_000 {
+            assert!(tx.push(Signal::Item(Item::Heartbeat)));
+        }
+        assert_eq!(drain(&mut rx).len(), 1);
+        let skipped = || Signal::Item(Item::Skipped(Error::Closed));
+        for _ in 0..10_000 {
+            assert!(tx.push(Signal::Item(Item::Heartbeat)));
+            assert!(tx.push(skipped()));
+        }
+        let signals = drain(&mut rx);
+        assert_eq!(signals.len(), NOTICES_KEPT);
+        // The newest: the last one pushed ends the queue.
+        assert!(matches!(
+            signals.last(),
+            Some(Signal::Item(Item::Skipped(_)))
+        ));
+        // An event between them starts a new run.
+        assert!(tx.push(Signal::Item(Item::Heartbeat)));
+        assert_eq!(tx.push_events(batch(10), Overflow::Hold), Pushed::Queued);
+        assert!(tx.push(Signal::Item(Item::Heartbeat)));
+        assert_eq!(drain(&mut rx).len(), 3);
     }
 
     #[test]
