@@ -338,15 +338,42 @@ async fn a_websocket_is_kept_by_its_probes_and_dropped_when_they_go_unanswered()
 }
 
 #[cfg(feature = "websocket")]
-fn is_websocket(head: &str) -> bool {
-    head.to_ascii_lowercase().contains("upgrade: websocket")
+/// A server that floods pings and reads nothing: the client's pongs fill
+/// the TCP buffers and its writes stop. The connection is given up 10 s
+/// into a write that does not complete (the one task reading for every
+/// subscription was held there for ever, its stall detection with it).
+#[tokio::test(start_paused = true)]
+async fn a_websocket_whose_server_takes_no_writes_is_given_up_after_10_s() {
+    let (url, mut taken) = script_server(Arc::new(|mut socket: TcpStream, head: String| {
+        Box::pin(async move {
+            if !accept_websocket(&mut socket, &head).await {
+                return;
+            }
+            // Unmasked pings with 125 bytes of payload, without end.
+            let mut ping = vec![0x89u8, 125];
+            ping.extend([b'p'; 125]);
+            let pings = ping.repeat(64);
+            while socket.write_all(&pings).await.is_ok() {}
+        })
+    }))
+    .await;
+    let mut events = client(&url, Transport::WebSocket).stream(Channel::Public);
+    let opened = taken.recv().await.unwrap().at;
+    let (attempt, _, reason) = next_reconnecting(&mut events).await;
+    assert_eq!(attempt, 1);
+    assert!(
+        reason
+            .to_string()
+            .contains("took nothing we wrote for 10 s"),
+        "{reason}"
+    );
+    let waited = Instant::now() - opened;
+    assert!(waited >= 10 * SECOND && waited < 11 * SECOND, "{waited:?}");
 }
 
 #[cfg(feature = "websocket")]
-/// Completes the WebSocket handshake for `head`; then, when `answering`,
-/// reads every frame (tungstenite answers pings with pongs) and sends
-/// nothing of its own; otherwise holds the socket without reading.
-async fn serve_websocket(mut socket: TcpStream, head: String, answering: bool) {
+/// Answers `head`'s WebSocket upgrade; false when the socket broke.
+async fn accept_websocket(socket: &mut TcpStream, head: &str) -> bool {
     let key = head
         .lines()
         .find_map(|line| {
@@ -360,7 +387,20 @@ async fn serve_websocket(mut socket: TcpStream, head: String, answering: bool) {
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n\r\n"
     );
-    if socket.write_all(response.as_bytes()).await.is_err() {
+    socket.write_all(response.as_bytes()).await.is_ok()
+}
+
+#[cfg(feature = "websocket")]
+fn is_websocket(head: &str) -> bool {
+    head.to_ascii_lowercase().contains("upgrade: websocket")
+}
+
+#[cfg(feature = "websocket")]
+/// Completes the WebSocket handshake for `head`; then, when `answering`,
+/// reads every frame (tungstenite answers pings with pongs) and sends
+/// nothing of its own; otherwise holds the socket without reading.
+async fn serve_websocket(mut socket: TcpStream, head: String, answering: bool) {
+    if !accept_websocket(&mut socket, &head).await {
         return;
     }
     let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(

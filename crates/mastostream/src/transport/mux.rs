@@ -110,6 +110,7 @@ impl MuxHandle {
             initial_channel: initial,
             delegated: HashMap::new(),
             departed: VecDeque::new(),
+            write_failed: None,
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(task.run())),
@@ -293,10 +294,35 @@ struct MuxTask {
     /// events still on the way are theirs, not the one stream left's (see
     /// `members_for`).
     departed: VecDeque<String>,
+    /// A write in `apply` failed: the connection is to be remade.
+    write_failed: Option<Error>,
 }
 
 /// How many departed streams a connection remembers.
 const DEPARTED_KEPT: usize = 32;
+
+/// How long one write to the WebSocket may take. A server that stops
+/// reading (its TCP window closed, say while flooding pings whose pongs
+/// pile up) would otherwise hold the one task that reads for every
+/// subscription, and with it the stall detection, for ever.
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `write`, given [`WRITE_TIMEOUT`] to complete.
+async fn written(
+    write: impl Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>>,
+) -> Result<(), Error> {
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(Error::network(error)),
+        Err(_) => Err(Error::Network {
+            message: format!(
+                "the server took nothing we wrote for {} s",
+                WRITE_TIMEOUT.as_secs()
+            ),
+            source: None,
+        }),
+    }
+}
 
 /// How long a consumer alone on its WebSocket may keep the connection from
 /// being read (TCP then pushes back on the server, and nothing is lost):
@@ -470,8 +496,9 @@ impl MuxTask {
                         membership.channel.clone(),
                         Instant::now(),
                     ));
-                    if let Err(error) = socket.send(Message::text(frame)).await {
+                    if let Err(error) = written(socket.send(Message::text(frame))).await {
                         tracing::debug!(%error, "subscribe frame not sent; the reconnect re-sends it");
+                        self.write_failed = Some(error);
                     }
                 }
             }
@@ -499,8 +526,10 @@ impl MuxTask {
                     }
                     self.departed.push_back(subscriber.key.clone());
                     self.pending.retain(|p| p.key != subscriber.key);
-                    if let Some(socket) = socket {
-                        let _ = socket.send(Message::text(frame)).await;
+                    if let Some(socket) = socket
+                        && let Err(error) = written(socket.send(Message::text(frame))).await
+                    {
+                        self.write_failed = Some(error);
                     }
                 }
             }
@@ -537,11 +566,9 @@ impl MuxTask {
             }
             self.pending
                 .push_back(Pending::new(key.clone(), membership.channel.clone(), now));
-            if let Err(error) = socket
-                .send(Message::text(membership.channel.ws_command(true)))
-                .await
-            {
-                return End::Failed(Error::network(error));
+            let frame = membership.channel.ws_command(true);
+            if let Err(error) = written(socket.send(Message::text(frame))).await {
+                return End::Failed(error);
             }
         }
         self.set_state(ConnectionState::Open);
@@ -603,10 +630,15 @@ impl MuxTask {
             .await;
             match wake {
                 Wake::Command(None) => {
-                    let _ = socket.close(None).await;
+                    let _ = written(socket.close(None)).await;
                     return End::Done;
                 }
-                Wake::Command(Some(command)) => self.apply(command, Some(&mut socket)).await,
+                Wake::Command(Some(command)) => {
+                    self.apply(command, Some(&mut socket)).await;
+                    if let Some(error) = self.write_failed.take() {
+                        return End::Failed(error);
+                    }
+                }
                 Wake::Room => {
                     self.held = None;
                     // Not reading was our doing, not the server's silence.
@@ -634,8 +666,8 @@ impl MuxTask {
                             self.receiving.store(true, Ordering::Relaxed);
                             self.heartbeat_all();
                             // tungstenite queued the pong; make sure it leaves now.
-                            if let Err(error) = socket.flush().await {
-                                return End::Failed(Error::network(error));
+                            if let Err(error) = written(socket.flush()).await {
+                                return End::Failed(error);
                             }
                         }
                         Some(Ok(Message::Pong(_))) => self.heartbeat_all(),
@@ -667,8 +699,10 @@ impl MuxTask {
                         return End::Failed(Error::Stalled { silent_for });
                     }
                     Some(LivenessEvent::Probe) => {
-                        if let Err(error) = socket.send(Message::Ping(Default::default())).await {
-                            return End::Failed(Error::network(error));
+                        if let Err(error) =
+                            written(socket.send(Message::Ping(Default::default()))).await
+                        {
+                            return End::Failed(error);
                         }
                     }
                     _ => {}
