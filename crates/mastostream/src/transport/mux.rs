@@ -229,12 +229,30 @@ fn iceshrimp_list_delete(stream: &[String], name: String, data: Option<&str>) ->
 /// The event name of Pleroma's answers to subscribe and unsubscribe.
 const PLEROMA_RESPOND: &str = "pleroma:respond";
 
+/// The stream of Mastodon's that an [`Channel::Other`] names, when it is
+/// one and carries only the parameter that stream takes.
+fn known_channel(name: &str, params: &[(String, String)]) -> Option<Channel> {
+    let arg = match params {
+        [] => None,
+        [(key, value)] if key == "tag" || key == "list" => Some(value.as_str()),
+        _ => return None,
+    };
+    Channel::from_name(name, arg).ok()
+}
+
 /// Where a context keeps its shared multiplexer.
 pub(crate) type SharedSlot = std::sync::Mutex<Weak<MuxShared>>;
 
 /// The server-side channel a stream maps to: Mastodon treats `tag=Rust` and
 /// `tag=rust` as one subscription.
 fn channel_key(channel: &Channel) -> String {
+    if let Channel::Other { name, params } = channel
+        && let Some(known) = known_channel(name, params)
+    {
+        // `Channel::other("hashtag", [("tag", "Rust")])` is the hashtag
+        // stream, and its events are labelled as such.
+        return channel_key(&known);
+    }
     match channel {
         Channel::Hashtag(tag) | Channel::HashtagLocal(tag) => {
             format!("{}\0{}", channel.name(), normalize_hashtag(tag))
@@ -1025,5 +1043,36 @@ impl MuxTask {
             }
         }
         self.channels.remove(&pending.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_known_stream_spelled_as_other_has_its_key() {
+        let read = |stream: &[&str]| match read_label(stream) {
+            Label::Stream(channel) => channel_key(&channel),
+            other => panic!("{other:?}"),
+        };
+        for (other, label) in [
+            (
+                Channel::other("hashtag", [("tag", "Rust")]),
+                &["hashtag", "rust"][..],
+            ),
+            (Channel::other("list", [("list", "42")]), &["list", "42"]),
+            (
+                Channel::other("public:local", [("", ""); 0]),
+                &["public:local"],
+            ),
+        ] {
+            assert_eq!(channel_key(&other), read(label), "{other:?}");
+        }
+        // Another parameter, or a name this version does not know: as given.
+        let extra = Channel::other("hashtag", [("tag", "rust"), ("any", "x")]);
+        assert_eq!(channel_key(&extra), "hashtag\0rust\0x");
+        let own = Channel::other("public:allow_local_only", [("", ""); 0]);
+        assert_eq!(channel_key(&own), "public:allow_local_only");
     }
 }
