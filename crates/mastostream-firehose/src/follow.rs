@@ -144,7 +144,12 @@ async fn fetch_robots(http: &reqwest::Client, base: &str) -> String {
     if !response.status().is_success() {
         return String::new();
     }
-    response.text().await.unwrap_or_default()
+    // What lies past 500 KiB is not read (RFC 9309, section 2.5, lets a
+    // crawler stop there; Google does).
+    match poll::body_up_to(response, 500 * 1024).await {
+        Ok((body, _)) => String::from_utf8_lossy(&body).into_owned(),
+        Err(_) => String::new(),
+    }
 }
 
 enum Ended {

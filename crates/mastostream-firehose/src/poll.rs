@@ -33,6 +33,27 @@ pub enum Polled {
 /// Statuses a page asks for (Mastodon's maximum).
 pub const PAGE: usize = 40;
 
+/// The most a page may weigh (40 statuses are some hundreds of KiB).
+const PAGE_BYTES: usize = 32 * 1024 * 1024;
+
+/// A response's body, up to `limit` bytes, and whether there was more (a
+/// server can send without end within the request's time).
+pub async fn body_up_to(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
+}
+
 /// Fetches the statuses after `min_id` (the newest ones when `None`).
 pub async fn page(
     http: &reqwest::Client,
@@ -64,8 +85,14 @@ pub async fn page(
     if !status.is_success() {
         return Polled::Failed(format!("the public timeline answers HTTP {status}"));
     }
-    let body = match response.bytes().await {
-        Ok(body) => body,
+    let body = match body_up_to(response, PAGE_BYTES).await {
+        Ok((body, false)) => body,
+        Ok((_, true)) => {
+            return Polled::Failed(format!(
+                "the timeline page is larger than {} MiB",
+                PAGE_BYTES >> 20
+            ));
+        }
         Err(error) => return Polled::Failed(format!("the timeline's body broke off: {error}")),
     };
     let Ok(items) = serde_json::from_slice::<Vec<Box<serde_json::value::RawValue>>>(&body) else {
@@ -135,6 +162,49 @@ pub fn interval(budget: Option<(u64, Duration)>, base: Duration, min: Duration) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loopback server answering each request with `head` and then
+    /// `filler` `times` times (`usize::MAX`: until the client goes).
+    async fn server(filler: &'static [u8], times: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    let _ = socket.read(&mut buf).await;
+                    let length = if times == usize::MAX {
+                        String::new()
+                    } else {
+                        format!("content-length: {}\r\n", filler.len() * times)
+                    };
+                    let head = format!("HTTP/1.1 200 OK\r\n{length}connection: close\r\n\r\n");
+                    let mut out = socket.write_all(head.as_bytes()).await;
+                    for _ in 0..times {
+                        if out.is_err() {
+                            break;
+                        }
+                        out = socket.write_all(filler).await;
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_up_to_its_bound() {
+        let http = reqwest::Client::new();
+        let endless = server(&[b'x'; 4096], usize::MAX).await;
+        let response = http.get(&endless).send().await.unwrap();
+        let (body, cut) = body_up_to(response, 100_000).await.unwrap();
+        assert_eq!((body.len(), cut), (100_000, true));
+        let short = server(b"User-agent: *\n", 3).await;
+        let response = http.get(&short).send().await.unwrap();
+        let (body, cut) = body_up_to(response, 100_000).await.unwrap();
+        assert_eq!((body.len(), cut), (42, false));
+    }
 
     #[test]
     fn the_interval_spreads_what_is_left_of_the_rate_limit() {

@@ -438,7 +438,7 @@ impl Client {
         if !response.status().is_success() {
             return Err(http::status_error(response).await);
         }
-        let body = response.bytes().await.map_err(http::network)?;
+        let body = http::body_within(response, 64 * 1024).await?;
         match body.trim_ascii() {
             b"OK" | b"success" => Ok(()),
             other => Err(Error::Http {

@@ -612,3 +612,31 @@ async fn a_stream_unsubscribed_from_does_not_pass_its_events_to_the_one_left() {
     let event = next_event(&mut public, 2 * SECOND).await;
     assert_eq!(event.payload().as_str(), Some("77"));
 }
+
+/// A successful answer without end (the health check's here) is refused
+/// past its bound instead of held whole until the request's time is up.
+#[tokio::test]
+async fn an_answer_without_end_is_refused_past_its_bound() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = socket.read(&mut buf).await;
+                let head = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n";
+                let mut out = socket.write_all(head).await;
+                let filler = vec![b'O'; 64 * 1024];
+                while out.is_ok() {
+                    out = socket.write_all(&filler).await;
+                }
+            });
+        }
+    });
+    let client = Client::builder(&url).streaming_url(&url).build().unwrap();
+    let error = tokio::time::timeout(10 * SECOND, client.health())
+        .await
+        .expect("the health check held on")
+        .unwrap_err();
+    assert!(error.to_string().contains("larger than 64 KiB"), "{error}");
+}

@@ -43,6 +43,10 @@ use crate::transport::queue::{Overflow, Pushed, Signal, SignalTx, queue};
 use crate::transport::race::{self, First};
 use mastostream_proto::{Channel, Event, EventKind, Gap, id_order, percent_encode};
 
+/// The most a catch-up page may weigh: a page of 40 statuses is some
+/// hundreds of KiB; this is a server sending without end.
+const PAGE_BYTES: usize = 32 * 1024 * 1024;
+
 /// Catch-up settings.
 ///
 /// After an outage the stream's REST timelines are paged forward from the
@@ -790,6 +794,7 @@ impl Stage {
         Ok(Some(false))
     }
 
+    /// One page of at most 40 entities, read up to [`PAGE_BYTES`].
     async fn fetch(
         &self,
         source: &Source,
@@ -819,7 +824,7 @@ impl Stage {
             return Err(http::status_error(response).await);
         }
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(http::network)?;
+        let body = http::body_within(response, PAGE_BYTES).await?;
         let items: Vec<Box<serde_json::value::RawValue>> = serde_json::from_slice(&body)
             .map_err(|e| Error::malformed("catch-up page", e, &String::from_utf8_lossy(&body)))?;
         Ok((items, headers))

@@ -188,7 +188,8 @@ async fn instance_document(
     if !response.status().is_success() {
         return Ok(None);
     }
-    let Ok(bytes) = response.bytes().await else {
+    // An instance document is a few KiB; one of megabytes is not one.
+    let Ok(bytes) = http::body_within(response, 1024 * 1024).await else {
         return Ok(None);
     };
     Ok(serde_json::from_slice::<serde_json::Value>(&bytes).ok())

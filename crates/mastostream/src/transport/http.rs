@@ -93,6 +93,27 @@ fn stale_connection(error: &reqwest::Error) -> bool {
     error.is_request() && chain_mentions(error, "connection closed before message completed")
 }
 
+/// The body of a successful answer, refused past `limit` bytes: a
+/// server can send without end within the request timeout, and all of it
+/// was held.
+pub(crate) async fn body_within(mut response: Response, limit: usize) -> Result<Vec<u8>, Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(network)? {
+        if body.len() + chunk.len() > limit {
+            return Err(Error::Network {
+                message: format!(
+                    "the answer from {} is larger than {} KiB",
+                    response.url().host_str().unwrap_or("the server"),
+                    limit / 1024
+                ),
+                source: None,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// How long the body of a refusal is read: what came by then is used.
 pub(crate) const ERROR_BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
