@@ -1,6 +1,5 @@
 //! `mastostream firehose`: many instances' local posts as one feed.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use crate::cli::FirehoseArgs;
 use crate::stream::EXIT_USAGE;
 
 fn usage(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("mastostream: {message}");
+    note!("mastostream: {message}");
     ExitCode::from(EXIT_USAGE)
 }
 
@@ -105,10 +104,31 @@ pub fn run(args: &FirehoseArgs) -> ExitCode {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
         let mut summary = std::io::stderr();
-        tokio::select! {
-            result = mastostream_firehose::run(config, health, &mut out, &mut summary) => result,
-            _ = tokio::signal::ctrl_c() => out.flush(),
-        }
+        // Ctrl-C or SIGTERM (systemd's and Kubernetes' stop) end the feed as
+        // its limit does: a sink's queue is published, the last summary
+        // and status file written. (Dropping the run lost them.)
+        let stopped = async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                match signal(SignalKind::terminate()) {
+                    Ok(mut terminate) => {
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => {}
+                            _ = terminate.recv() => {}
+                        }
+                    }
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        };
+        mastostream_firehose::run_until(config, health, &mut out, &mut summary, stopped).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -121,3 +121,44 @@ fn usage_errors_exit_2() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+/// SIGTERM (systemd's and Kubernetes' stop, as Ctrl-C) ends the feed as
+/// its limit does: exit 0 and the status file written at the end (the
+/// process was killed with it unwritten).
+#[test]
+fn sigterm_ends_the_feed_with_its_status_written() {
+    use std::io::BufRead;
+    let polled = TestServer::builder().start_blocking().unwrap();
+    let dir =
+        std::env::temp_dir().join(format!("mastostream-firehose-term-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let status_file = dir.join("status.json");
+    let mut child = mastostream(&[
+        "firehose",
+        &polled.url(),
+        "--poll-interval",
+        "0.05",
+        "--summary-every",
+        "0",
+        "--status",
+        status_file.to_str().unwrap(),
+    ])
+    .spawn()
+    .unwrap();
+    assert!(polled.wait_for_pages(1, std::time::Duration::from_secs(10)));
+    polled.publish(Publish::new(
+        "update",
+        status("109000000000000003", "https://c/3"),
+    ));
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("https://c/3"), "{line}");
+    let status = common::terminate(child);
+    assert_eq!(status.code(), Some(0));
+    let table: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&status_file).unwrap()).unwrap();
+    assert_eq!(table["written"], 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -151,6 +151,20 @@ pub async fn run(
     out: &mut impl Write,
     summary: &mut impl Write,
 ) -> std::io::Result<()> {
+    run_until(config, health, out, summary, std::future::pending()).await
+}
+
+/// [`run`], also ending when `stop` resolves (Ctrl-C, say), as it ends at
+/// its limit: what is written is flushed, a sink's queue gets its chance
+/// to be published, and the last summary and status file are written.
+pub async fn run_until(
+    config: Config,
+    health: Arc<Health>,
+    out: &mut impl Write,
+    summary: &mut impl Write,
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut stop = std::pin::pin!(stop);
     let user_agent = user_agent(config.contact.as_deref());
     let http = reqwest::Client::builder()
         .user_agent(user_agent.clone())
@@ -231,8 +245,9 @@ pub async fn run(
         };
         let record = tokio::select! {
             record = rx.recv() => record,
+            () = &mut stop => break,
             () = tick => {
-                write_summary(&health, &config, &mut last, summary)?;
+                write_summary(&health, &config, &mut last, summary);
                 continue;
             }
             Some(change) = changes.recv() => {
@@ -307,7 +322,7 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(10), sink.wait_drained()).await;
         publisher.abort();
     }
-    write_summary(&health, &config, &mut last, summary)?;
+    write_summary(&health, &config, &mut last, summary);
     Ok(())
 }
 
@@ -374,24 +389,33 @@ fn write_line(out: &mut impl Write, record: &Record) -> std::io::Result<()> {
     out.write_all(b"}\n")
 }
 
+/// The summary line and the status file. Neither is the feed: a summary
+/// that cannot be written (stderr gone) is lost, a status file that
+/// cannot (a full disk) is warned of; the feed goes on either way (it
+/// ended on the first such error).
 fn write_summary(
     health: &Health,
     config: &Config,
     last: &mut (u64, Instant),
     summary: &mut impl Write,
-) -> std::io::Result<()> {
+) {
     if config.summary_every.is_some() {
         let line = health.summary((last.0, last.1.elapsed()));
-        writeln!(summary, "{line}")?;
+        let _ = writeln!(summary, "{line}");
     }
     *last = (health.written.load(Ordering::Relaxed), Instant::now());
     if let Some(path) = &config.status_file {
-        let json = serde_json::to_vec_pretty(&health.to_json())?;
-        let temporary = path.with_extension("tmp");
-        std::fs::write(&temporary, json)?;
-        std::fs::rename(&temporary, path)?;
+        let written = serde_json::to_vec_pretty(&health.to_json())
+            .map_err(std::io::Error::from)
+            .and_then(|json| {
+                let temporary = path.with_extension("tmp");
+                std::fs::write(&temporary, json)?;
+                std::fs::rename(&temporary, path)
+            });
+        if let Err(error) = written {
+            tracing::warn!(path = %path.display(), %error, "cannot write the status file");
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -93,8 +93,16 @@ impl JetStream {
         })?;
         if let Some(error) = value.get("error") {
             return Err(Error::Api {
-                code: error["code"].as_u64().unwrap_or(0) as u16,
-                err_code: error["err_code"].as_u64().unwrap_or(0) as u32,
+                // Out of range is no code at all, not another one
+                // (4294977355 wrapped to 10059, "stream not found").
+                code: error["code"]
+                    .as_u64()
+                    .and_then(|c| u16::try_from(c).ok())
+                    .unwrap_or(0),
+                err_code: error["err_code"]
+                    .as_u64()
+                    .and_then(|c| u32::try_from(c).ok())
+                    .unwrap_or(0),
                 description: error["description"]
                     .as_str()
                     .unwrap_or("(no description)")
