@@ -71,7 +71,7 @@ pub struct StreamArgs {
     /// Output format (default: jsonl when stdout is not a terminal, else pretty).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Stop after this many events.
+    /// Stop after this many events (0: no end).
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
     /// End at the first break instead of reconnecting.

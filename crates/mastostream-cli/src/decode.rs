@@ -27,7 +27,7 @@ fn decode(args: &DecodeArgs, input: &mut impl Read, out: &mut impl Write) -> io:
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                eprintln!("mastostream: cannot read input: {e}");
+                note!("mastostream: cannot read input: {e}");
                 return Ok(ExitCode::FAILURE);
             }
         };
@@ -43,7 +43,7 @@ fn decode(args: &DecodeArgs, input: &mut impl Read, out: &mut impl Write) -> io:
                 }
                 Ok(_) => {}
                 Err(error) => {
-                    eprintln!("mastostream: skipped {error}");
+                    note!("mastostream: skipped {error}");
                     if args.strict {
                         out.flush()?;
                         return Ok(ExitCode::FAILURE);

@@ -15,7 +15,7 @@ use crate::stream::{Output, silent_after, stream_to_stdout};
 
 pub fn run(args: &DemoArgs) -> ExitCode {
     if !(args.rate > 0.0 && args.rate.is_finite()) {
-        eprintln!("mastostream: --rate must be more than 0");
+        note!("mastostream: --rate must be more than 0");
         return ExitCode::from(crate::stream::EXIT_USAGE);
     }
     let runtime = match crate::output::runtime() {
@@ -30,7 +30,7 @@ pub fn run(args: &DemoArgs) -> ExitCode {
         {
             Ok(server) => server,
             Err(error) => {
-                eprintln!("mastostream: cannot start the test server: {error}");
+                note!("mastostream: cannot start the test server: {error}");
                 return ExitCode::FAILURE;
             }
         };
@@ -52,7 +52,7 @@ pub fn run(args: &DemoArgs) -> ExitCode {
             thousands(replay::bundled().len() as u64),
             args.rate,
         );
-        eprintln!("{}", wrap(&intro, columns(&std::io::stderr())));
+        note!("{}", wrap(&intro, columns(&std::io::stderr())));
         let client = match Client::builder(server.url())
             .token("demo")
             .reconnect(ReconnectPolicy::default())
@@ -60,7 +60,7 @@ pub fn run(args: &DemoArgs) -> ExitCode {
         {
             Ok(client) => client,
             Err(error) => {
-                eprintln!("mastostream: {error}");
+                note!("mastostream: {error}");
                 return ExitCode::FAILURE;
             }
         };
@@ -86,7 +86,7 @@ pub fn run(args: &DemoArgs) -> ExitCode {
                 rounded_duration(elapsed)
             }
         );
-        eprintln!("{}", wrap(&summary, columns(&std::io::stderr())));
+        note!("{}", wrap(&summary, columns(&std::io::stderr())));
         finished.code
     })
 }

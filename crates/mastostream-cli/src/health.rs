@@ -1,5 +1,6 @@
 //! `mastostream health`: is the streaming server up?
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use mastostream::Client;
@@ -10,14 +11,14 @@ pub fn run(args: &HealthArgs) -> ExitCode {
     let builder = match crate::network::apply(&args.network, Client::builder(&args.server)) {
         Ok(builder) => builder,
         Err(message) => {
-            eprintln!("mastostream: {message}");
+            note!("mastostream: {message}");
             return ExitCode::from(crate::stream::EXIT_USAGE);
         }
     };
     let client = match builder.build() {
         Ok(client) => client,
         Err(error) => {
-            eprintln!("mastostream: {error}");
+            note!("mastostream: {error}");
             return ExitCode::from(crate::stream::EXIT_USAGE);
         }
     };
@@ -27,11 +28,12 @@ pub fn run(args: &HealthArgs) -> ExitCode {
     };
     match runtime.block_on(client.health()) {
         Ok(()) => {
-            println!("OK");
+            // Healthy is the exit code; a closed stdout loses only the word.
+            let _ = writeln!(std::io::stdout(), "OK");
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("mastostream: the streaming server is not healthy: {error}");
+            note!("mastostream: the streaming server is not healthy: {error}");
             ExitCode::FAILURE
         }
     }

@@ -14,7 +14,7 @@ pub fn init(verbose: u8) {
         .and_then(|v| match v.parse::<Targets>() {
             Ok(targets) => Some(targets),
             Err(error) => {
-                eprintln!("mastostream: ignoring RUST_LOG={v:?}: {error}");
+                note!("mastostream: ignoring RUST_LOG={v:?}: {error}");
                 None
             }
         });

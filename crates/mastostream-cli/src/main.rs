@@ -3,6 +3,16 @@
 //! Arguments are parsed into [`cli::Command`]; each subcommand lives in its own
 //! module and returns the process's exit code.
 
+/// A line to stderr that never panics: `eprintln!` does when stderr is
+/// closed or full (`2>&1 | head -1`, `2>/dev/full`), ending the run with
+/// 101 over a message; here the message is lost, not the run.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod decode;
 mod demo;

@@ -9,14 +9,14 @@ pub fn exit_code_for_write_error(error: &io::Error) -> ExitCode {
     if error.kind() == io::ErrorKind::BrokenPipe {
         return ExitCode::SUCCESS;
     }
-    eprintln!("mastostream: cannot write output: {error}");
+    note!("mastostream: cannot write output: {error}");
     ExitCode::FAILURE
 }
 
 /// A tokio runtime for a command, or the exit code after saying why not.
 pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Runtime::new().map_err(|error| {
-        eprintln!("mastostream: cannot start the runtime: {error}");
+        note!("mastostream: cannot start the runtime: {error}");
         ExitCode::FAILURE
     })
 }

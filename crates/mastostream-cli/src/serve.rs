@@ -84,7 +84,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     let builder = match build(args) {
         Ok(builder) => builder,
         Err(message) => {
-            eprintln!("mastostream: {message}");
+            note!("mastostream: {message}");
             return ExitCode::from(2);
         }
     };
@@ -96,14 +96,14 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         let server = match builder.start().await {
             Ok(server) => server,
             Err(error) => {
-                eprintln!("mastostream: cannot serve on {}: {error}", args.addr);
+                note!("mastostream: cannot serve on {}: {error}", args.addr);
                 return ExitCode::FAILURE;
             }
         };
         let ca_file = match server.ca_pem().map(write_ca).transpose() {
             Ok(path) => path,
             Err(error) => {
-                eprintln!("mastostream: cannot write the CA certificate: {error}");
+                note!("mastostream: cannot write the CA certificate: {error}");
                 server.shutdown().await;
                 return ExitCode::FAILURE;
             }

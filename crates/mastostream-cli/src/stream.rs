@@ -37,7 +37,7 @@ pub fn exit_code_for(error: &Error) -> ExitCode {
 }
 
 fn usage(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("mastostream: {message}");
+    note!("mastostream: {message}");
     ExitCode::from(EXIT_USAGE)
 }
 
@@ -138,7 +138,8 @@ pub fn run(args: &StreamArgs) -> ExitCode {
     };
     let output = Output {
         format,
-        limit: args.limit,
+        // 0 is no end, as for `demo` and `firehose` (it printed one event).
+        limit: args.limit.filter(|&limit| limit > 0),
         style: Output::pretty_style(args.links),
         status_line: StatusLine::detect(args.quiet),
         silent_after: silent_after(stall),

@@ -220,6 +220,40 @@ fn no_reconnect_exits_1_when_the_stream_breaks() {
     assert_eq!(stderr(&output).lines().count(), 1);
 }
 
+/// `--limit 0` is no end, as for `demo` (it stopped after one event), and
+/// Ctrl-C then ends the stream with 0.
+#[test]
+fn limit_zero_is_no_end() {
+    let server = TestServer::builder().start_blocking().unwrap();
+    let mut child = mastostream(&[
+        "stream",
+        "--server",
+        &server.url(),
+        "--token",
+        "t",
+        "--limit",
+        "0",
+        "public",
+    ])
+    .spawn()
+    .unwrap();
+    assert!(server.wait_for_subscriptions(1, 10 * SECOND));
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    for id in ["1", "2", "3"] {
+        server.publish(Publish::new("delete", id).to(Channel::Public));
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.contains(&format!("\"{id}\"")), "{line}");
+    }
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let output = common::finish(child);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
 #[test]
 fn reconnects_by_default_and_goes_on() {
     let server = TestServer::builder().start_blocking().unwrap();
@@ -266,6 +300,31 @@ fn health_ok_and_not() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("not healthy"));
+}
+
+/// Output that cannot be written (a full disk: /dev/full) ends in the
+/// documented codes, not in a panic's 101: `health` is still healthy (0),
+/// `demo` fails to write (1), with stderr gone too.
+#[test]
+fn full_outputs_end_in_the_documented_codes() {
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let server = TestServer::builder().start_blocking().unwrap();
+    let status = mastostream(&["health", "--server", &server.url()])
+        .stdout(full())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let status = mastostream(&["demo", "--limit", "5", "--rate", "200"])
+        .stdout(full())
+        .stderr(full())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
 }
 
 #[test]
