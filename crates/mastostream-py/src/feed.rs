@@ -263,7 +263,11 @@ impl Feed {
                 let closed = std::pin::pin!(closing.wait_for(|closed| *closed));
                 futures_util::future::select(receive, closed).await;
             }
-            Python::attach(|py| {
+            // At interpreter exit (the feed closed by the exit hook, which
+            // wakes this) the interpreter may be finalizing: attaching then
+            // panicked, or killed this thread inside Rust. The batch is
+            // then nobody's.
+            let _ = Python::try_attach(|py| {
                 let argument = if batch.is_empty() {
                     Ok(py.None())
                 } else {

@@ -42,6 +42,10 @@ class _Worker:
         about 100 ms, by then the worker thread has ended (unless called from
         a listener, on that thread)."""
         self.closed = True
+        pump = getattr(self, "_pump", None)
+        if pump is not None:
+            # Not one handler more, even for what is already read.
+            pump.closed = True
         feed = self._feed
         if feed is not None:
             feed.close()
@@ -351,7 +355,8 @@ class WebSocketStreamHandle(_Worker):
                     if not self.reconnect:
                         self.error = error
                         return
-                    continue
+                    # What ended earlier in the batch is still seen to.
+                    ended = self._pump.take_ended()
                 for route in ended:
                     self._ended(route)
                 if self._broken and not self._pump.live_routes():

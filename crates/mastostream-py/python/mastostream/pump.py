@@ -35,6 +35,11 @@ class Pump:
         self._aborted = set()
         # Items not yet dispatched: a handler that raises leaves the rest here.
         self._pending = collections.deque()
+        # Routes that ended and were not yet handed back: a handler raising
+        # later in the same batch leaves them here, not lost.
+        self._ended = []
+        # Set by a handle's close(): nothing more is dispatched.
+        self.closed = False
 
     def add(self, subscription_id, route):
         with self.lock:
@@ -74,13 +79,19 @@ class Pump:
         """Whether a raising handler left items of the last batch."""
         return bool(self._pending)
 
+    def take_ended(self):
+        """The routes that ended since last asked."""
+        ended, self._ended = self._ended, []
+        return ended
+
     def handle(self, batch):
         """Dispatches a batch (and what a raising handler left of the last
-        one). Returns the routes that ended in it."""
+        one). Returns the routes that ended in it (see take_ended when a
+        handler raised)."""
         pending = self._pending
         pending.extend(batch)
-        ended = []
-        while pending:
+        ended = self._ended
+        while pending and not self.closed:
             item = pending.popleft()
             route = self.routes.get(item[0])
             if route is None:  # unsubscribed meanwhile
@@ -107,10 +118,17 @@ class Pump:
                 # Passed over, nothing else lost; Mastodon.py would have
                 # aborted and reconnected here.
                 route.dispatcher.abort(errors.from_engine(item[2]))
+            elif kind == "lagged":
+                # The listener fell behind a shared WebSocket and the engine
+                # dropped events rather than hold the others up: said, not
+                # silent (Mastodon.py has no such case; on_abort is where it
+                # reports what was lost).
+                route.dispatcher.abort(errors.MastodonNetworkError(
+                    f"{item[2]} events were dropped: the listener fell behind the stream"))
             elif kind == "end":
                 route.ended = True
                 self.receiving = False
                 if item[2] is not None:
                     route.error = errors.from_engine(item[2])
                 ended.append(route)
-        return ended
+        return self.take_ended()
