@@ -625,6 +625,51 @@ async fn a_quiet_stream_catches_up_its_first_outage() {
     }
 }
 
+/// A first connection refused a few times is no outage: when it opens, the
+/// starting points are fetched as for any first opening (no gap is
+/// reported then), and the first real outage is caught up whole.
+#[tokio::test]
+async fn a_refused_first_connection_still_gets_its_starting_points() {
+    let server = TestServer::builder().start().await.unwrap();
+    server
+        .fault(Fault::Reject {
+            status: 503,
+            count: 2,
+            retry_after: None,
+            headers: Vec::new(),
+        })
+        .unwrap();
+    let client = client(&server, Transport::Sse, CatchUpConfig::default()).await;
+    let mut events = client.stream(Channel::PublicLocal);
+    let mut state = events.watch_state();
+    tokio::time::timeout(5 * SECOND, state.wait_for(|s| s.is_open()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(server.wait_for_subscriptions(1, SECOND).await);
+    assert!(server.wait_for_pages(1, SECOND).await);
+    server.publish(Publish::new("update", status("alice", "x")));
+    let live = next_event(&mut events).await;
+    assert!(
+        matches!(live.kind().unwrap(), EventKind::Update(_)),
+        "{live:?}"
+    );
+    cut(&server, &mut state).await;
+    for _ in 0..3 {
+        server.publish(Publish::new("update", status("alice", "x")));
+    }
+    let mut caught = Vec::new();
+    let gap = loop {
+        let event = next_event(&mut events).await;
+        match event.kind().unwrap() {
+            EventKind::Gap(gap) => break gap.clone(),
+            _ => caught.push(event),
+        }
+    };
+    assert!(gap.complete);
+    assert_exactly_once_in_order("after a refused start", &caught, 3);
+}
+
 /// When where the timeline stood cannot be fetched at the start, the first
 /// outage before any event is reported as an incomplete gap: what it missed
 /// is unknown.

@@ -249,6 +249,10 @@ struct Position {
 
 /// Which timeline an event belongs to, its paging id and its duplicate keys:
 /// the id, and for a status its URI too (the same post under another id).
+/// Not a boost's URI: Pleroma and Akkoma give a boost the URI of the post
+/// it boosts (BDX-town/Akkoma, lib/pleroma/web/mastodon_api/views/
+/// status_view.ex, the reblog `render`: `uri: object.data["id"]`), and
+/// every boost of a post seen before was dropped as a duplicate.
 fn position(event: &Event) -> Option<Position> {
     let kind = match event.name() {
         "update" => Kind::Statuses,
@@ -300,7 +304,7 @@ impl Ids {
         Some(match kind {
             EventKind::Update(status) => Ids {
                 id: status.id.clone(),
-                uri: Some(status.uri.clone()),
+                uri: status.reblog.is_none().then(|| status.uri.clone()),
                 last: None,
             },
             EventKind::Notification(n) => Ids {
@@ -332,6 +336,8 @@ impl Ids {
             id: IdText<'a>,
             #[serde(default, borrow)]
             uri: Option<Cow<'a, str>>,
+            #[serde(default)]
+            reblog: Option<serde::de::IgnoredAny>,
         }
         #[derive(serde::Deserialize)]
         struct ConversationRecord<'a> {
@@ -345,7 +351,10 @@ impl Ids {
                 let record: StatusRecord = event.deserialize().ok()?;
                 Ids {
                     id: record.id.into_text(),
-                    uri: record.uri.map(Cow::into_owned),
+                    uri: record
+                        .uri
+                        .filter(|_| record.reblog.is_none())
+                        .map(Cow::into_owned),
                     last: None,
                 }
             }
@@ -518,7 +527,13 @@ impl Stage {
                 self.send(Item::Event(event)).await
             }
             Item::Reconnecting { .. } => {
-                self.outage_since.get_or_insert_with(SystemTime::now);
+                // Before the stream first opened nothing was delivered and
+                // nothing missed: its first opening (the starting points)
+                // is still to come. (Counted as an outage, a refused first
+                // connection left every timeline without a starting point.)
+                if self.opened {
+                    self.outage_since.get_or_insert_with(SystemTime::now);
+                }
                 self.send(item).await
             }
             Item::Connected if self.outage_since.is_some() => {
@@ -865,6 +880,42 @@ mod tests {
             assert_eq!(keys(&lazy), expected, "{file}");
             assert!(!lazy.is_typed(), "{file}: catch-up built the entity");
         }
+    }
+
+    /// A boost carrying the URI of the post it boosts (Pleroma, Akkoma)
+    /// is not a duplicate of that post, nor of another boost of it.
+    #[test]
+    fn boosts_are_not_duplicates_of_what_they_boost() {
+        let original: serde_json::Value = serde_json::from_str(&fixture("status.json")).unwrap();
+        let uri = original["uri"].as_str().unwrap().to_owned();
+        let boost = |id: &str| {
+            let mut boost = original.clone();
+            boost["id"] = id.into();
+            boost["reblog"] = original.clone();
+            boost.to_string()
+        };
+        let text = original.to_string();
+        let mut seen = Seen::new(100);
+        for (data, on_demand) in [
+            (text.clone(), false),
+            (boost("901"), false),
+            (boost("902"), true),
+        ] {
+            let event = if on_demand {
+                Event::on_demand("update", Some(data)).unwrap()
+            } else {
+                Event::parse("update", Some(&data)).unwrap()
+            };
+            let (_, _, keys) = keys(&event).unwrap();
+            assert!(
+                seen.insert_all(keys.clone()),
+                "{keys:?} taken for a duplicate"
+            );
+        }
+        // The post itself again is one.
+        let (_, _, keys) = keys(&Event::parse("update", Some(&text)).unwrap()).unwrap();
+        assert!(keys.contains(&format!("u{uri}")));
+        assert!(!seen.insert_all(keys));
     }
 
     #[test]
