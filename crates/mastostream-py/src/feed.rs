@@ -203,12 +203,13 @@ impl Feed {
         let deadline = match timeout {
             Some(t) => {
                 let wait = Duration::try_from_secs_f64(t).or_else(|_| {
-                    // Infinity waits as `None` does; NaN and negatives are errors.
-                    if t == f64::INFINITY {
+                    // Beyond what a Duration holds (1e20, infinity) waits as
+                    // `None` does; NaN and negatives are errors.
+                    if t > 0.0 {
                         Ok(Duration::MAX)
                     } else {
                         Err(PyValueError::new_err(format!(
-                            "timeout must be >= 0, not {t}"
+                            "timeout must be a number >= 0, not {t}"
                         )))
                     }
                 })?;

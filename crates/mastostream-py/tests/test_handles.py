@@ -149,3 +149,27 @@ def test_a_raising_handler_with_reconnect_async_loses_nothing(server):
         assert listener.aborts.empty()
     finally:
         handle.close()
+
+
+def test_close_from_a_handler_ends_the_handle_and_nothing_follows(server):
+    # The "stop after N events" pattern: close() from the listener, with
+    # more of the batch read. The worker ends (it once spun for ever on
+    # the items left) and no handler runs after close().
+    holder = {}
+
+    class StopAtFirst(Collect):
+        def on_update(self, status):
+            super().on_update(status)
+            holder["handle"].close()
+
+    listener = StopAtFirst()
+    c = StreamingClient(server.url, access_token=server.token)
+    handle = c.stream_public(listener, run_async=True, reconnect_async=True, reconnect_async_wait_sec=0.1)
+    holder["handle"] = handle
+    server.wait_subscribed(["public"])
+    for n in range(5):
+        server.publish("update", status(n))
+    assert listener.events.get(timeout=10) == "<p>post 0</p>"
+    handle.join(5)
+    assert not handle.is_alive()
+    assert listener.events.empty()

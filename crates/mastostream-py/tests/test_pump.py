@@ -48,6 +48,9 @@ def test_nothing_is_dispatched_once_closed_not_even_what_was_read():
     listener._pump = pump
     pump.handle([update(0, 1), update(0, 2), update(0, 3), update(0, 4)])
     assert listener.updates == ["1", "2"]
+    # What is left is nobody's: a handle's loop must not wait on it (it
+    # spun for ever on items that would never be dispatched).
+    assert not pump.has_pending()
 
 
 def test_a_route_that_ended_before_a_raising_handler_is_not_lost():

@@ -8,6 +8,7 @@ import textwrap
 import time
 
 import pytest
+from conftest import status
 
 
 def test_ctrl_c_ends_a_blocking_call(server):
@@ -48,6 +49,10 @@ def test_waits_beyond_what_the_clock_holds_are_waits_without_end(server):
         feed.subscribe("public", [])
         # The first items (connecting, connected) end the wait.
         assert feed.next(1e19)
+        server.wait_subscribed(["public"])
+        server.publish("update", status(1))
+        # Beyond what a Duration holds, too.
+        assert feed.next(1e20)
         with pytest.raises(ValueError):
             feed.next(float("nan"))
         with pytest.raises(ValueError):

@@ -148,7 +148,7 @@ class StreamHandle(_Worker):
             route = Route(self.listener, None, cast=self._cast)
             pump.add(subscription, route)
             self._pump = pump
-            while True:
+            while not self.closed:
                 # What a raising handler left of the last batch goes on at
                 # once, not when the next batch happens to come.
                 batch = () if pump.has_pending() else feed.next(None)

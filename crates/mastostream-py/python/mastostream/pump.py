@@ -76,8 +76,9 @@ class Pump:
             dispatcher.abort(error)
 
     def has_pending(self):
-        """Whether a raising handler left items of the last batch."""
-        return bool(self._pending)
+        """Whether a raising handler left items of the last batch (none
+        count once closed: they will not be dispatched)."""
+        return bool(self._pending) and not self.closed
 
     def take_ended(self):
         """The routes that ended since last asked."""
