@@ -359,7 +359,10 @@ async fn a_websocket_whose_server_takes_no_writes_is_given_up_after_10_s() {
     .await;
     let mut events = client(&url, Transport::WebSocket).stream(Channel::Public);
     let opened = taken.recv().await.unwrap().at;
-    let (attempt, _, reason) = next_reconnecting(&mut events).await;
+    // (An hour on the paused clock: without the bound, a failure, not a hang.)
+    let (attempt, _, reason) = tokio::time::timeout(3600 * SECOND, next_reconnecting(&mut events))
+        .await
+        .expect("the connection was never given up");
     assert_eq!(attempt, 1);
     assert!(
         reason

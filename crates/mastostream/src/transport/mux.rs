@@ -571,6 +571,8 @@ impl MuxTask {
             }
         };
         reconnector.on_connected(Instant::now().into_std());
+        // A new connection carries nothing sent for streams left before it.
+        self.departed.clear();
         self.sort_out();
         // Re-subscribe every live subscription, in the order they were made.
         self.pending.clear();

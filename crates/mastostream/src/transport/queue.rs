@@ -276,7 +276,19 @@ impl SignalTx {
 /// Counts `events` dropped: into the [`Item::Lagged`] that ends the queue,
 /// or a new one.
 fn record_loss(state: &mut State, events: u64) {
-    if let Some((Signal::Item(Item::Lagged { lost, .. }), _)) = state.items.back_mut() {
+    // The loss at the end of the queue, or just before the heartbeat that
+    // ends it: pings alternating with dropped events would otherwise
+    // queue a heartbeat and a notice each, without bound.
+    let len = state.items.len();
+    let heartbeat_last = matches!(state.items.back(), Some((Signal::Item(Item::Heartbeat), _)));
+    let at = if heartbeat_last {
+        len.checked_sub(2)
+    } else {
+        len.checked_sub(1)
+    };
+    if let Some((Signal::Item(Item::Lagged { lost, .. }), _)) =
+        at.and_then(|at| state.items.get_mut(at))
+    {
         *lost += events;
         return;
     }
@@ -404,6 +416,21 @@ mod tests {
         assert!(matches!(
             signals.last(),
             Some(Signal::Item(Item::Skipped(_)))
+        ));
+        // Pings alternating with events dropped for a consumer that does
+        // not read: one loss, one heartbeat.
+        let (tx, mut rx) = queue(1000);
+        assert_eq!(tx.push_events(batch(900), Overflow::Drop), Pushed::Queued);
+        for _ in 0..10_000 {
+            assert!(tx.push(Signal::Item(Item::Heartbeat)));
+            assert_eq!(tx.push_events(batch(900), Overflow::Drop), Pushed::Dropped);
+        }
+        let signals = drain(&mut rx);
+        // The batch, the first ping, the loss, the last ping.
+        assert_eq!(signals.len(), 4, "{signals:?}");
+        assert!(matches!(
+            signals[2],
+            Signal::Item(Item::Lagged { lost: 10_000, .. })
         ));
         // An event between them starts a new run.
         assert!(tx.push(Signal::Item(Item::Heartbeat)));
