@@ -98,12 +98,21 @@ pub fn decode_ws_envelope(text: &str) -> Result<WsEnvelope, Error> {
             text,
         ));
     };
-    // An array as Mastodon sends it; anything else (a bare `"user"`) as
-    // the one element of one: the event is not lost over its label.
+    // An array as Mastodon sends it, or a bare string (`"user"`) as the
+    // one element of one: the event is not lost over its label. Anything
+    // else is no label: the frame is malformed (and every subscription
+    // told it was skipped).
     let parts = match stream {
         Value::Array(parts) => parts,
         Value::Null => Vec::new(),
-        other => vec![other],
+        Value::String(label) => vec![Value::String(label)],
+        _ => {
+            return Err(Error::malformed(
+                "websocket frame",
+                "its stream is neither an array nor a string",
+                text,
+            ));
+        }
     };
     let stream = parts
         .into_iter()
@@ -368,7 +377,8 @@ mod tests {
         let stream: Vec<String> = match present("stream") {
             None => Vec::new(),
             Some(Value::Array(parts)) => parts.iter().map(as_text).collect(),
-            Some(other) => vec![as_text(other)],
+            Some(Value::String(label)) => vec![label.clone()],
+            Some(_) => return None,
         };
         if let Some(error) = present("error") {
             let status = present("status").and_then(|s| match s {
