@@ -374,12 +374,6 @@ mod tests {
             Some(Value::String(name)) => Some(name.clone()),
             Some(_) => return None,
         };
-        let stream: Vec<String> = match present("stream") {
-            None => Vec::new(),
-            Some(Value::Array(parts)) => parts.iter().map(as_text).collect(),
-            Some(Value::String(label)) => vec![label.clone()],
-            Some(_) => return None,
-        };
         if let Some(error) = present("error") {
             let status = present("status").and_then(|s| match s {
                 Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
@@ -391,6 +385,14 @@ mod tests {
                 status,
             });
         }
+        // An error frame is one whatever its `stream`; an event's must be
+        // an array or a string.
+        let stream: Vec<String> = match present("stream") {
+            None => Vec::new(),
+            Some(Value::Array(parts)) => parts.iter().map(as_text).collect(),
+            Some(Value::String(label)) => vec![label.clone()],
+            Some(_) => return None,
+        };
         Some(WsEnvelope::Event {
             stream,
             name: name?,
