@@ -468,11 +468,12 @@ impl Client {
         EventStream::new(transport::open(&self.inner, channel, catch_up, None))
     }
 
-    /// Opens a stream that resumes after the record `id` (a status id, as
-    /// the server gave it; for the user stream, home and notifications both
-    /// page from it): when it first connects, what its timelines hold after
-    /// `id` is delivered, caught up, then a [`Gap`](crate::Gap), then the
-    /// live events — as after an outage. Catch-up is on for it, with the
+    /// Opens a stream that resumes after the status `id` (as the server
+    /// gave it): when it first connects, what its status timelines hold
+    /// after `id` is delivered, caught up, then a [`Gap`](crate::Gap), then
+    /// the live events — as after an outage. (The user stream's
+    /// notifications have ids of their own: they start where they stand,
+    /// and that first gap is incomplete.) Catch-up is on for it, with the
     /// client's settings (or the defaults). For a process that recorded
     /// the last id it handled and starts again, or hands a stream over.
     #[cfg(feature = "catch-up")]

@@ -65,7 +65,9 @@ const PAGE_BYTES: usize = 32 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CatchUpConfig {
-    /// Records per REST page (Mastodon caps statuses at 40, notifications at 80).
+    /// Records per REST page, 1 to 40 (Mastodon caps statuses at 40; a
+    /// page asked larger comes back at the cap and would read as the last,
+    /// so a larger setting is taken as 40, and 0 as 1).
     pub page_size: usize,
     /// Pages per timeline per outage; past it the gap is incomplete.
     pub max_pages: usize,
@@ -454,11 +456,18 @@ pub(crate) fn wrap(
     // Heartbeats pass through; the consumer's handle decides whether to show them.
     upstream.heartbeats = true;
     let mut sources = sources(&channel);
-    // Resuming: every timeline of the stream starts from that id, and the
-    // first connection is caught up as if it ended an outage.
+    // Resuming: every status timeline of the stream starts from that id,
+    // and the first connection is caught up as if it ended an outage.
+    // Notifications and conversations are paged by ids of their own
+    // (on Mastodon another, much smaller sequence than a status's): paged
+    // from a status id they came back empty, a complete gap over lost
+    // notifications. They start where they stand when the stream opens,
+    // and the first gap says it is incomplete.
     let outage_since = resume_after.map(|id| {
         for source in &mut sources {
-            source.newest = Some(id.clone());
+            if source.kind == Kind::Statuses {
+                source.newest = Some(id.clone());
+            }
         }
         SystemTime::now()
     });
@@ -544,7 +553,12 @@ impl Stage {
                 if !self.config.settle.is_zero() {
                     tokio::time::sleep(self.config.settle).await;
                 }
-                self.catch_up(since).await
+                let open = self.catch_up(since).await;
+                // A timeline that had no starting point (its fetch failed,
+                // or a resumed stream's notifications) gets one now, so the
+                // next outage is caught up.
+                self.fetch_starting_points().await;
+                open
             }
             Item::Connected if !self.opened => {
                 self.opened = true;
@@ -719,7 +733,7 @@ impl Stage {
             let Some(from) = cursor.clone() else {
                 return Ok(Some(true));
             };
-            let page = self.config.page_size;
+            let page = self.config.page_size.clamp(1, 40);
             let fetched = self.fetch(&self.sources[index], Some(&from), below, page);
             let (items, headers) = match fetched.await {
                 Ok(page) => page,
@@ -740,7 +754,7 @@ impl Stage {
                 Err(error) => return Err(error),
             };
             pages += 1;
-            let full = items.len() >= self.config.page_size;
+            let full = items.len() >= page;
             let kind = self.sources[index].kind;
             // Delivered oldest first. Mastodon, Pleroma and GoToSocial send
             // a page newest first; Iceshrimp.NET sends one asked with
