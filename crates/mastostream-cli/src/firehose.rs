@@ -104,30 +104,10 @@ pub fn run(args: &FirehoseArgs) -> ExitCode {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
         let mut summary = std::io::stderr();
-        // Ctrl-C or SIGTERM (systemd's and Kubernetes' stop) end the feed as
-        // its limit does: a sink's queue is published, the last summary
-        // and status file written. (Dropping the run lost them.)
-        let stopped = async {
-            #[cfg(unix)]
-            {
-                use tokio::signal::unix::{SignalKind, signal};
-                match signal(SignalKind::terminate()) {
-                    Ok(mut terminate) => {
-                        tokio::select! {
-                            _ = tokio::signal::ctrl_c() => {}
-                            _ = terminate.recv() => {}
-                        }
-                    }
-                    Err(_) => {
-                        let _ = tokio::signal::ctrl_c().await;
-                    }
-                }
-            }
-            #[cfg(not(unix))]
-            {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        };
+        // Ctrl-C or SIGTERM end the feed as its limit does: a sink's queue
+        // is published, the last summary and status file written.
+        // (Dropping the run lost them.)
+        let stopped = crate::stop::requested();
         mastostream_firehose::run_until(config, health, &mut out, &mut summary, stopped).await
     });
     match result {

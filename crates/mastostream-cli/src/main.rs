@@ -25,6 +25,7 @@ mod pretty;
 mod screen;
 mod serve;
 mod status;
+mod stop;
 mod stream;
 
 use std::process::ExitCode;

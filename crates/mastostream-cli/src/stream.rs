@@ -247,11 +247,13 @@ pub async fn stream_to_stdout(client: &Client, streams: Vec<Channel>, output: &O
     // When each stream's current outage began.
     let mut outages: Vec<Option<Instant>> = vec![None; streams.len()];
     let mut ticks = tokio::time::interval(STATUS_EVERY);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    // Ctrl-C or SIGTERM: the screen is finished and the exit code is 0
+    // (SIGTERM killed the process with its status line on screen).
+    let stop = crate::stop::requested();
+    tokio::pin!(stop);
     let code = loop {
         tokio::select! {
-            _ = &mut ctrl_c => break ExitCode::SUCCESS,
+            () = &mut stop => break ExitCode::SUCCESS,
             Some((index, status)) = changes.next() => {
                 board.set_status(index, status, Instant::now());
                 screen.show_status(board.render(Instant::now()));

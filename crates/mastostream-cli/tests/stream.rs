@@ -254,6 +254,31 @@ fn limit_zero_is_no_end() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
 
+/// SIGTERM ends a stream as Ctrl-C does: exit 0 (the signal killed it).
+#[test]
+fn sigterm_ends_a_stream_with_0() {
+    let server = TestServer::builder().start_blocking().unwrap();
+    let mut child = mastostream(&[
+        "stream",
+        "--server",
+        &server.url(),
+        "--token",
+        "t",
+        "public",
+    ])
+    .spawn()
+    .unwrap();
+    assert!(server.wait_for_subscriptions(1, 10 * SECOND));
+    // A line out says the loop that watches for signals is running.
+    server.publish(Publish::new("delete", "1").to(Channel::Public));
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("\"1\""), "{line}");
+    assert_eq!(common::terminate(child).code(), Some(0));
+}
+
 #[test]
 fn reconnects_by_default_and_goes_on() {
     let server = TestServer::builder().start_blocking().unwrap();

@@ -754,6 +754,8 @@ impl Stage {
                 Err(error) => return Err(error),
             };
             pages += 1;
+            // Three refusals in a row end it, as documented, not three in all.
+            retries_429 = 0;
             let full = items.len() >= page;
             let kind = self.sources[index].kind;
             // Delivered oldest first. Mastodon, Pleroma and GoToSocial send
