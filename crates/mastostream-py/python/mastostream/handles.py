@@ -149,9 +149,7 @@ class StreamHandle(_Worker):
             pump.add(subscription, route)
             self._pump = pump
             while not self.closed:
-                # What a raising handler left of the last batch goes on at
-                # once, not when the next batch happens to come.
-                batch = () if pump.has_pending() else feed.next(None)
+                batch = pump.next_batch()
                 if batch is None:
                     return None
                 try:
@@ -335,9 +333,7 @@ class WebSocketStreamHandle(_Worker):
     def _threadproc(self):
         try:
             while not self.closed:
-                # What a raising handler left of the last batch goes on at
-                # once, not when the next batch happens to come.
-                batch = () if self._pump.has_pending() else self._feed.next(None)
+                batch = self._pump.next_batch()
                 if batch is None:
                     return
                 try:

@@ -80,6 +80,12 @@ class Pump:
         count once closed: they will not be dispatched)."""
         return bool(self._pending) and not self.closed
 
+    def next_batch(self):
+        """The items to dispatch next: what a raising handler left of the
+        last batch goes on at once, not when the next batch happens to
+        come; else the feed's next batch (None once it is closed)."""
+        return () if self.has_pending() else self.feed.next(None)
+
     def take_ended(self):
         """The routes that ended since last asked."""
         ended, self._ended = self._ended, []
